@@ -1,0 +1,113 @@
+export {
+  type Clock,
+  createManualTime,
+  createSystemTime,
+  type ManualTime,
+  type Scheduler,
+  type SystemTimeOptions,
+  systemTime,
+  type Timer,
+  type TimeSource,
+} from './clock.js';
+export type { Codec } from './codec.js';
+export {
+  type ConditionConnectionOptions,
+  type ConditionedConnection,
+  conditionConnection,
+} from './conditioned-connection.js';
+export { Emitter, type EventMap, type Listener, type Subscribable } from './emitter.js';
+export {
+  ErrorCode,
+  isTickwireError,
+  TickwireError,
+  type TickwireErrorOptions,
+  toTickwireError,
+} from './errors.js';
+export {
+  createLinkConditioner,
+  type JitterDistribution,
+  type LinkConditioner,
+  type LinkConditionerOptions,
+  type LinkOptions,
+  type LinkStats,
+} from './link-conditioner.js';
+export {
+  createMemoryLogger,
+  type LogFn,
+  type Logger,
+  type LogLevel,
+  type LogRecord,
+  type MemoryLogger,
+  silentLogger,
+} from './logger.js';
+export {
+  createMemoryClient,
+  createMemoryConnectionPair,
+  createMemoryNetwork,
+  createMemoryServer,
+  defaultMemoryNetwork,
+  type MemoryClientOptions,
+  type MemoryConnectionOptions,
+  type MemoryNetwork,
+  type MemoryServerOptions,
+} from './memory-transport.js';
+export {
+  type Counter,
+  createMemoryMetrics,
+  type Gauge,
+  type Histogram,
+  type HistogramOptions,
+  type Labels,
+  type MemoryMetrics,
+  type MetricOptions,
+  type MetricSnapshot,
+  type Metrics,
+  type MetricType,
+  noopMetrics,
+  type SeriesSnapshot,
+} from './metrics.js';
+export {
+  CloseCode,
+  checkCloseArgs,
+  FRAME_HEADER_BYTES,
+  FrameFlag,
+  MAX_CLOSE_REASON_BYTES,
+  Opcode,
+  PROTOCOL_VERSION,
+} from './protocol.js';
+export {
+  checkTopic,
+  createMemoryPubSub,
+  type MemoryPubSubOptions,
+  type PubSub,
+  type PubSubHandler,
+  type PubSubMessage,
+} from './pubsub.js';
+export { createRandom, type Random, type SeededRandom, systemRandom } from './random.js';
+export {
+  checkStoreArgs,
+  createMemoryStore,
+  type MemoryStoreOptions,
+  type ScanOptions,
+  type SetOptions,
+  type Store,
+  type StoreEntry,
+  type StoreValue,
+  storeValuesEqual,
+} from './store.js';
+export {
+  Channel,
+  type ClientTransport,
+  type CloseInfo,
+  type Connection,
+  type ConnectionEvents,
+  type ConnectionState,
+  type ConnectionStats,
+  type ConnectOptions,
+  checkSend,
+  createConnectionStats,
+  type ServerTransport,
+  type ServerTransportEvents,
+  type TransportAddress,
+} from './transport.js';
+export { utf8Length } from './utf8.js';

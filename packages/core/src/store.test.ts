@@ -1,0 +1,56 @@
+import { describe, expect, it } from 'vitest';
+import { createManualTime } from './clock.js';
+import { checkStoreArgs, createMemoryStore, storeValuesEqual } from './store.js';
+import { testStore } from './testing/store-suite.js';
+
+testStore('memory', () => {
+  const time = createManualTime();
+  return {
+    store: createMemoryStore({ clock: time }),
+    advanceTime: async (ms) => time.advance(ms),
+  };
+});
+
+describe('memory store', () => {
+  it('expires exactly at the TTL boundary on the injected clock', async () => {
+    const time = createManualTime();
+    const store = createMemoryStore({ clock: time });
+    await store.set('k', 'v', { ttlMs: 100 });
+    time.advance(99);
+    expect(await store.get('k')).toBe('v');
+    time.advance(1);
+    expect(await store.get('k')).toBeNull();
+  });
+
+  it('treats an expired key as absent for compare-and-set', async () => {
+    const time = createManualTime();
+    const store = createMemoryStore({ clock: time });
+    await store.set('lock', 'owner-a', { ttlMs: 50 });
+    expect(await store.compareAndSet('lock', null, 'owner-b')).toBe(false);
+    time.advance(60);
+    expect(await store.compareAndSet('lock', null, 'owner-b', { ttlMs: 50 })).toBe(true);
+    expect(await store.get('lock')).toBe('owner-b');
+  });
+
+  it('uses the system clock by default', async () => {
+    const store = createMemoryStore();
+    await store.set('k', 'v', { ttlMs: 60_000 });
+    expect(await store.get('k')).toBe('v');
+  });
+});
+
+describe('store helpers', () => {
+  it('compares values by kind and content', () => {
+    expect(storeValuesEqual(null, null)).toBe(true);
+    expect(storeValuesEqual('a', null)).toBe(false);
+    expect(storeValuesEqual('a', 'a')).toBe(true);
+    expect(storeValuesEqual('a', new Uint8Array([97]))).toBe(false);
+    expect(storeValuesEqual(new Uint8Array([1, 2]), new Uint8Array([1, 2]))).toBe(true);
+    expect(storeValuesEqual(new Uint8Array([1, 2]), new Uint8Array([1, 3]))).toBe(false);
+    expect(storeValuesEqual(new Uint8Array([1]), new Uint8Array([1, 2]))).toBe(false);
+  });
+
+  it('names the key in TTL errors', () => {
+    expect(() => checkStoreArgs('session:9', { ttlMs: 0 })).toThrow(/session:9/);
+  });
+});

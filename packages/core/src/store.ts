@@ -1,0 +1,164 @@
+import { type Clock, systemTime } from './clock.js';
+import { ErrorCode, TickwireError } from './errors.js';
+
+/** A stored value: text or bytes. */
+export type StoreValue = string | Uint8Array;
+
+/** Options of a write. */
+export interface SetOptions {
+  /** Time to live in ms (> 0); the key disappears after it. Omit to keep the key until deleted. */
+  ttlMs?: number;
+}
+
+/** One key and its value, as returned by {@link Store.scan}. */
+export interface StoreEntry {
+  key: string;
+  value: StoreValue;
+}
+
+/** Options of {@link Store.scan}. */
+export interface ScanOptions {
+  /** At most this many entries. */
+  limit?: number;
+}
+
+/**
+ * A key/value store with TTL, compare-and-set and prefix scan. All operations are atomic per key.
+ * Adapters: in-memory (core), Redis (`@tickwire/redis`).
+ */
+export interface Store {
+  /** The value of `key`, or null if it is missing or expired. */
+  get(key: string): Promise<StoreValue | null>;
+  /** Writes `value` at `key`, replacing any value and TTL. */
+  set(key: string, value: StoreValue, options?: SetOptions): Promise<void>;
+  /** Removes `key`; true if it existed. */
+  delete(key: string): Promise<boolean>;
+  /**
+   * Writes `next` only if the current value equals `expected` (null: only if the key is missing).
+   * `next` null deletes the key. Returns whether the write happened.
+   */
+  compareAndSet(
+    key: string,
+    expected: StoreValue | null,
+    next: StoreValue | null,
+    options?: SetOptions,
+  ): Promise<boolean>;
+  /** Every live entry whose key starts with `prefix`, in ascending key order. */
+  scan(prefix: string, options?: ScanOptions): Promise<StoreEntry[]>;
+  /** Releases resources; later calls reject with CLOSED. */
+  close(): Promise<void>;
+}
+
+/** True if two stored values are equal (same kind, same content). */
+export function storeValuesEqual(a: StoreValue | null, b: StoreValue | null): boolean {
+  if (a === null || b === null) return a === b;
+  if (typeof a === 'string' || typeof b === 'string') return a === b;
+  if (a.byteLength !== b.byteLength) return false;
+  for (let i = 0; i < a.byteLength; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+/** Validates the key and TTL of a store call; adapters share it so errors read the same. */
+export function checkStoreArgs(key: string, options?: SetOptions): void {
+  if (typeof key !== 'string' || key.length === 0) {
+    throw new TickwireError(ErrorCode.INVALID_ARGUMENT, 'store key must be a non-empty string');
+  }
+  const ttl = options?.ttlMs;
+  if (ttl !== undefined && !(Number.isFinite(ttl) && ttl > 0)) {
+    throw new TickwireError(
+      ErrorCode.INVALID_ARGUMENT,
+      `ttlMs of '${key}' must be a finite number > 0, got ${ttl}`,
+    );
+  }
+}
+
+/** Options of {@link createMemoryStore}. */
+export interface MemoryStoreOptions {
+  /** Clock for TTLs. @default systemTime */
+  clock?: Clock;
+}
+
+interface Slot {
+  value: StoreValue;
+  expiresAt: number;
+}
+
+const copy = (value: StoreValue): StoreValue => (typeof value === 'string' ? value : value.slice());
+
+/** An in-memory {@link Store}: the embedded default. Expiry is lazy (no timers). */
+export function createMemoryStore(options: MemoryStoreOptions = {}): Store {
+  const clock = options.clock ?? systemTime;
+  const data = new Map<string, Slot>();
+  let closed = false;
+
+  const live = (key: string): Slot | undefined => {
+    const slot = data.get(key);
+    if (slot && slot.expiresAt <= clock.now()) {
+      data.delete(key);
+      return undefined;
+    }
+    return slot;
+  };
+  const guard = (): void => {
+    if (closed) throw new TickwireError(ErrorCode.CLOSED, 'memory store is closed');
+  };
+  const write = (key: string, value: StoreValue, ttlMs: number | undefined): void => {
+    if (typeof value !== 'string' && !(value instanceof Uint8Array)) {
+      throw new TickwireError(
+        ErrorCode.INVALID_ARGUMENT,
+        `value of '${key}' must be a string or Uint8Array`,
+      );
+    }
+    data.set(key, {
+      value: copy(value),
+      expiresAt: ttlMs === undefined ? Number.POSITIVE_INFINITY : clock.now() + ttlMs,
+    });
+  };
+
+  return {
+    async get(key) {
+      guard();
+      checkStoreArgs(key);
+      const slot = live(key);
+      return slot ? copy(slot.value) : null;
+    },
+    async set(key, value, opts) {
+      guard();
+      checkStoreArgs(key, opts);
+      write(key, value, opts?.ttlMs);
+    },
+    async delete(key) {
+      guard();
+      checkStoreArgs(key);
+      const existed = live(key) !== undefined;
+      data.delete(key);
+      return existed;
+    },
+    async compareAndSet(key, expected, next, opts) {
+      guard();
+      checkStoreArgs(key, opts);
+      const current = live(key)?.value ?? null;
+      if (!storeValuesEqual(current, expected)) return false;
+      if (next === null) data.delete(key);
+      else write(key, next, opts?.ttlMs);
+      return true;
+    },
+    async scan(prefix, opts) {
+      guard();
+      const limit = opts?.limit ?? Number.POSITIVE_INFINITY;
+      const keys: string[] = [];
+      for (const key of data.keys()) if (key.startsWith(prefix) && live(key)) keys.push(key);
+      keys.sort();
+      const out: StoreEntry[] = [];
+      for (const key of keys) {
+        if (out.length >= limit) break;
+        out.push({ key, value: copy(data.get(key)!.value) });
+      }
+      return out;
+    },
+    async close() {
+      closed = true;
+      data.clear();
+    },
+  };
+}

@@ -1,0 +1,8 @@
+export { type PubSubHarness, testPubSub } from './pubsub-suite.js';
+export { type StoreHarness, testStore } from './store-suite.js';
+export {
+  type TestTransportOptions,
+  type TransportHarness,
+  testTransport,
+} from './transport-suite.js';
+export { nextEvent, withTimeout } from './wait.js';
