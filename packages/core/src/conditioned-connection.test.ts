@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { createManualTime } from './clock.js';
 import { conditionConnection } from './conditioned-connection.js';
 import { ErrorCode, TickwireError } from './errors.js';
-import { createMemoryConnectionPair } from './memory-transport.js';
+import { createMemoryConnectionPair } from './memory/transport.js';
 import { createRandom } from './random.js';
 import type { Channel } from './transport.js';
 

@@ -31,40 +31,16 @@ export {
   type LinkOptions,
   type LinkStats,
 } from './link-conditioner.js';
-export {
-  createMemoryLogger,
-  type LogFn,
-  type Logger,
-  type LogLevel,
-  type LogRecord,
-  type MemoryLogger,
-  silentLogger,
-} from './logger.js';
-export {
-  createMemoryClient,
-  createMemoryConnectionPair,
-  createMemoryNetwork,
-  createMemoryServer,
-  defaultMemoryNetwork,
-  type MemoryClientOptions,
-  type MemoryConnectionOptions,
-  type MemoryNetwork,
-  type MemoryServerOptions,
-} from './memory-transport.js';
+export { type LogFn, type Logger, silentLogger } from './logger.js';
 export {
   type Counter,
-  createMemoryMetrics,
   type Gauge,
   type Histogram,
   type HistogramOptions,
   type Labels,
-  type MemoryMetrics,
   type MetricOptions,
-  type MetricSnapshot,
   type Metrics,
-  type MetricType,
   noopMetrics,
-  type SeriesSnapshot,
 } from './metrics.js';
 export {
   CloseCode,
@@ -77,8 +53,6 @@ export {
 } from './protocol.js';
 export {
   checkTopic,
-  createMemoryPubSub,
-  type MemoryPubSubOptions,
   type PubSub,
   type PubSubHandler,
   type PubSubMessage,
@@ -86,8 +60,6 @@ export {
 export { createRandom, type Random, type SeededRandom, systemRandom } from './random.js';
 export {
   checkStoreArgs,
-  createMemoryStore,
-  type MemoryStoreOptions,
   type ScanOptions,
   type SetOptions,
   type Store,

@@ -1,5 +1,6 @@
 import { expect, it } from 'vitest';
-import { conditionConnection, createMemoryClient, createMemoryServer } from './index.js';
+import { conditionConnection } from './index.js';
+import { createMemoryClient, createMemoryServer } from './memory/index.js';
 import { nextEvent } from './testing/wait.js';
 
 // The README's example, with assertions instead of logging.

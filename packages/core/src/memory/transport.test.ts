@@ -1,15 +1,15 @@
 import { describe, expect, it } from 'vitest';
-import { conditionConnection } from './conditioned-connection.js';
-import { ErrorCode, isTickwireError } from './errors.js';
+import { conditionConnection } from '../conditioned-connection.js';
+import { ErrorCode, isTickwireError } from '../errors.js';
+import { testTransport } from '../testing/transport-suite.js';
+import { nextEvent } from '../testing/wait.js';
+import type { ClientTransport } from '../transport.js';
 import {
   createMemoryClient,
   createMemoryConnectionPair,
   createMemoryNetwork,
   createMemoryServer,
-} from './memory-transport.js';
-import { testTransport } from './testing/transport-suite.js';
-import { nextEvent } from './testing/wait.js';
-import type { ClientTransport } from './transport.js';
+} from './transport.js';
 
 testTransport('memory', () => {
   const network = createMemoryNetwork();

@@ -1,6 +1,6 @@
-import { Emitter } from './emitter.js';
-import { ErrorCode, TickwireError } from './errors.js';
-import { CloseCode, checkCloseArgs } from './protocol.js';
+import { Emitter } from '../emitter.js';
+import { ErrorCode, TickwireError } from '../errors.js';
+import { CloseCode, checkCloseArgs } from '../protocol.js';
 import {
   type Channel,
   type ClientTransport,
@@ -13,7 +13,7 @@ import {
   type ServerTransport,
   type ServerTransportEvents,
   type TransportAddress,
-} from './transport.js';
+} from '../transport.js';
 
 /** Limits of in-memory connections. */
 export interface MemoryConnectionOptions {

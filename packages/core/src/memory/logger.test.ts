@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { createMemoryLogger, silentLogger } from './logger.js';
+import { silentLogger } from '../logger.js';
+import { createMemoryLogger } from './logger.js';
 
 describe('loggers', () => {
   it('silent logger accepts pino call shapes and its child is silent', () => {

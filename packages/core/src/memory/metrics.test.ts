@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { ErrorCode } from './errors.js';
-import { createMemoryMetrics, noopMetrics } from './metrics.js';
+import { ErrorCode } from '../errors.js';
+import { noopMetrics } from '../metrics.js';
+import { createMemoryMetrics } from './metrics.js';
 
 describe('memory metrics', () => {
   it('counts per label set, independent of label order', () => {

@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { ErrorCode, isTickwireError } from './errors.js';
+import { ErrorCode, isTickwireError } from '../errors.js';
+import { testPubSub } from '../testing/pubsub-suite.js';
 import { createMemoryLogger } from './logger.js';
 import { createMemoryPubSub } from './pubsub.js';
-import { testPubSub } from './testing/pubsub-suite.js';
 
 testPubSub('memory', () => ({ publisher: createMemoryPubSub() }));
 

@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { createManualTime } from './clock.js';
-import { checkStoreArgs, createMemoryStore, storeValuesEqual } from './store.js';
-import { testStore } from './testing/store-suite.js';
+import { createManualTime } from '../clock.js';
+import { checkStoreArgs, storeValuesEqual } from '../store.js';
+import { testStore } from '../testing/store-suite.js';
+import { createMemoryStore } from './store.js';
 
 testStore('memory', () => {
   const time = createManualTime();
