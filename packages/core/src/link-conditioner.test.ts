@@ -171,6 +171,19 @@ describe('link conditioner behaviour', () => {
     }
   });
 
+  it('delivers zero-delay packets in a microtask, without a timer', async () => {
+    const time = createManualTime();
+    const link = createLinkConditioner({ time, seed: 1 });
+    const got: number[] = [];
+    link.transmit(10, () => got.push(1));
+    link.transmit(10, () => got.push(2), true);
+    expect(got).toEqual([]);
+    expect(time.pending).toBe(0);
+    await Promise.resolve();
+    expect(got).toEqual([1, 2]);
+    expect(link.stats.delivered).toBe(2);
+  });
+
   it('changes conditions live, and clear() drops what is in flight', () => {
     const time = createManualTime();
     const link = createLinkConditioner({ time, random: createRandom(1), latencyMs: 10 });

@@ -209,9 +209,9 @@ export function createLinkConditioner(options: LinkConditionerOptions = {}): Lin
     deliver: () => void,
   ): void => {
     const gen = generation;
-    const delay = Math.max(0, arrival - time.now());
+    const delay = arrival - time.now();
     stats.inFlight++;
-    time.setTimeout(() => {
+    const run = () => {
       if (gen !== generation) return;
       stats.inFlight--;
       const took = time.now() - sentAt;
@@ -221,7 +221,10 @@ export function createLinkConditioner(options: LinkConditionerOptions = {}): Lin
       if (took < stats.delayMinMs) stats.delayMinMs = took;
       if (took > stats.delayMaxMs) stats.delayMaxMs = took;
       deliver();
-    }, delay);
+    };
+    // Nothing to wait for: a microtask, not a timer (a real timer costs a millisecond or more).
+    if (delay <= 0) queueMicrotask(run);
+    else time.setTimeout(run, delay);
   };
 
   const conditioner: LinkConditioner = {
