@@ -1,0 +1,24 @@
+import type { Suite } from '../report.js';
+
+/** A suite as the CLI knows it before loading it. */
+export interface SuiteEntry {
+  /** Must equal the loaded suite's `name`. */
+  name: string;
+  /** One line for `--help`. */
+  description: string;
+  load: () => Promise<Suite>;
+}
+
+/**
+ * Every suite, in run order. Adding a suite: write `src/suites/<name>.ts` exporting
+ * `suite: Suite`, then add one entry here. Suites load lazily, so running one suite never
+ * imports the peer libraries of the others.
+ */
+export const suites: readonly SuiteEntry[] = [
+  {
+    name: 'core',
+    description:
+      'link conditioner, conditioned connection and memory transport overheads (no peer)',
+    load: async () => (await import('./core.js')).suite,
+  },
+];
