@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { createManualTime, createSystemTime, systemTime } from './clock.js';
+import { createManualTime, createSystemTime, MAX_HOST_TIMER_MS, systemTime } from './clock.js';
 import { ErrorCode } from './errors.js';
 
 describe('manual time', () => {
@@ -125,7 +125,39 @@ describe('manual time', () => {
   });
 });
 
+describe('manual time guards', () => {
+  it('throws INTERNAL instead of hanging on a timer that re-arms itself with no delay', () => {
+    const time = createManualTime();
+    const rearm = () => time.setTimeout(rearm, 0);
+    rearm();
+    expect(() => time.advance(1)).toThrow(expect.objectContaining({ code: ErrorCode.INTERNAL }));
+  });
+});
+
 describe('system time', () => {
+  it('chains timers longer than the host maximum instead of firing them at once', () => {
+    const calls: number[] = [];
+    const original = globalThis.setTimeout;
+    const scheduled: { fn: () => void; ms: number }[] = [];
+    globalThis.setTimeout = ((fn: () => void, ms: number) => {
+      scheduled.push({ fn, ms });
+      calls.push(ms);
+      return 0 as unknown as ReturnType<typeof setTimeout>;
+    }) as typeof setTimeout;
+    try {
+      createSystemTime().setTimeout(() => calls.push(-1), 2 ** 33);
+      expect(scheduled[0]!.ms).toBe(MAX_HOST_TIMER_MS);
+      scheduled[0]!.fn();
+      expect(scheduled[1]!.ms).toBeLessThanOrEqual(MAX_HOST_TIMER_MS);
+      expect(calls).not.toContain(-1);
+    } finally {
+      globalThis.setTimeout = original;
+    }
+    expect(() => createSystemTime().setInterval(() => {}, 2 ** 32)).toThrow(
+      expect.objectContaining({ code: ErrorCode.INVALID_ARGUMENT }),
+    );
+  });
+
   it('is monotonic and fires real timers', async () => {
     const a = systemTime.now();
     const fired = await new Promise<number>((resolve) => {

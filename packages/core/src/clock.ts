@@ -43,20 +43,40 @@ export interface SystemTimeOptions {
 
 type HostTimer = { unref?: () => void };
 
+/** Hosts run a longer timer at once (Node warns, browsers overflow): longer ones are chained. */
+export const MAX_HOST_TIMER_MS = 2 ** 31 - 1;
+
 /** The real clock (`performance.now()`) and scheduler (`setTimeout`/`setInterval`). */
 export function createSystemTime(options: SystemTimeOptions = {}): TimeSource {
   const perf = globalThis.performance;
+  const now = perf ? () => perf.now() : () => Date.now();
   const unref = options.unref === true;
+  const hostTimeout = (callback: () => void, delayMs: number) => {
+    const handle = globalThis.setTimeout(callback, delayMs);
+    if (unref) (handle as HostTimer).unref?.();
+    return handle;
+  };
   return {
-    now: perf ? () => perf.now() : () => Date.now(),
+    now,
     setTimeout(callback, delayMs) {
       checkDelay(delayMs, 'delayMs', true);
-      const handle = globalThis.setTimeout(callback, delayMs);
-      if (unref) (handle as HostTimer).unref?.();
+      const due = now() + delayMs;
+      let handle: ReturnType<typeof globalThis.setTimeout>;
+      const arm = (remainingMs: number): void => {
+        if (remainingMs <= MAX_HOST_TIMER_MS) handle = hostTimeout(callback, remainingMs);
+        else handle = hostTimeout(() => arm(due - now()), MAX_HOST_TIMER_MS);
+      };
+      arm(delayMs);
       return { cancel: () => globalThis.clearTimeout(handle) };
     },
     setInterval(callback, periodMs) {
       checkDelay(periodMs, 'periodMs', false);
+      if (periodMs > MAX_HOST_TIMER_MS) {
+        throw new TickwireError(
+          ErrorCode.INVALID_ARGUMENT,
+          `periodMs must be at most ${MAX_HOST_TIMER_MS}, got ${periodMs}`,
+        );
+      }
       const handle = globalThis.setInterval(callback, periodMs);
       if (unref) (handle as HostTimer).unref?.();
       return { cancel: () => globalThis.clearInterval(handle) };
@@ -75,7 +95,9 @@ interface ManualTask {
   cancelled: boolean;
 }
 
-/** A fake clock and scheduler for deterministic tests: time moves only when told to. */
+const MAX_TIMERS_PER_ADVANCE = 10_000_000;
+
+/** A fake clock and scheduler for deterministic tests: time moves only when told to.*/
 export interface ManualTime extends TimeSource {
   /** Moves time forward by `ms`, running every timer due on the way, in due order. */
   advance(ms: number): void;
@@ -166,10 +188,17 @@ export function createManualTime(startMs = 0): ManualTime {
     if (!Number.isFinite(timeMs)) {
       throw new TickwireError(ErrorCode.INVALID_ARGUMENT, `time must be finite, got ${timeMs}`);
     }
-    for (;;) {
+    for (let ran = 0; ; ran++) {
       dropCancelled();
       const next = heap[0];
       if (!next || next.dueMs > timeMs) break;
+      // A callback that re-arms a zero delay forever would otherwise hang the test.
+      if (ran >= MAX_TIMERS_PER_ADVANCE) {
+        throw new TickwireError(
+          ErrorCode.INTERNAL,
+          `manual time: more than ${MAX_TIMERS_PER_ADVANCE} timers in one advance (a timer re-arming itself with no delay?)`,
+        );
+      }
       pop();
       runTask(next);
     }

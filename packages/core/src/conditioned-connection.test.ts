@@ -102,7 +102,12 @@ describe('conditionConnection', () => {
     expect(a.id).toBe(rawA.id);
     expect(a.remoteAddress).toBe(rawA.remoteAddress);
     expect(a.maxMessageBytes).toBe(1000);
-    expect(a.stats).toBe(rawA.stats);
+    // Stats are what the application sees through the simulated link: RTT includes its delays.
+    expect(a.stats.bytesOut).toBe(rawA.stats.bytesOut);
+    expect(a.stats.messagesOut).toBe(2);
+    // Mean outbound delay: 1 ms (zero delay, delivered in the microtask after the first step) and 50 ms.
+    expect(a.stats.rttMs).toBe(0 + (1 + 50) / 2 + 5);
+    expect(a.stats.lossRate).toBe(0);
     expect(a.inner).toBe(rawA);
     expect(a.inbound.options.latencyMs).toBe(5);
   });
@@ -126,6 +131,35 @@ describe('conditionConnection', () => {
     await advance(2);
     expect(closes).toEqual([4321]);
     expect(a.state).toBe('closed');
+  });
+
+  it('reports simulated loss in stats.lossRate and packetsLost', async () => {
+    const { a, advance } = setup({ seed: 2, outbound: { lossRate: 0.5 } });
+    for (let i = 0; i < 200; i++) a.send(new Uint8Array([i]), 'unreliable');
+    await advance(1);
+    expect(a.stats.packetsLost).toBe(a.outbound.stats.lost);
+    expect(a.stats.lossRate).toBeGreaterThan(0.4);
+    expect(a.stats.lossRate).toBeLessThan(0.6);
+  });
+
+  it('follows an inner connection that opens after wrapping', () => {
+    const [raw] = createMemoryConnectionPair();
+    let innerState: 'connecting' | 'open' = 'connecting';
+    const connecting = Object.create(raw, { state: { get: () => innerState } });
+    const a = conditionConnection(connecting, { time: createManualTime() });
+    expect(a.state).toBe('connecting');
+    innerState = 'open';
+    expect(a.state).toBe('open');
+    expect(a.send(new Uint8Array([1]))).toBe(true);
+  });
+
+  it('copies a Node Buffer on send, so the caller may reuse it', async () => {
+    const { a, atB, advance } = setup({ outbound: { latencyMs: 5 } });
+    const buffer = Buffer.from([7]);
+    a.send(buffer);
+    buffer[0] = 9;
+    await advance(6);
+    expect(atB).toEqual([{ seq: 7, channel: 'reliable' }]);
   });
 
   it('forwards transport errors', () => {

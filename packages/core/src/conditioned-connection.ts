@@ -1,3 +1,4 @@
+import { copyBytes } from './bytes.js';
 import { systemTime, type TimeSource } from './clock.js';
 import { Emitter } from './emitter.js';
 import {
@@ -13,6 +14,7 @@ import type {
   Connection,
   ConnectionEvents,
   ConnectionState,
+  ConnectionStats,
 } from './transport.js';
 import { checkSend } from './transport.js';
 
@@ -30,13 +32,16 @@ export interface ConditionConnectionOptions {
   random?: Random;
 }
 
+/** What a conditioned connection shows of one simulated direction: its conditions and counters. */
+export type LinkView = Pick<LinkConditioner, 'options' | 'stats'>;
+
 /** A {@link Connection} seen through a simulated bad network. */
 export interface ConditionedConnection extends Connection {
   /** The wrapped connection. */
   readonly inner: Connection;
-  /** The two simulated directions, for their stats. */
-  readonly outbound: LinkConditioner;
-  readonly inbound: LinkConditioner;
+  /** The two simulated directions, for their stats (change them with `configure`). */
+  readonly outbound: LinkView;
+  readonly inbound: LinkView;
   /** Changes conditions live (the demo's "bad network" switch). */
   configure(options: { outbound?: LinkOptions; inbound?: LinkOptions }): void;
 }
@@ -58,7 +63,8 @@ export function conditionConnection(
   const outbound = createLinkConditioner({ ...options.outbound, time, random: fork() });
   const inbound = createLinkConditioner({ ...options.inbound, time, random: fork() });
   const events = new Emitter<ConnectionEvents>();
-  let ownState: ConnectionState = inner.state;
+  // Only this wrapper's own closing and closed states; otherwise the inner connection's.
+  let ownState: 'closing' | 'closed' | null = null;
   let outboundBytes = 0;
   // Unreliable traffic is sequenced per direction: a packet older than a delivered one is dropped.
   let nextOutboundSeq = 0;
@@ -68,7 +74,47 @@ export function conditionConnection(
   let closeEmitted = false;
   let closedLocally = false;
 
-  const state = (): ConnectionState => (ownState === 'open' ? inner.state : ownState);
+  const state = (): ConnectionState => ownState ?? inner.state;
+  const meanDelay = (link: LinkConditioner): number =>
+    link.stats.delivered > 0
+      ? link.stats.delaySumMs / link.stats.delivered
+      : link.options.latencyMs;
+  const lostIn = (link: LinkConditioner): number => link.stats.lost + link.stats.queueDropped;
+  // Figures as the application would measure them through the simulated network.
+  const stats: ConnectionStats = {
+    get rttMs() {
+      return inner.stats.rttMs + meanDelay(outbound) + meanDelay(inbound);
+    },
+    get lossRate() {
+      const sent = outbound.stats.sent + inbound.stats.sent;
+      const simulated = sent > 0 ? (lostIn(outbound) + lostIn(inbound)) / sent : 0;
+      return Math.max(inner.stats.lossRate, simulated);
+    },
+    get packetsLost() {
+      return inner.stats.packetsLost + lostIn(outbound);
+    },
+    get bytesIn() {
+      return inner.stats.bytesIn;
+    },
+    get bytesOut() {
+      return inner.stats.bytesOut;
+    },
+    get messagesIn() {
+      return inner.stats.messagesIn;
+    },
+    get messagesOut() {
+      return inner.stats.messagesOut;
+    },
+    get packetsIn() {
+      return inner.stats.packetsIn;
+    },
+    get packetsOut() {
+      return inner.stats.packetsOut;
+    },
+    get unreliableDropped() {
+      return inner.stats.unreliableDropped;
+    },
+  };
   const deliver = (data: Uint8Array, channel: Channel): void => {
     if (!closeEmitted) events.emit('message', data, channel);
   };
@@ -125,16 +171,14 @@ export function conditionConnection(
     get maxMessageBytes() {
       return inner.maxMessageBytes;
     },
-    get stats() {
-      return inner.stats;
-    },
+    stats,
     configure(next) {
       if (next.outbound) outbound.configure(next.outbound);
       if (next.inbound) inbound.configure(next.inbound);
     },
     send(data, channel = 'reliable') {
       checkSend(inner.id, state(), data, channel, inner.maxMessageBytes);
-      const copy = data.slice();
+      const copy = copyBytes(data);
       const size = copy.byteLength;
       if (channel === 'reliable') {
         // Reliable bytes count as buffered until the simulated link hands them on.

@@ -72,11 +72,51 @@ describe('Emitter', () => {
     expect(emitter.listenerCount('done')).toBe(0);
   });
 
-  it('propagates a listener exception to the emitter', () => {
-    const emitter = new Emitter<Events>();
+  it('isolates a throwing listener: the others run, emit returns, the error is reported', () => {
+    const reported: [unknown, string][] = [];
+    const emitter = new Emitter<Events>({
+      onListenerError: (error, event) => reported.push([error, event]),
+    });
+    const calls: string[] = [];
     emitter.on('done', () => {
       throw new Error('listener bug');
     });
-    expect(() => emitter.emit('done')).toThrow('listener bug');
+    emitter.on('done', () => calls.push('second'));
+    expect(emitter.emit('done')).toBe(true);
+    expect(calls).toEqual(['second']);
+    expect(reported).toHaveLength(1);
+    expect((reported[0]![0] as Error).message).toBe('listener bug');
+    expect(reported[0]![1]).toBe('done');
+  });
+
+  it('rethrows a listener error in a microtask by default', async () => {
+    const emitter = new Emitter<Events>();
+    emitter.on('done', () => {
+      throw new Error('surfaced');
+    });
+    const original = globalThis.queueMicrotask;
+    const scheduled: (() => void)[] = [];
+    globalThis.queueMicrotask = (task) => {
+      scheduled.push(task);
+    };
+    try {
+      emitter.emit('done');
+    } finally {
+      globalThis.queueMicrotask = original;
+    }
+    expect(scheduled).toHaveLength(1);
+    expect(() => scheduled[0]!()).toThrow('surfaced');
+  });
+
+  it('runs a once() listener once even when an earlier listener re-emits the event', () => {
+    const emitter = new Emitter<Events>();
+    let depth = 0;
+    const seen: number[] = [];
+    emitter.on('data', (value) => {
+      if (depth++ === 0) emitter.emit('data', value + 1, '');
+    });
+    emitter.once('data', (value) => seen.push(value));
+    emitter.emit('data', 1, '');
+    expect(seen).toEqual([2]);
   });
 });

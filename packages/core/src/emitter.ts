@@ -16,9 +16,21 @@ export interface Subscribable<M extends EventMap> {
 
 type AnyListener = (...args: unknown[]) => void;
 
+const rethrowLater = (error: unknown): void => {
+  queueMicrotask(() => {
+    throw error;
+  });
+};
+
 /** A small typed event emitter for browsers and Node. Listeners run in the order added. */
 export class Emitter<M extends EventMap> implements Subscribable<M> {
   #listeners = new Map<keyof M, AnyListener[]>();
+  readonly #onListenerError: (error: unknown, event: string) => void;
+
+  /** `onListenerError` receives what a listener throws; by default it is rethrown in a microtask. */
+  constructor(options: { onListenerError?: (error: unknown, event: string) => void } = {}) {
+    this.#onListenerError = options.onListenerError ?? rethrowLater;
+  }
 
   on<E extends keyof M & string>(event: E, listener: Listener<M, E>): () => void {
     const list = this.#listeners.get(event);
@@ -31,7 +43,11 @@ export class Emitter<M extends EventMap> implements Subscribable<M> {
   }
 
   once<E extends keyof M & string>(event: E, listener: Listener<M, E>): () => void {
+    let fired = false;
     const wrapper = ((...args: M[E]) => {
+      // A nested emit of the same event may reach this wrapper before the outer one does.
+      if (fired) return;
+      fired = true;
       this.off(event, wrapper);
       listener(...args);
     }) as Listener<M, E>;
@@ -54,11 +70,21 @@ export class Emitter<M extends EventMap> implements Subscribable<M> {
     else this.#listeners.set(event, next);
   }
 
-  /** Calls every listener of `event`; returns whether there was any. */
+  /**
+   * Calls every listener of `event`; returns whether there was any. A listener that throws does
+   * not stop the others, nor the caller (a transport mid-delivery): the error goes to
+   * `onListenerError`, which by default rethrows it in a microtask, as an uncaught error.
+   */
   emit<E extends keyof M & string>(event: E, ...args: M[E]): boolean {
     const list = this.#listeners.get(event);
     if (!list) return false;
-    for (const listener of list) (listener as (...a: M[E]) => void)(...args);
+    for (const listener of list) {
+      try {
+        (listener as (...a: M[E]) => void)(...args);
+      } catch (error) {
+        this.#onListenerError(error, event);
+      }
+    }
     return true;
   }
 

@@ -1,3 +1,4 @@
+export { copyBytes } from './bytes.js';
 export {
   type Clock,
   createManualTime,
@@ -14,6 +15,7 @@ export {
   type ConditionConnectionOptions,
   type ConditionedConnection,
   conditionConnection,
+  type LinkView,
 } from './conditioned-connection.js';
 export { Emitter, type EventMap, type Listener, type Subscribable } from './emitter.js';
 export {
@@ -59,6 +61,7 @@ export {
 } from './pubsub.js';
 export { createRandom, type Random, type SeededRandom, systemRandom } from './random.js';
 export {
+  checkScanArgs,
   checkStoreArgs,
   type ScanOptions,
   type SetOptions,

@@ -81,7 +81,7 @@ export interface LinkStats {
   reordered: number;
   /** Retransmissions simulated for ordered traffic. */
   retransmitted: number;
-  /** Delay of deliveries (ms): sum, min and max. */
+  /** Delay of deliveries (ms): sum, min and max (0 before the first delivery). */
   delaySumMs: number;
   delayMinMs: number;
   delayMaxMs: number;
@@ -157,7 +157,7 @@ function emptyStats(): LinkStats {
     reordered: 0,
     retransmitted: 0,
     delaySumMs: 0,
-    delayMinMs: Number.POSITIVE_INFINITY,
+    delayMinMs: 0,
     delayMaxMs: 0,
     inFlight: 0,
   };
@@ -218,7 +218,7 @@ export function createLinkConditioner(options: LinkConditionerOptions = {}): Lin
       stats.delivered++;
       stats.bytesDelivered += sizeBytes;
       stats.delaySumMs += took;
-      if (took < stats.delayMinMs) stats.delayMinMs = took;
+      if (stats.delivered === 1 || took < stats.delayMinMs) stats.delayMinMs = took;
       if (took > stats.delayMaxMs) stats.delayMaxMs = took;
       deliver();
     };

@@ -3,6 +3,22 @@ import { ErrorCode, TickwireError } from './errors.js';
 /** A stored value: text or bytes. */
 export type StoreValue = string | Uint8Array;
 
+/** Validates a scan's prefix and limit; returns the limit (Infinity when none). */
+export function checkScanArgs(prefix: string, options?: ScanOptions): number {
+  if (typeof prefix !== 'string') {
+    throw new TickwireError(ErrorCode.INVALID_ARGUMENT, 'scan prefix must be a string');
+  }
+  const limit = options?.limit;
+  if (limit === undefined) return Number.POSITIVE_INFINITY;
+  if (!Number.isInteger(limit) || limit <= 0) {
+    throw new TickwireError(
+      ErrorCode.INVALID_ARGUMENT,
+      `scan limit must be a positive integer, got ${limit}`,
+    );
+  }
+  return limit;
+}
+
 /** Options of a write. */
 export interface SetOptions {
   /** Time to live in ms (> 0); the key disappears after it. Omit to keep the key until deleted. */

@@ -107,7 +107,11 @@ export interface ServerTransport extends Subscribable<ServerTransportEvents> {
   address(): TransportAddress | null;
   /** The open connections. */
   readonly connections: ReadonlySet<Connection>;
-  /** Stops accepting, closes every connection (code GOING_AWAY unless given), then resolves. */
+  /**
+   * Stops accepting, closes every connection (code GoingAway unless given), then resolves.
+   * Idempotent: a second call resolves too. A connection leaves `connections` before its
+   * `close` event reaches other listeners.
+   */
   close(code?: number, reason?: string): Promise<void>;
 }
 

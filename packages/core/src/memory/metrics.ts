@@ -185,7 +185,7 @@ export function createMemoryMetrics(): MemoryMetrics {
       for (const [name, entry] of entries) {
         const series: SeriesSnapshot[] = [];
         for (const s of entry.series.values()) {
-          const snap: SeriesSnapshot = { labels: s.labels, value: s.value };
+          const snap: SeriesSnapshot = { labels: { ...s.labels }, value: s.value };
           if (entry.type === 'histogram') {
             snap.count = s.count;
             let cumulative = 0;

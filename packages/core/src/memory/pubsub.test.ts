@@ -31,6 +31,28 @@ describe('memory pub/sub', () => {
     expect(Array.from(got[1]!)).toEqual([1, 2, 3]);
   });
 
+  it('logs an async handler that rejects instead of crashing the process', async () => {
+    const logger = createMemoryLogger();
+    const pubsub = createMemoryPubSub({ logger });
+    await pubsub.subscribe('t', async () => {
+      throw new Error('async bug');
+    });
+    await pubsub.publish('t', 'x');
+    for (let i = 0; i < 3; i++) await Promise.resolve();
+    expect(logger.records.map((r) => r.level)).toEqual(['error']);
+  });
+
+  it('copies a Node Buffer on publish', async () => {
+    const pubsub = createMemoryPubSub();
+    const got: Uint8Array[] = [];
+    await pubsub.subscribe('t', (m) => got.push(m as Uint8Array));
+    const buffer = Buffer.from([1, 2]);
+    await pubsub.publish('t', buffer);
+    buffer.fill(0);
+    await Promise.resolve();
+    expect(Array.from(got[0]!)).toEqual([1, 2]);
+  });
+
   it('logs a throwing handler with its topic', async () => {
     const logger = createMemoryLogger();
     const pubsub = createMemoryPubSub({ logger });

@@ -1,3 +1,4 @@
+import { copyBytes } from '../bytes.js';
 import { ErrorCode, TickwireError } from '../errors.js';
 import { type Logger, silentLogger } from '../logger.js';
 import { checkTopic, type PubSub, type PubSubHandler } from '../pubsub.js';
@@ -13,6 +14,8 @@ export function createMemoryPubSub(options: MemoryPubSubOptions = {}): PubSub {
   const logger = options.logger ?? silentLogger;
   const topics = new Map<string, Set<{ handler: PubSubHandler }>>();
   let closed = false;
+  const report = (error: unknown, topic: string): void =>
+    logger.error({ err: error, topic }, 'pub/sub handler threw');
 
   const guard = (): void => {
     if (closed) throw new TickwireError(ErrorCode.CLOSED, 'memory pub/sub is closed');
@@ -30,15 +33,20 @@ export function createMemoryPubSub(options: MemoryPubSubOptions = {}): PubSub {
       }
       const subscribers = topics.get(topic);
       if (!subscribers || subscribers.size === 0) return;
-      const payload = typeof message === 'string' ? message : message.slice();
+      const payload = typeof message === 'string' ? message : copyBytes(message);
       for (const sub of [...subscribers]) {
         // Asynchronous like a networked broker; a subscription ended meanwhile gets nothing.
         queueMicrotask(() => {
           if (!topics.get(topic)?.has(sub)) return;
           try {
-            sub.handler(typeof payload === 'string' ? payload : payload.slice(), topic);
+            const result: unknown = sub.handler(
+              typeof payload === 'string' ? payload : copyBytes(payload),
+              topic,
+            );
+            // An async handler's rejection is the same bug as a throw: log it, don't crash.
+            if (result instanceof Promise) result.catch((error: unknown) => report(error, topic));
           } catch (error) {
-            logger.error({ err: error, topic }, 'pub/sub handler threw');
+            report(error, topic);
           }
         });
       }

@@ -1,6 +1,8 @@
+import { copyBytes } from '../bytes.js';
 import { type Clock, systemTime } from '../clock.js';
 import { ErrorCode, TickwireError } from '../errors.js';
 import {
+  checkScanArgs,
   checkStoreArgs,
   type Store,
   type StoreEntry,
@@ -19,7 +21,10 @@ interface Slot {
   expiresAt: number;
 }
 
-const copy = (value: StoreValue): StoreValue => (typeof value === 'string' ? value : value.slice());
+const SWEEP_EVERY_WRITES = 1_000;
+
+const copy = (value: StoreValue): StoreValue =>
+  typeof value === 'string' ? value : copyBytes(value);
 
 /** An in-memory {@link Store}: the embedded default. Expiry is lazy (no timers). */
 export function createMemoryStore(options: MemoryStoreOptions = {}): Store {
@@ -38,7 +43,15 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): Store {
   const guard = (): void => {
     if (closed) throw new TickwireError(ErrorCode.CLOSED, 'memory store is closed');
   };
+  let writesSinceSweep = 0;
+  // Lazy expiry alone would keep keys that are never read again (tokens, presence) forever.
+  const sweep = (): void => {
+    writesSinceSweep = 0;
+    const now = clock.now();
+    for (const [key, slot] of data) if (slot.expiresAt <= now) data.delete(key);
+  };
   const write = (key: string, value: StoreValue, ttlMs: number | undefined): void => {
+    if (++writesSinceSweep >= Math.max(SWEEP_EVERY_WRITES, data.size)) sweep();
     if (typeof value !== 'string' && !(value instanceof Uint8Array)) {
       throw new TickwireError(
         ErrorCode.INVALID_ARGUMENT,
@@ -73,6 +86,14 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): Store {
     async compareAndSet(key, expected, next, opts) {
       guard();
       checkStoreArgs(key, opts);
+      for (const value of [expected, next]) {
+        if (value !== null && typeof value !== 'string' && !(value instanceof Uint8Array)) {
+          throw new TickwireError(
+            ErrorCode.INVALID_ARGUMENT,
+            `compareAndSet of '${key}': values must be strings, Uint8Arrays or null`,
+          );
+        }
+      }
       const current = live(key)?.value ?? null;
       if (!storeValuesEqual(current, expected)) return false;
       if (next === null) data.delete(key);
@@ -81,7 +102,7 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): Store {
     },
     async scan(prefix, opts) {
       guard();
-      const limit = opts?.limit ?? Number.POSITIVE_INFINITY;
+      const limit = checkScanArgs(prefix, opts);
       const keys: string[] = [];
       for (const key of data.keys()) if (key.startsWith(prefix) && live(key)) keys.push(key);
       keys.sort();

@@ -41,6 +41,89 @@ testTransport('memory through a conditioned client', () => {
 });
 
 describe('memory transport', () => {
+  it('copies a Node Buffer on send (Buffer.slice is a view, not a copy)', async () => {
+    const [a, b] = createMemoryConnectionPair();
+    const got = nextEvent(b, 'message');
+    const buffer = Buffer.from([1, 2, 3]);
+    a.send(buffer);
+    buffer.fill(9);
+    expect(Array.from((await got)[0])).toEqual([1, 2, 3]);
+  });
+
+  it('delivers what the peer queued before it learnt of the close', async () => {
+    const [a, b] = createMemoryConnectionPair();
+    const atA: number[] = [];
+    a.on('message', (data) => atA.push(data[0]!));
+    const closed = nextEvent(a, 'close');
+    a.send(new Uint8Array([1]));
+    b.send(new Uint8Array([42]));
+    a.close();
+    await closed;
+    expect(atA).toEqual([42]);
+  });
+
+  it('keeps delivering and closes cleanly when a listener throws', async () => {
+    const [a, b] = createMemoryConnectionPair();
+    const seen: number[] = [];
+    const errors: unknown[] = [];
+    const original = globalThis.queueMicrotask;
+    b.on('message', (data) => {
+      seen.push(data[0]!);
+      if (data[0] === 1) throw new Error('listener bug');
+    });
+    const closed = nextEvent(b, 'close');
+    // Route the rethrown listener error somewhere the test can see it.
+    globalThis.queueMicrotask = (task) =>
+      original(() => {
+        try {
+          task();
+        } catch (error) {
+          errors.push(error);
+        }
+      });
+    try {
+      for (const n of [1, 2, 3]) a.send(new Uint8Array([n]));
+      a.close();
+      await closed;
+    } finally {
+      globalThis.queueMicrotask = original;
+    }
+    expect(seen).toEqual([1, 2, 3]);
+    expect(a.state).toBe('closed');
+    expect(b.state).toBe('closed');
+    expect(a.bufferedAmount).toBe(0);
+    expect(errors).toHaveLength(1);
+  });
+
+  it('starts client delivery as soon as a message listener is attached', async () => {
+    const network = createMemoryNetwork();
+    const server = createMemoryServer({ network });
+    const { url } = await server.listen();
+    server.on('connection', (connection) => connection.send(new Uint8Array([5])));
+    const client = await createMemoryClient({ network }).connect(url);
+    const got: number[] = [];
+    client.on('message', (data) => got.push(data[0]!));
+    await Promise.resolve();
+    await Promise.resolve();
+    expect(got).toEqual([5]);
+    expect(network.listening()).toEqual([server.address()!.host]);
+    await server.close();
+    await server.close();
+    expect(network.listening()).toEqual([]);
+  });
+
+  it('validates limits when the server or client is created', () => {
+    expect(() => createMemoryServer({ maxMessageBytes: 0 })).toThrow(
+      expect.objectContaining({ code: ErrorCode.INVALID_ARGUMENT }),
+    );
+    expect(() => createMemoryClient({ unreliableDropThresholdBytes: Number.NaN })).toThrow(
+      expect.objectContaining({ code: ErrorCode.INVALID_ARGUMENT }),
+    );
+    expect(() => createMemoryServer({ network: {} as never })).toThrow(
+      expect.objectContaining({ code: ErrorCode.INVALID_ARGUMENT }),
+    );
+  });
+
   it('delivers what the server sends in its connection handler to the awaiting client', async () => {
     const network = createMemoryNetwork();
     const server = createMemoryServer({ network });

@@ -1,3 +1,4 @@
+import { copyBytes } from '../bytes.js';
 import { Emitter } from '../emitter.js';
 import { ErrorCode, TickwireError } from '../errors.js';
 import { CloseCode, checkCloseArgs } from '../protocol.js';
@@ -37,6 +38,8 @@ interface Pending {
 /** One end of an in-memory link, plus the hooks its peer and server drive. */
 interface MemoryEnd extends Connection {
   link(peer: MemoryEnd): void;
+  /** Hands everything queued to the peer now. */
+  drain(): void;
   receive(data: Uint8Array, channel: Channel): void;
   finishClose(info: CloseInfo): void;
   /** Starts delivering: the owner has had its chance to attach listeners. */
@@ -55,11 +58,24 @@ function positiveInt(name: string, value: number): number {
   return value;
 }
 
+function checkLimits(options: MemoryConnectionOptions): Required<MemoryConnectionOptions> {
+  const threshold = options.unreliableDropThresholdBytes ?? 65_536;
+  if (!Number.isFinite(threshold) || threshold < 0) {
+    throw new TickwireError(
+      ErrorCode.INVALID_ARGUMENT,
+      `unreliableDropThresholdBytes must be a finite number >= 0, got ${threshold}`,
+    );
+  }
+  return {
+    maxMessageBytes: positiveInt('maxMessageBytes', options.maxMessageBytes ?? 1 << 20),
+    unreliableDropThresholdBytes: threshold,
+  };
+}
+
 /** One end of an in-memory link; delivery is asynchronous (one microtask per burst) and in order. */
 function createMemoryEnd(remoteAddress: string, options: MemoryConnectionOptions): MemoryEnd {
   const id = `mem-${nextConnectionNumber++}`;
-  const maxMessageBytes = positiveInt('maxMessageBytes', options.maxMessageBytes ?? 1 << 20);
-  const dropThreshold = options.unreliableDropThresholdBytes ?? 65_536;
+  const { maxMessageBytes, unreliableDropThresholdBytes: dropThreshold } = checkLimits(options);
   const events = new Emitter<ConnectionEvents>();
   const stats = createConnectionStats();
   let state: ConnectionState = 'open';
@@ -73,16 +89,21 @@ function createMemoryEnd(remoteAddress: string, options: MemoryConnectionOptions
   let inbox: Pending[] | null = [];
   let pendingClose: CloseInfo | null = null;
 
-  const flush = (): void => {
-    flushScheduled = false;
+  const drain = (): void => {
     const batch = queue;
     queue = [];
     for (const item of batch) {
       bufferedAmount -= item.data.byteLength;
       peer.receive(item.data, item.channel);
     }
+  };
+  const flush = (): void => {
+    flushScheduled = false;
+    drain();
     if (closeRequest && state === 'closing') {
       const { code, reason } = closeRequest;
+      // What the peer sent before it learnt of the close still arrives, as on a WebSocket.
+      peer.drain();
       end.finishClose({ code, reason, local: true });
       peer.finishClose({ code, reason, local: false });
     }
@@ -104,7 +125,11 @@ function createMemoryEnd(remoteAddress: string, options: MemoryConnectionOptions
     get bufferedAmount() {
       return bufferedAmount;
     },
-    on: (event, listener) => events.on(event, listener),
+    on: (event, listener) => {
+      // Attaching a message listener is the owner saying it is ready for what is waiting.
+      if (event === 'message' && inbox) queueMicrotask(() => end.start());
+      return events.on(event, listener);
+    },
     once: (event, listener) => events.once(event, listener),
     off: (event, listener) => events.off(event, listener),
     send(data, channel = 'reliable') {
@@ -113,7 +138,7 @@ function createMemoryEnd(remoteAddress: string, options: MemoryConnectionOptions
         stats.unreliableDropped++;
         return false;
       }
-      queue.push({ data: data.slice(), channel });
+      queue.push({ data: copyBytes(data), channel });
       bufferedAmount += data.byteLength;
       stats.bytesOut += data.byteLength;
       stats.messagesOut++;
@@ -131,6 +156,7 @@ function createMemoryEnd(remoteAddress: string, options: MemoryConnectionOptions
     link(other) {
       peer = other;
     },
+    drain,
     receive(data, channel) {
       if (closeEmitted) return;
       stats.bytesIn += data.byteLength;
@@ -183,13 +209,29 @@ type Acceptor = (clientOptions: MemoryConnectionOptions) => Connection;
 
 /** A namespace of in-memory servers that clients reach by name (`memory://name`). */
 export interface MemoryNetwork {
-  /** Listening servers by name. */
-  readonly servers: Map<string, Acceptor>;
+  /** Names of the servers listening on it. */
+  listening(): string[];
+}
+
+const registries = new WeakMap<MemoryNetwork, Map<string, Acceptor>>();
+
+function registryOf(network: MemoryNetwork): Map<string, Acceptor> {
+  const registry = registries.get(network);
+  if (!registry) {
+    throw new TickwireError(
+      ErrorCode.INVALID_ARGUMENT,
+      'network must come from createMemoryNetwork()',
+    );
+  }
+  return registry;
 }
 
 /** Creates an isolated {@link MemoryNetwork}. */
 export function createMemoryNetwork(): MemoryNetwork {
-  return { servers: new Map() };
+  const registry = new Map<string, Acceptor>();
+  const network: MemoryNetwork = { listening: () => [...registry.keys()] };
+  registries.set(network, registry);
+  return network;
 }
 
 /** The network used when none is given. */
@@ -213,8 +255,9 @@ let nextClientNumber = 1;
 
 /** An in-memory {@link ServerTransport}: the embedded default for tests and single-process games. */
 export function createMemoryServer(options: MemoryServerOptions = {}): ServerTransport {
-  const network = options.network ?? defaultMemoryNetwork;
+  const servers = registryOf(options.network ?? defaultMemoryNetwork);
   const maxConnections = positiveInt('maxConnections', options.maxConnections ?? 10_000);
+  checkLimits(options);
   const events = new Emitter<ServerTransportEvents>();
   const connections = new Set<Connection>();
   let address: TransportAddress | null = null;
@@ -238,7 +281,8 @@ export function createMemoryServer(options: MemoryServerOptions = {}): ServerTra
     serverSide.on('close', () => connections.delete(serverSide));
     events.emit('connection', serverSide);
     serverSide.start();
-    // The client attaches listeners after `await connect()`; one macrotask later it has.
+    // The client attaches listeners after `await connect()`: delivery starts when it adds a
+    // message listener, or a macrotask later at the latest (so a close still gets through).
     setTimeout(() => clientSide.start(), 0);
     return clientSide;
   };
@@ -252,16 +296,16 @@ export function createMemoryServer(options: MemoryServerOptions = {}): ServerTra
     async listen() {
       if (address) return address;
       const name = options.name ?? `server-${nextServerNumber++}`;
-      if (network.servers.has(name)) {
+      if (servers.has(name)) {
         throw new TickwireError(ErrorCode.ADDRESS_IN_USE, `memory address '${name}' is in use`);
       }
-      network.servers.set(name, accept);
+      servers.set(name, accept);
       address = { protocol: 'memory', host: name, port: 0, url: `memory://${name}` };
       return address;
     },
     async close(code: number = CloseCode.GoingAway, reason = 'server closing') {
       checkCloseArgs(code, reason);
-      if (address) network.servers.delete(address.host);
+      if (address) servers.delete(address.host);
       address = null;
       await Promise.all(
         [...connections].map(
@@ -284,7 +328,8 @@ export interface MemoryClientOptions extends MemoryConnectionOptions {
 
 /** An in-memory {@link ClientTransport}; connects to `memory://name`. */
 export function createMemoryClient(options: MemoryClientOptions = {}): ClientTransport {
-  const network = options.network ?? defaultMemoryNetwork;
+  const servers = registryOf(options.network ?? defaultMemoryNetwork);
+  checkLimits(options);
   return {
     async connect(url, connectOptions) {
       if (connectOptions?.signal?.aborted) {
@@ -299,7 +344,7 @@ export function createMemoryClient(options: MemoryClientOptions = {}): ClientTra
       }
       // Connecting takes a turn of the event loop, like a real handshake.
       await Promise.resolve();
-      const accept = network.servers.get(name);
+      const accept = servers.get(name);
       if (!accept) {
         throw new TickwireError(ErrorCode.CONNECT_FAILED, `no memory server listens at ${url}`);
       }

@@ -112,18 +112,15 @@ export function testStore(name: string, factory: () => Promise<StoreHarness> | S
     it('counts correctly with 25 concurrent compare-and-set incrementers', async () => {
       const key = `${ns}counter`;
       await store.set(key, '0');
-      let conflicts = 0;
       const increment = async (): Promise<void> => {
         for (let attempt = 0; attempt < 200; attempt++) {
           const current = (await store.get(key)) as string;
           if (await store.compareAndSet(key, current, String(Number(current) + 1))) return;
-          conflicts++;
         }
         throw new Error('incrementer gave up after 200 attempts');
       };
       await Promise.all(Array.from({ length: 25 }, increment));
       expect(await store.get(key)).toBe('25');
-      expect(conflicts).toBeGreaterThanOrEqual(0);
     });
 
     it('scans by prefix in key order, literally (no glob), with a limit', async () => {
