@@ -1,0 +1,6 @@
+export type { StreamConnectionOptions } from '../shared/options.js';
+export {
+  type BrowserWsClientOptions,
+  createBrowserWsClient,
+  type WebSocketConstructor,
+} from './client.js';

@@ -1,0 +1,298 @@
+import { createServer as createHttpServer } from 'node:http';
+import { connect as netConnect, type Socket } from 'node:net';
+import {
+  CloseCode,
+  type Connection,
+  ErrorCode,
+  isTickwireError,
+  type ServerTransport,
+  type TickwireError,
+} from '@tickwire/core';
+import { nextEvent, withTimeout } from '@tickwire/core/testing';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { WebSocket } from 'ws';
+import { FrameKind } from '../shared/wire.js';
+import { createWsClient, createWsServer, type WsServerOptions } from './index.js';
+
+const MS = 5_000;
+
+async function caught(promise: Promise<unknown>): Promise<unknown> {
+  try {
+    await promise;
+  } catch (error) {
+    return error;
+  }
+  throw new Error('expected a rejection');
+}
+
+/** A plain `ws` client: speaks WebSocket but not necessarily our message layout. */
+async function rawWs(url: string, options: { autoPong?: boolean } = {}): Promise<WebSocket> {
+  const ws = new WebSocket(url, { autoPong: options.autoPong ?? true });
+  ws.on('error', () => {});
+  await withTimeout(
+    new Promise<void>((resolve) => ws.once('open', () => resolve())),
+    MS,
+    'raw ws open',
+  );
+  return ws;
+}
+
+function rawClose(ws: WebSocket): Promise<number> {
+  return withTimeout(
+    new Promise<number>((resolve) => ws.once('close', (code) => resolve(code))),
+    MS,
+    'raw ws close',
+  );
+}
+
+/** A socket that completes a WebSocket upgrade by hand, then reads nothing. */
+async function stalledUpgrade(url: string): Promise<Socket> {
+  const { hostname, port } = new URL(url);
+  const socket = netConnect({ host: hostname, port: Number(port) });
+  socket.on('error', () => {});
+  await withTimeout(
+    new Promise<void>((resolve) => socket.once('connect', () => resolve())),
+    MS,
+    'connect',
+  );
+  socket.write(
+    'GET / HTTP/1.1\r\nHost: test\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n' +
+      'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n',
+  );
+  return socket;
+}
+
+describe('ws server', () => {
+  let server: ServerTransport;
+  const cleanups: Array<() => void | Promise<void>> = [];
+
+  async function start(options: WsServerOptions = {}): Promise<string> {
+    server = createWsServer(options);
+    return (await server.listen()).url;
+  }
+
+  async function acceptRaw(
+    url: string,
+    options: { autoPong?: boolean } = {},
+  ): Promise<{ ws: WebSocket; connection: Connection }> {
+    const accepted = nextEvent(server, 'connection', MS);
+    const ws = await rawWs(url, options);
+    cleanups.push(() => ws.terminate());
+    const [connection] = await accepted;
+    return { ws, connection };
+  }
+
+  async function stillServes(url: string): Promise<void> {
+    const accepted = nextEvent(server, 'connection', MS);
+    const client = await createWsClient().connect(url, { timeoutMs: MS });
+    const [serverSide] = await accepted;
+    const got = nextEvent(serverSide, 'message', MS);
+    client.send(Uint8Array.of(4, 5, 6), 'unreliable');
+    const [data, channel] = await got;
+    expect([...data]).toEqual([4, 5, 6]);
+    expect(channel).toBe('unreliable');
+    client.close();
+  }
+
+  afterEach(async () => {
+    for (const cleanup of cleanups.splice(0)) await cleanup();
+    await withTimeout(server.close(), MS, 'server.close()');
+  });
+
+  it('closes a peer that sends an oversize message with MessageTooLarge and keeps serving', async () => {
+    const url = await start({ maxMessageBytes: 1024 });
+    const { ws, connection } = await acceptRaw(url);
+    const errors: TickwireError[] = [];
+    connection.on('error', (error) => errors.push(error));
+    const closed = nextEvent(connection, 'close', MS);
+    const rawClosed = rawClose(ws);
+    ws.send(new Uint8Array(1 + 1025));
+    const [info] = await closed;
+    expect(info.code).toBe(CloseCode.MessageTooLarge);
+    expect(info.local).toBe(true);
+    expect(errors.map((e) => e.code)).toEqual([ErrorCode.MESSAGE_TOO_LARGE]);
+    expect(await rawClosed).toBe(CloseCode.MessageTooLarge);
+    expect(server.connections.size).toBe(0);
+    await stillServes(url);
+  });
+
+  it('enforces a maxMessageBytes smaller than a control message', async () => {
+    const url = await start({ maxMessageBytes: 10 });
+    const { ws, connection } = await acceptRaw(url);
+    const closed = nextEvent(connection, 'close', MS);
+    const rawClosed = rawClose(ws);
+    ws.send(new Uint8Array(1 + 50));
+    expect((await closed)[0].code).toBe(CloseCode.MessageTooLarge);
+    expect(await rawClosed).toBe(CloseCode.MessageTooLarge);
+  });
+
+  it('accepts a message of exactly maxMessageBytes', async () => {
+    const url = await start({ maxMessageBytes: 1024 });
+    const { ws, connection } = await acceptRaw(url);
+    const got = nextEvent(connection, 'message', MS);
+    const message = new Uint8Array(1 + 1024).fill(3);
+    message[0] = FrameKind.Reliable;
+    ws.send(message);
+    const [data] = await got;
+    expect(data.byteLength).toBe(1024);
+  });
+
+  it('closes a peer that sends an unknown kind with ProtocolError, or text with 1003', async () => {
+    const url = await start();
+    const first = await acceptRaw(url);
+    const error = nextEvent(first.connection, 'error', MS);
+    const rawClosed = rawClose(first.ws);
+    first.ws.send(Uint8Array.of(0x7f, 1, 2));
+    expect((await error)[0].code).toBe(ErrorCode.PROTOCOL_ERROR);
+    expect(await rawClosed).toBe(CloseCode.ProtocolError);
+
+    const second = await acceptRaw(url);
+    const closed = nextEvent(second.connection, 'close', MS);
+    second.ws.send('hello');
+    expect((await closed)[0].code).toBe(CloseCode.UnsupportedData);
+    await stillServes(url);
+  });
+
+  it('refuses upgrades that verifyUpgrade rejects, with a typed error on the client', async () => {
+    const url = await start({
+      verifyUpgrade: async (request) => {
+        const token = request.headers['x-token'];
+        if (token === 'good') return true;
+        if (token === 'expired') return { code: CloseCode.Unauthorized, reason: 'token expired' };
+        if (token === 'banned') return { code: 403, reason: 'banned' };
+        return false;
+      },
+    });
+    const connectWith = (token: string) =>
+      createWsClient({ headers: { 'x-token': token } }).connect(url, { timeoutMs: MS });
+
+    const missing = await caught(connectWith('none'));
+    expect(isTickwireError(missing, ErrorCode.CONNECT_FAILED)).toBe(true);
+    expect((missing as TickwireError).details).toMatchObject({ statusCode: 401 });
+
+    const banned = await caught(connectWith('banned'));
+    expect((banned as TickwireError).details).toMatchObject({ statusCode: 403, reason: 'banned' });
+
+    const expired = await caught(connectWith('expired'));
+    expect(isTickwireError(expired, ErrorCode.CONNECT_FAILED)).toBe(true);
+    expect((expired as TickwireError).details).toMatchObject({
+      closeCode: CloseCode.Unauthorized,
+      reason: 'token expired',
+    });
+
+    const good = await connectWith('good');
+    expect(good.state).toBe('open');
+    expect(server.connections.size).toBe(1);
+  });
+
+  it('reports a throwing verifyUpgrade as a server error and answers HTTP 500', async () => {
+    const url = await start({
+      verifyUpgrade: () => {
+        throw new Error('database down');
+      },
+    });
+    const serverError = nextEvent(server, 'error', MS);
+    const error = await caught(createWsClient().connect(url, { timeoutMs: MS }));
+    expect((error as TickwireError).details).toMatchObject({ statusCode: 500 });
+    expect((await serverError)[0].message).toContain('database down');
+  });
+
+  it('checks the Origin header against allowedOrigins', async () => {
+    const url = await start({ allowedOrigins: ['https://game.example'] });
+    const foreign = await caught(
+      createWsClient({ origin: 'https://evil.example' }).connect(url, { timeoutMs: MS }),
+    );
+    expect((foreign as TickwireError).details).toMatchObject({ statusCode: 403 });
+    const allowed = await createWsClient({ origin: 'https://game.example' }).connect(url, {
+      timeoutMs: MS,
+    });
+    expect(allowed.state).toBe('open');
+  });
+
+  it('attaches to an existing HTTP server on a path and leaves it running on close', async () => {
+    const http = createHttpServer((_request, response) => response.end('ok'));
+    await new Promise<void>((resolve) => http.listen(0, '127.0.0.1', () => resolve()));
+    cleanups.push(() => new Promise<void>((resolve) => http.close(() => resolve())));
+    const url = await start({ server: http, path: '/game' });
+    expect(url).toMatch(/^ws:\/\/127\.0\.0\.1:\d+\/game$/);
+    const client = await createWsClient().connect(url, { timeoutMs: MS });
+    expect(client.state).toBe('open');
+    const elsewhere = await caught(
+      createWsClient().connect(url.replace('/game', '/other'), { timeoutMs: MS }),
+    );
+    expect((elsewhere as TickwireError).details).toMatchObject({ statusCode: 404 });
+    const closed = nextEvent(client, 'close', MS);
+    await server.close();
+    expect((await closed)[0].code).toBe(CloseCode.GoingAway);
+    expect(http.listening).toBe(true);
+  });
+
+  it('refuses clients beyond maxConnections with ServerFull', async () => {
+    const url = await start({ maxConnections: 1 });
+    const first = await createWsClient().connect(url, { timeoutMs: MS });
+    const error = await caught(createWsClient().connect(url, { timeoutMs: MS }));
+    expect(isTickwireError(error, ErrorCode.CONNECT_FAILED)).toBe(true);
+    expect((error as TickwireError).details).toMatchObject({ closeCode: CloseCode.ServerFull });
+    expect(first.state).toBe('open');
+  });
+
+  it('closes a peer that stops answering pings with Timeout', async () => {
+    const url = await start({ heartbeatIntervalMs: 20, heartbeatTimeoutMs: 60 });
+    const { connection } = await acceptRaw(url, { autoPong: false });
+    const [info] = await nextEvent(connection, 'close', MS);
+    expect(info).toMatchObject({ code: CloseCode.Timeout, local: true });
+    expect(connection.stats.rttMs).toBe(0);
+  });
+
+  it('measures RTT from the pongs of its pings', async () => {
+    const url = await start({ heartbeatIntervalMs: 20, heartbeatTimeoutMs: MS });
+    const { connection } = await acceptRaw(url);
+    await vi.waitFor(() => expect(connection.stats.rttMs).toBeGreaterThan(0), { timeout: MS });
+    expect(connection.state).toBe('open');
+  });
+
+  it('drops and counts unreliable sends while the peer does not read, never queueing them', async () => {
+    const url = await start();
+    const accepted = nextEvent(server, 'connection', MS);
+    const socket = await stalledUpgrade(url);
+    cleanups.push(() => {
+      socket.destroy();
+    });
+    const [connection] = await accepted;
+    socket.pause();
+    const message = new Uint8Array(1024);
+    let dropped = 0;
+    for (let i = 0; i < 100_000 && dropped < 100; i++) {
+      if (!connection.send(message, 'unreliable')) dropped++;
+      expect(connection.bufferedAmount).toBeLessThanOrEqual(65_536 + 1024 + 16);
+    }
+    expect(dropped).toBe(100);
+    expect(connection.stats.unreliableDropped).toBe(100);
+    expect(connection.state).toBe('open');
+  });
+
+  it('closes with Backpressure when reliable sends outgrow maxBufferedBytes', async () => {
+    const url = await start({ maxBufferedBytes: 256 * 1024, maxMessageBytes: 16 * 1024 });
+    const accepted = nextEvent(server, 'connection', MS);
+    const socket = await stalledUpgrade(url);
+    cleanups.push(() => {
+      socket.destroy();
+    });
+    const [connection] = await accepted;
+    socket.pause();
+    const closed = nextEvent(connection, 'close', MS);
+    const message = new Uint8Array(16 * 1024);
+    let accepting = true;
+    for (let i = 0; i < 20_000 && accepting; i++) accepting = connection.send(message);
+    expect(accepting).toBe(false);
+    expect((await closed)[0]).toMatchObject({ code: CloseCode.Backpressure, local: true });
+    expect(server.connections.size).toBe(0);
+  });
+
+  it('fails listen with ADDRESS_IN_USE on a taken port', async () => {
+    const url = await start();
+    const second = createWsServer({ port: Number(new URL(url).port) });
+    await expect(second.listen()).rejects.toMatchObject({ code: ErrorCode.ADDRESS_IN_USE });
+    await second.close();
+  });
+});

@@ -1,0 +1,427 @@
+// Channel mapping: a WebSocket is one ordered stream, so 'reliable' and 'unreliable' share it; the
+// first byte of every binary message is its kind (0 reliable, 1 unreliable, 2–5 control: see
+// ../shared/wire.ts), so the receiver gets the channel the sender used. Unreliable sends are
+// dropped (send returns false, stats.unreliableDropped counts them) while `bufferedAmount` is above
+// unreliableDropThresholdBytes, so they never queue without bound; a reliable send that would take
+// bufferedAmount above maxBufferedBytes closes the connection with CloseCode.Backpressure. Arrival
+// order is send order, so the unreliable channel is trivially sequenced.
+//
+// Heartbeat: the server sends a WebSocket ping frame (payload: its clock, f64) to every connection
+// each heartbeatIntervalMs and measures stats.rttMs from the pong; the Node client does the same.
+// The browser client, which cannot send ping frames, sends kind-2 ping messages that the server
+// answers with kind-3 pongs.
+import {
+  createServer as createHttpServer,
+  type Server as HttpServer,
+  type IncomingMessage,
+  STATUS_CODES,
+} from 'node:http';
+import { Server as HttpsServer } from 'node:https';
+import type { Duplex } from 'node:stream';
+import {
+  CloseCode,
+  type Connection,
+  checkCloseArgs,
+  Emitter,
+  ErrorCode,
+  type ServerTransport,
+  type ServerTransportEvents,
+  TickwireError,
+  type Timer,
+  type TransportAddress,
+  toTickwireError,
+} from '@tickwire/core';
+import { type WebSocket, WebSocketServer } from 'ws';
+import {
+  hostPort,
+  intOption,
+  nextConnectionId,
+  resolveStreamOptions,
+  type StreamConnectionOptions,
+} from '../shared/options.js';
+import { maxPayloadBytes, WsConnection } from './connection.js';
+
+/**
+ * What `verifyUpgrade` decides: `true` accepts; `false` refuses with HTTP 401; `{ code, reason }`
+ * refuses with that HTTP status (400–599), or accepts and closes at once with that close code
+ * (1000–4999, e.g. CloseCode.Unauthorized) so that browsers, which cannot read HTTP statuses of a
+ * failed upgrade, see why.
+ */
+export type UpgradeVerdict = boolean | { code: number; reason?: string };
+
+/** Per-message deflate settings, passed to `ws` (its own types stay out of this API). */
+export interface DeflateOptions {
+  /** Messages smaller than this many bytes are sent uncompressed. @default 1024 */
+  threshold?: number;
+  /** Reset the server's compression context after each message (less memory). @default false */
+  serverNoContextTakeover?: boolean;
+  /** Ask clients to reset their compression context after each message. @default false */
+  clientNoContextTakeover?: boolean;
+  /** Concurrent zlib calls per process. @default 10 */
+  concurrencyLimit?: number;
+}
+
+/** Options of {@link createWsServer}. */
+export interface WsServerOptions extends StreamConnectionOptions {
+  /**
+   * Interface to listen on (ignored with `server`).
+   * @default '127.0.0.1'
+   */
+  host?: string;
+  /**
+   * Port to listen on, 0 picks a free one (ignored with `server`).
+   * @default 0
+   */
+  port?: number;
+  /**
+   * An existing HTTP(S) server to attach to instead of creating one; its owner calls `listen`
+   * on it, and `close()` of this transport leaves it running.
+   * @default undefined (a new HTTP server on host:port)
+   */
+  server?: HttpServer | HttpsServer;
+  /**
+   * Only upgrade requests for this path are handled, e.g. `/ws`.
+   * @default undefined (every path)
+   */
+  path?: string;
+  /**
+   * Clients beyond this many open connections are closed at once with CloseCode.ServerFull.
+   * @default 10000
+   */
+  maxConnections?: number;
+  /**
+   * Auth / origin hook run on every upgrade request before it is accepted; see UpgradeVerdict.
+   * @default undefined (accept every request)
+   */
+  verifyUpgrade?: (request: IncomingMessage) => UpgradeVerdict | Promise<UpgradeVerdict>;
+  /**
+   * When set, an upgrade whose Origin header is not in the list is refused with HTTP 403. Requests
+   * without an Origin (non-browser clients, which can send any Origin anyway) are allowed.
+   * @default undefined (any origin)
+   */
+  allowedOrigins?: readonly string[];
+  /**
+   * WebSocket per-message deflate (costs CPU and memory per connection).
+   * @default false
+   */
+  perMessageDeflate?: boolean | DeflateOptions;
+  /**
+   * An upgrade whose verification has not finished within this many ms is refused with HTTP 503.
+   * @default 5000
+   */
+  handshakeTimeoutMs?: number;
+}
+
+/** Printable ASCII only, for an HTTP reason phrase. */
+function reasonPhrase(status: number, reason: string | undefined): string {
+  const clean = (reason ?? '').replace(/[^\x20-\x7e]/g, '').slice(0, 120);
+  return clean || STATUS_CODES[status] || 'Error';
+}
+
+function refuseUpgrade(socket: Duplex, status: number, reason?: string): void {
+  if (!socket.writable || socket.destroyed) {
+    socket.destroy();
+    return;
+  }
+  const phrase = reasonPhrase(status, reason);
+  socket.once('finish', () => socket.destroy());
+  socket.end(
+    `HTTP/1.1 ${status} ${phrase}\r\nConnection: close\r\nContent-Type: text/plain\r\n` +
+      `Content-Length: ${Buffer.byteLength(phrase)}\r\n\r\n${phrase}`,
+  );
+}
+
+function hookError(error: unknown, how: string): TickwireError {
+  const detail = error instanceof Error ? error.message : String(error);
+  return toTickwireError(error, ErrorCode.INTERNAL, `verifyUpgrade ${how}: ${detail}`);
+}
+
+function isValidCloseCode(code: number): boolean {
+  try {
+    checkCloseArgs(code, '');
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function urlHost(address: string): string {
+  if (address === '0.0.0.0') return '127.0.0.1';
+  if (address === '::') return '::1';
+  return address;
+}
+
+/** A WebSocket {@link ServerTransport} on `ws` (its own HTTP server, or attached to yours). */
+export function createWsServer(options: WsServerOptions = {}): ServerTransport {
+  const resolved = resolveStreamOptions(options);
+  const host = options.host ?? '127.0.0.1';
+  const port = intOption('port', options.port ?? 0, 0, 65_535);
+  const maxConnections = intOption(
+    'maxConnections',
+    options.maxConnections ?? 10_000,
+    1,
+    Number.MAX_SAFE_INTEGER,
+  );
+  const handshakeTimeoutMs = intOption(
+    'handshakeTimeoutMs',
+    options.handshakeTimeoutMs ?? 5_000,
+    1,
+    2_147_483_647,
+  );
+  const path = options.path;
+  const allowedOrigins = options.allowedOrigins ? new Set(options.allowedOrigins) : null;
+  const verifyUpgrade = options.verifyUpgrade;
+  const time = resolved.time;
+  const ownsServer = options.server === undefined;
+  const events = new Emitter<ServerTransportEvents>();
+  const connections = new Set<WsConnection>();
+  const upgrading = new Set<Duplex>();
+  const wss = new WebSocketServer({
+    noServer: true,
+    clientTracking: false,
+    maxPayload: maxPayloadBytes(resolved.maxMessageBytes),
+    perMessageDeflate: options.perMessageDeflate ?? false,
+    // `ws` 8.23's closing-handshake timeout; @types/ws 8.18 does not declare it yet.
+    ...({ closeTimeout: resolved.closeTimeoutMs } as object),
+  });
+  let httpServer: HttpServer | HttpsServer | null = null;
+  let address: TransportAddress | null = null;
+  let heartbeat: Timer | null = null;
+  let closed = false;
+
+  const reportError = (error: TickwireError): void => {
+    events.emit('error', error);
+  };
+
+  const onWebSocket = (ws: WebSocket, request: IncomingMessage): void => {
+    // `ws` emits protocol errors; without a listener they would throw.
+    ws.on('error', () => {});
+    if (closed) {
+      ws.close(CloseCode.GoingAway, 'server closing');
+      return;
+    }
+    if (connections.size >= maxConnections) {
+      ws.close(CloseCode.ServerFull, 'server full');
+      return;
+    }
+    const remote = hostPort(request.socket.remoteAddress, request.socket.remotePort);
+    const connection = new WsConnection(ws, nextConnectionId('ws'), remote, resolved, false);
+    connections.add(connection);
+    connection.onClosed = () => connections.delete(connection);
+    connection.accept();
+    events.emit('connection', connection);
+  };
+
+  const complete = (
+    request: IncomingMessage,
+    socket: Duplex,
+    head: Buffer,
+    closeWith: { code: number; reason: string } | null,
+  ): void => {
+    if (!upgrading.delete(socket) || socket.destroyed) return;
+    wss.handleUpgrade(request, socket, head, (ws) => {
+      socket.off('error', onEarlySocketError);
+      if (closeWith) {
+        ws.on('error', () => {});
+        ws.close(closeWith.code, closeWith.reason);
+        return;
+      }
+      onWebSocket(ws, request);
+    });
+  };
+
+  const refuse = (socket: Duplex, status: number, reason?: string): void => {
+    if (!upgrading.delete(socket)) return;
+    socket.off('error', onEarlySocketError);
+    socket.on('error', () => {});
+    refuseUpgrade(socket, status, reason);
+  };
+
+  const decide = (
+    request: IncomingMessage,
+    socket: Duplex,
+    head: Buffer,
+    verdict: UpgradeVerdict,
+  ): void => {
+    if (verdict === true) complete(request, socket, head, null);
+    else if (verdict === false || verdict === undefined || verdict === null) refuse(socket, 401);
+    else if (typeof verdict === 'object' && Number.isInteger(verdict.code)) {
+      const reason = typeof verdict.reason === 'string' ? verdict.reason : '';
+      if (verdict.code >= 400 && verdict.code <= 599) refuse(socket, verdict.code, reason);
+      else if (isValidCloseCode(verdict.code)) {
+        complete(request, socket, head, { code: verdict.code, reason: reason.slice(0, 41) });
+      } else {
+        reportError(
+          new TickwireError(
+            ErrorCode.INVALID_ARGUMENT,
+            `verifyUpgrade returned code ${verdict.code}: use an HTTP status 400–599 or a close code`,
+          ),
+        );
+        refuse(socket, 500);
+      }
+    } else refuse(socket, 500);
+  };
+
+  function onEarlySocketError(this: Duplex): void {
+    upgrading.delete(this);
+    this.destroy();
+  }
+
+  const onUpgrade = (request: IncomingMessage, socket: Duplex, head: Buffer): void => {
+    if (path !== undefined) {
+      const pathname = (request.url ?? '/').split('?')[0];
+      if (pathname !== path) {
+        // On a shared server another 'upgrade' listener may own this path.
+        if (ownsServer || httpServer?.listenerCount('upgrade') === 1) {
+          socket.on('error', () => {});
+          refuseUpgrade(socket, 404);
+        }
+        return;
+      }
+    }
+    socket.on('error', onEarlySocketError);
+    upgrading.add(socket);
+    if (closed) {
+      refuse(socket, 503, 'server closing');
+      return;
+    }
+    const origin = request.headers.origin;
+    if (allowedOrigins && origin !== undefined && !allowedOrigins.has(origin)) {
+      refuse(socket, 403, 'origin not allowed');
+      return;
+    }
+    if (!verifyUpgrade) {
+      complete(request, socket, head, null);
+      return;
+    }
+    let verdict: UpgradeVerdict | Promise<UpgradeVerdict>;
+    try {
+      verdict = verifyUpgrade(request);
+    } catch (error) {
+      reportError(hookError(error, 'threw'));
+      refuse(socket, 500);
+      return;
+    }
+    if (!(verdict instanceof Promise)) {
+      decide(request, socket, head, verdict);
+      return;
+    }
+    const timer = time.setTimeout(
+      () => refuse(socket, 503, 'verification timed out'),
+      handshakeTimeoutMs,
+    );
+    verdict.then(
+      (value) => {
+        timer.cancel();
+        if (upgrading.has(socket)) decide(request, socket, head, value);
+      },
+      (error: unknown) => {
+        timer.cancel();
+        reportError(hookError(error, 'rejected'));
+        refuse(socket, 500);
+      },
+    );
+  };
+
+  const waitListening = (server: HttpServer | HttpsServer): Promise<void> =>
+    new Promise<void>((resolve, reject) => {
+      if (server.listening) {
+        resolve();
+        return;
+      }
+      const onError = (error: NodeJS.ErrnoException): void => {
+        server.off('listening', onListening);
+        reject(
+          new TickwireError(
+            error.code === 'EADDRINUSE' ? ErrorCode.ADDRESS_IN_USE : ErrorCode.INTERNAL,
+            `websocket server cannot listen: ${error.message}`,
+            { cause: error },
+          ),
+        );
+      };
+      const onListening = (): void => {
+        server.off('error', onError);
+        resolve();
+      };
+      server.once('error', onError);
+      server.once('listening', onListening);
+    });
+
+  return {
+    connections: connections as ReadonlySet<Connection>,
+    on: (event, listener) => events.on(event, listener),
+    once: (event, listener) => events.once(event, listener),
+    off: (event, listener) => events.off(event, listener),
+    address: () => address,
+    async listen() {
+      if (address) return address;
+      if (closed) {
+        throw new TickwireError(ErrorCode.CLOSED, 'websocket server was closed; create a new one');
+      }
+      const server =
+        options.server ??
+        createHttpServer((_request, response) => {
+          response.writeHead(426, { 'Content-Type': 'text/plain', Upgrade: 'websocket' });
+          response.end('Upgrade Required');
+        });
+      httpServer = server;
+      server.on('upgrade', onUpgrade);
+      if (ownsServer) {
+        const listening = waitListening(server);
+        server.listen(port, host);
+        await listening;
+        server.on('error', (error) =>
+          reportError(
+            new TickwireError(ErrorCode.INTERNAL, `http server error: ${error.message}`, {
+              cause: error,
+            }),
+          ),
+        );
+      } else await waitListening(server);
+      const bound = server.address();
+      const boundHost = typeof bound === 'object' && bound ? bound.address : host;
+      const boundPort = typeof bound === 'object' && bound ? bound.port : port;
+      const scheme = server instanceof HttpsServer ? 'wss' : 'ws';
+      if (resolved.heartbeatIntervalMs > 0) {
+        heartbeat = time.setInterval(() => {
+          const now = time.now();
+          for (const connection of connections) connection.heartbeat(now);
+        }, resolved.heartbeatIntervalMs);
+      }
+      address = {
+        protocol: scheme,
+        host: boundHost,
+        port: boundPort,
+        url: `${scheme}://${hostPort(urlHost(boundHost), boundPort)}${path ?? ''}`,
+      };
+      return address;
+    },
+    async close(code: number = CloseCode.GoingAway, reason = 'server closing') {
+      checkCloseArgs(code, reason);
+      closed = true;
+      address = null;
+      heartbeat?.cancel();
+      heartbeat = null;
+      const server = httpServer;
+      httpServer = null;
+      server?.off('upgrade', onUpgrade);
+      const stopped =
+        server && ownsServer
+          ? new Promise<void>((resolve) => server.close(() => resolve()))
+          : Promise.resolve();
+      for (const socket of [...upgrading]) refuse(socket, 503, 'server closing');
+      await Promise.all(
+        [...connections].map(
+          (connection) =>
+            new Promise<void>((resolve) => {
+              connection.once('close', () => resolve());
+              connection.close(code, reason);
+            }),
+        ),
+      );
+      if (server && ownsServer) server.closeAllConnections();
+      wss.close();
+      await stopped;
+    },
+  };
+}
