@@ -21,4 +21,10 @@ export const suites: readonly SuiteEntry[] = [
       'link conditioner, conditioned connection and memory transport overheads (no peer)',
     load: async () => (await import('./core.js')).suite,
   },
+  {
+    name: 'transport',
+    description:
+      'ws, tcp and udp against raw ws, net and dgram: msg/s, MB/s, RTT p50/p99, wire overhead',
+    load: async () => (await import('./transport.js')).suite,
+  },
 ];

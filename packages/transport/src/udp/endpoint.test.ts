@@ -1,0 +1,362 @@
+import {
+  type Channel,
+  type CloseInfo,
+  createLinkConditioner,
+  createManualTime,
+  createRandom,
+  type LinkOptions,
+  type ManualTime,
+} from '@tickwire/core';
+import { describe, expect, it } from 'vitest';
+import { Endpoint, type EndpointConfig, type EndpointHost } from './endpoint.js';
+import { DEFAULT_PROTOCOL_ID, PLAIN_SEQUENCE_OFFSET } from './packet.js';
+
+const baseConfig: EndpointConfig = {
+  protocolId: DEFAULT_PROTOCOL_ID,
+  sessionId: 0x1234_5678,
+  mtuBytes: 1200,
+  sealOverheadBytes: 0,
+  maxMessageBytes: 262_144,
+  timeoutMs: 10_000,
+  keepAliveIntervalMs: 1_000,
+  closeTimeoutMs: 5_000,
+  ackDelayMs: 1,
+  initialRtoMs: 200,
+  minRtoMs: 25,
+  maxRtoMs: 2_000,
+  initialSendBytesPerSec: 2 * 1_048_576,
+  minSendBytesPerSec: 65_536,
+  maxSendBytesPerSec: 0,
+  fragmentTimeoutMs: 1_000,
+  unreliableDropThresholdBytes: 1 << 30,
+};
+
+interface Received {
+  data: Uint8Array;
+  channel: Channel;
+}
+
+class Side implements EndpointHost {
+  endpoint!: Endpoint;
+  peer!: Side;
+  readonly received: Received[] = [];
+  closed: CloseInfo | null = null;
+  packetsSent = 0;
+  largestPollBurst = 0;
+  #burst = 0;
+
+  constructor(
+    readonly time: ManualTime,
+    readonly link: ReturnType<typeof createLinkConditioner>,
+  ) {}
+
+  transmitPacket(bytes: Uint8Array, length: number): void {
+    this.packetsSent++;
+    this.#burst++;
+    const copy = bytes.slice(0, length);
+    this.link.transmit(length, () => this.peer.arrive(copy));
+  }
+
+  deliverMessage(data: Uint8Array, channel: Channel): void {
+    this.received.push({ data: data.slice(), channel });
+  }
+
+  endpointClosed(code: number, reason: string, local: boolean): void {
+    this.closed = { code, reason, local };
+  }
+
+  arrive(packet: Uint8Array): void {
+    this.endpoint.receive(packet[5]!, packet, PLAIN_SEQUENCE_OFFSET, this.time.now());
+  }
+
+  poll(): number {
+    this.#burst = 0;
+    const wake = this.endpoint.poll(this.time.now());
+    this.largestPollBurst = Math.max(this.largestPollBurst, this.#burst);
+    return wake;
+  }
+}
+
+interface Pair {
+  time: ManualTime;
+  a: Side;
+  b: Side;
+  /** Advances time in 1 ms steps, polling both ends, until `done()` or `maxMs`. */
+  run(done: () => boolean, maxMs: number): number;
+}
+
+function createPair(
+  link: LinkOptions = {},
+  configA: Partial<EndpointConfig> = {},
+  configB: Partial<EndpointConfig> = {},
+  seed = 7,
+): Pair {
+  const time = createManualTime(1_000);
+  const a = new Side(time, createLinkConditioner({ time, seed, ...link }));
+  const b = new Side(time, createLinkConditioner({ time, seed: seed + 1, ...link }));
+  a.peer = b;
+  b.peer = a;
+  a.endpoint = new Endpoint({ ...baseConfig, ...configA }, a, time.now());
+  b.endpoint = new Endpoint({ ...baseConfig, ...configB }, b, time.now());
+  return {
+    time,
+    a,
+    b,
+    run(done, maxMs) {
+      const start = time.now();
+      for (let step = 0; step < maxMs; step++) {
+        a.poll();
+        b.poll();
+        if (done()) break;
+        time.advance(1);
+      }
+      return time.now() - start;
+    },
+  };
+}
+
+/** `[seq u32][filler]` of `size` bytes. */
+function numbered(seq: number, size: number): Uint8Array {
+  const bytes = new Uint8Array(Math.max(4, size));
+  new DataView(bytes.buffer).setUint32(0, seq);
+  for (let i = 4; i < bytes.length; i++) bytes[i] = (seq * 7 + i) & 0xff;
+  return bytes;
+}
+
+function seqOf(bytes: Uint8Array): number {
+  return new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength).getUint32(0);
+}
+
+function intact(bytes: Uint8Array): boolean {
+  const seq = seqOf(bytes);
+  for (let i = 4; i < bytes.length; i++) if (bytes[i] !== ((seq * 7 + i) & 0xff)) return false;
+  return true;
+}
+
+const lossy: LinkOptions = {
+  latencyMs: 50,
+  jitterMs: 10,
+  lossRate: 0.1,
+  duplicateRate: 0.01,
+  reorderRate: 0.05,
+  reorderDelayMs: 20,
+};
+
+describe('Endpoint (manual time, seeded link conditioner)', () => {
+  it('delivers reliable-ordered messages in order over a clean link', () => {
+    const { a, b, run } = createPair({ latencyMs: 5 });
+    for (let i = 0; i < 1000; i++) a.endpoint.queueReliable(numbered(i, 4 + (i % 300)), 0);
+    run(() => b.received.length === 1000, 5_000);
+    expect(b.received.map((m) => seqOf(m.data))).toEqual(Array.from({ length: 1000 }, (_, i) => i));
+    expect(b.received.every((m) => m.channel === 'reliable' && intact(m.data))).toBe(true);
+    expect(a.endpoint.stats.retransmissions).toBe(0);
+  });
+
+  it('delivers reliable-ordered messages exactly once, in order, intact over a lossy link', () => {
+    const { a, b, run } = createPair(lossy);
+    const random = createRandom(3);
+    const count = 3000;
+    for (let i = 0; i < count; i++) {
+      const size = random.chance(0.01) ? 16_384 + random.int(48_000) : 4 + random.int(1000);
+      a.endpoint.queueReliable(numbered(i, size), 0);
+    }
+    const elapsed = run(() => b.received.length >= count, 120_000);
+    expect(b.received.length).toBe(count);
+    expect(b.received.map((m) => seqOf(m.data))).toEqual(
+      Array.from({ length: count }, (_, i) => i),
+    );
+    expect(b.received.every((m) => intact(m.data))).toBe(true);
+    expect(a.endpoint.stats.retransmissions).toBeGreaterThan(0);
+    expect(a.endpoint.stats.packetsLost).toBeGreaterThan(0);
+    expect(elapsed).toBeLessThan(60_000);
+    // Nothing more arrives later (no duplicate delivery from late retransmissions).
+    run(() => false, 2_000);
+    expect(b.received.length).toBe(count);
+  });
+
+  it('delivers reliable-unordered messages exactly once over a lossy link', () => {
+    const { a, b, run } = createPair(lossy);
+    const count = 2000;
+    for (let i = 0; i < count; i++) a.endpoint.queueReliable(numbered(i, 10 + (i % 900)), 1);
+    run(() => b.received.length >= count, 60_000);
+    run(() => false, 2_000);
+    const seqs = b.received.map((m) => seqOf(m.data));
+    expect(seqs.length).toBe(count);
+    expect(new Set(seqs).size).toBe(count);
+    expect(b.received.every((m) => m.channel === 'reliable' && intact(m.data))).toBe(true);
+  });
+
+  it('never delivers an older unreliable-sequenced message after a newer one', () => {
+    const { a, b, run } = createPair(lossy);
+    for (let i = 0; i < 500; i++) {
+      a.endpoint.queueUnreliable(numbered(i, 40), 2);
+      run(() => false, 2);
+    }
+    run(() => false, 500);
+    const seqs = b.received.map((m) => seqOf(m.data));
+    // Jitter (±10 ms) larger than the send interval (2 ms) reorders a lot: sequenced drops those.
+    expect(seqs.length).toBeGreaterThan(100);
+    expect(seqs.length).toBeLessThan(450);
+    for (let i = 1; i < seqs.length; i++) expect(seqs[i]!).toBeGreaterThan(seqs[i - 1]!);
+    expect(b.received.every((m) => m.channel === 'unreliable')).toBe(true);
+  });
+
+  it('delivers plain unreliable messages at most once (packet duplicates dropped)', () => {
+    const { a, b, run } = createPair({ ...lossy, duplicateRate: 0.3 });
+    for (let i = 0; i < 500; i++) {
+      a.endpoint.queueUnreliable(numbered(i, 40), 3);
+      run(() => false, 2);
+    }
+    run(() => false, 500);
+    const seqs = b.received.map((m) => seqOf(m.data));
+    expect(new Set(seqs).size).toBe(seqs.length);
+    expect(seqs.length).toBeGreaterThan(350);
+    expect(b.endpoint.stats.duplicatePackets).toBeGreaterThan(0);
+  });
+
+  it('fragments and reassembles large unreliable messages', () => {
+    const { a, b, run } = createPair({ latencyMs: 5 });
+    a.endpoint.queueUnreliable(numbered(1, 50_000), 3);
+    a.endpoint.queueUnreliable(numbered(2, 9_000), 2);
+    run(() => b.received.length === 2, 1_000);
+    expect(b.received.map((m) => [seqOf(m.data), m.data.length])).toEqual([
+      [1, 50_000],
+      [2, 9_000],
+    ]);
+    expect(b.received.every((m) => intact(m.data))).toBe(true);
+  });
+
+  it('wraps 16-bit message ids and packet sequences (70,000 messages)', () => {
+    const { a, b, run } = createPair({ latencyMs: 1 }, { maxSendBytesPerSec: 50_000_000 });
+    const count = 70_000;
+    for (let i = 0; i < count; i++) a.endpoint.queueReliable(numbered(i, 4), 0);
+    run(() => b.received.length >= count, 60_000);
+    expect(b.received.length).toBe(count);
+    let inOrder = true;
+    for (let i = 0; i < count; i++) if (seqOf(b.received[i]!.data) !== i) inOrder = false;
+    expect(inOrder).toBe(true);
+    expect(a.endpoint.stats.packetsOut).toBeGreaterThan(0);
+  });
+
+  it('estimates the round-trip time (RFC 6298) from acks', () => {
+    const { a, b, run } = createPair({ latencyMs: 40, jitterMs: 2 });
+    for (let i = 0; i < 200; i++) {
+      a.endpoint.queueReliable(numbered(i, 100), 0);
+      run(() => false, 10);
+    }
+    run(() => b.received.length === 200, 2_000);
+    expect(a.endpoint.stats.rttMs).toBeGreaterThan(75);
+    expect(a.endpoint.stats.rttMs).toBeLessThan(95);
+    expect(a.endpoint.stats.rtoMs).toBeGreaterThanOrEqual(a.endpoint.stats.rttMs);
+  });
+
+  it('estimates loss', () => {
+    const { a, b, run } = createPair({ latencyMs: 10, lossRate: 0.2 });
+    for (let i = 0; i < 1000; i++) {
+      a.endpoint.queueUnreliable(numbered(i, 100), 3);
+      run(() => false, 2);
+    }
+    run(() => false, 500);
+    expect(b.received.length).toBeGreaterThan(600);
+    expect(a.endpoint.stats.packetsLost).toBeGreaterThan(100);
+    expect(a.endpoint.stats.lossRate).toBeGreaterThan(0.05);
+    expect(a.endpoint.stats.lossRate).toBeLessThan(0.5);
+  });
+
+  it('sends keep-alives while idle and stays open', () => {
+    const { a, b, run } = createPair(
+      { latencyMs: 5 },
+      { timeoutMs: 1_000, keepAliveIntervalMs: 250 },
+      { timeoutMs: 1_000, keepAliveIntervalMs: 250 },
+    );
+    run(() => false, 5_000);
+    expect(a.closed).toBeNull();
+    expect(b.closed).toBeNull();
+    expect(a.packetsSent).toBeGreaterThan(10);
+    expect(a.endpoint.stats.rttMs).toBeGreaterThan(5);
+  });
+
+  it('times out when the peer goes silent, with CloseCode.Timeout on the detecting side', () => {
+    const { a, b, run } = createPair(
+      { latencyMs: 5 },
+      { timeoutMs: 500, keepAliveIntervalMs: 100 },
+      { timeoutMs: 2_000, keepAliveIntervalMs: 100 },
+    );
+    run(() => false, 100);
+    b.link.configure({ lossRate: 1 });
+    const elapsed = run(() => a.closed !== null, 2_000);
+    expect(a.closed).toEqual({
+      code: 4000,
+      reason: expect.stringContaining('500 ms'),
+      local: true,
+    });
+    expect(elapsed).toBeGreaterThanOrEqual(400);
+    expect(elapsed).toBeLessThan(700);
+    // a's DISCONNECT still reaches b (the link is only broken b → a).
+    run(() => b.closed !== null, 500);
+    expect(b.closed).toMatchObject({ code: 4000, local: false });
+  });
+
+  it('flushes reliable data before a graceful disconnect, even over a lossy link', () => {
+    const { a, b, run } = createPair(lossy);
+    for (let i = 0; i < 200; i++) a.endpoint.queueReliable(numbered(i, 500), 0);
+    a.endpoint.close(4100, 'bye now', a.time.now());
+    expect(a.endpoint.state).toBe('closing');
+    run(() => b.closed !== null, 10_000);
+    expect(b.received.map((m) => seqOf(m.data))).toEqual(Array.from({ length: 200 }, (_, i) => i));
+    expect(b.closed).toEqual({ code: 4100, reason: 'bye now', local: false });
+    expect(a.closed).toEqual({ code: 4100, reason: 'bye now', local: true });
+  });
+
+  it('gives up flushing after closeTimeoutMs', () => {
+    const { a, b, run } = createPair({ latencyMs: 5 }, { closeTimeoutMs: 300 });
+    a.link.configure({ lossRate: 1 });
+    a.endpoint.queueReliable(numbered(1, 10), 0);
+    a.endpoint.close(1000, '', a.time.now());
+    const elapsed = run(() => a.closed !== null, 1_000);
+    expect(a.closed).toEqual({ code: 1000, reason: '', local: true });
+    expect(elapsed).toBeGreaterThanOrEqual(299);
+    expect(b.received.length).toBe(0);
+  });
+
+  it('closes with MessageTooLarge when the peer sends more than maxMessageBytes', () => {
+    const { a, b, run } = createPair({ latencyMs: 2 }, {}, { maxMessageBytes: 10_000 });
+    a.endpoint.queueReliable(numbered(1, 20_000), 0);
+    run(() => b.closed !== null, 1_000);
+    expect(b.closed).toMatchObject({ code: 1009, local: true });
+    run(() => a.closed !== null, 100);
+    expect(a.closed).toMatchObject({ code: 1009, local: false });
+  });
+
+  it('paces sends to maxSendBytesPerSec in small bursts', () => {
+    const { a, b, run } = createPair({ latencyMs: 5 }, { maxSendBytesPerSec: 200_000 });
+    for (let i = 0; i < 1000; i++) a.endpoint.queueReliable(numbered(i, 1000), 0);
+    const elapsed = run(() => b.received.length === 1000, 20_000);
+    expect(b.received.length).toBe(1000);
+    // ~1.03 MB at 200 kB/s: about 5 s, never a burst of the whole queue.
+    expect(elapsed).toBeGreaterThan(4_500);
+    expect(elapsed).toBeLessThan(7_000);
+    expect(a.largestPollBurst).toBeLessThanOrEqual(20);
+    expect(a.endpoint.stats.sendRateBytesPerSec).toBeLessThanOrEqual(200_000);
+  });
+
+  it('counts and drops unreliable sends over unreliableDropThresholdBytes', () => {
+    const { a } = createPair({}, { unreliableDropThresholdBytes: 1_000 });
+    let accepted = 0;
+    for (let i = 0; i < 100; i++) if (a.endpoint.queueUnreliable(numbered(i, 100), 3)) accepted++;
+    expect(accepted).toBe(11);
+    expect(a.endpoint.stats.unreliableDropped).toBe(89);
+    expect(a.endpoint.bufferedAmount).toBe(1_100);
+  });
+
+  it('ramps the send rate up on a clean link and down under heavy loss', () => {
+    const clean = createPair({ latencyMs: 5 });
+    for (let i = 0; i < 20_000; i++) clean.a.endpoint.queueReliable(numbered(i, 1000), 0);
+    clean.run(() => clean.b.received.length === 20_000, 30_000);
+    expect(clean.a.endpoint.stats.sendRateBytesPerSec).toBeGreaterThan(8 * 1_048_576);
+    const congested = createPair({ latencyMs: 5, lossRate: 0.5 });
+    for (let i = 0; i < 2_000; i++) congested.a.endpoint.queueReliable(numbered(i, 1000), 0);
+    congested.run(() => false, 3_000);
+    expect(congested.a.endpoint.stats.sendRateBytesPerSec).toBeLessThan(2 * 1_048_576);
+  });
+});
