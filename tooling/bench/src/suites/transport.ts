@@ -194,7 +194,7 @@ async function measureThroughput(
     );
     await bench.run();
     const result = bench.tasks[0]?.result;
-    if (!result || result.state !== 'completed') throw new Error(`${driver} did not complete`);
+    if (result?.state !== 'completed') throw new Error(`${driver} did not complete`);
     const deliveredRatio = delivered / sent;
     const messagesPerSecond = (count * deliveredRatio * 1000) / result.latency.mean;
     process.stderr.write(
