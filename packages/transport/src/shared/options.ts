@@ -112,3 +112,37 @@ let nextId = 1;
 export function nextConnectionId(prefix: string): string {
   return `${prefix}-${(nextId++).toString(36)}`;
 }
+
+/** Where and how many: the listening options every stream server takes. */
+export interface ListenOptions {
+  /**
+   * Interface to listen on.
+   * @default '127.0.0.1'
+   */
+  host?: string;
+  /**
+   * Port to listen on; 0 picks a free one.
+   * @default 0
+   */
+  port?: number;
+  /**
+   * Clients beyond this many open connections are refused with CloseCode.ServerFull.
+   * @default 10000
+   */
+  maxConnections?: number;
+  /**
+   * A client that has not completed the handshake within this many ms is dropped.
+   * @default 5000
+   */
+  handshakeTimeoutMs?: number;
+}
+
+/** {@link ListenOptions} with defaults applied and ranges checked (INVALID_ARGUMENT). */
+export function resolveListenOptions(options: ListenOptions): Required<ListenOptions> {
+  return {
+    host: options.host ?? '127.0.0.1',
+    port: intOption('port', options.port ?? 0, 0, 65_535),
+    maxConnections: intOption('maxConnections', options.maxConnections ?? 10_000, 1),
+    handshakeTimeoutMs: intOption('handshakeTimeoutMs', options.handshakeTimeoutMs ?? 5_000, 1),
+  };
+}

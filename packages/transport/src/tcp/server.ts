@@ -21,7 +21,9 @@ import {
 import {
   hostPort,
   intOption,
+  type ListenOptions,
   nextConnectionId,
+  resolveListenOptions,
   resolveStreamOptions,
   type StreamConnectionOptions,
 } from '../shared/options.js';
@@ -43,28 +45,10 @@ export interface TcpSocketOptions {
 }
 
 /** Options of {@link createTcpServer}. */
-export interface TcpServerOptions extends StreamConnectionOptions, TcpSocketOptions {
-  /**
-   * Interface to listen on.
-   * @default '127.0.0.1'
-   */
-  host?: string;
-  /**
-   * Port to listen on; 0 picks a free one.
-   * @default 0
-   */
-  port?: number;
-  /**
-   * Clients beyond this many open connections are refused with CloseCode.ServerFull.
-   * @default 10000
-   */
-  maxConnections?: number;
-  /**
-   * A client that has not completed the handshake within this many ms is dropped.
-   * @default 5000
-   */
-  handshakeTimeoutMs?: number;
-}
+export interface TcpServerOptions
+  extends StreamConnectionOptions,
+    TcpSocketOptions,
+    ListenOptions {}
 
 /** Applies socket options to a new socket. */
 export function configureSocket(socket: Socket, noDelay: boolean, keepAliveDelayMs: number): void {
@@ -75,20 +59,7 @@ export function configureSocket(socket: Socket, noDelay: boolean, keepAliveDelay
 /** A TCP {@link ServerTransport} (`node:net`, length-prefixed frames) on `tcp://host:port`. */
 export function createTcpServer(options: TcpServerOptions = {}): ServerTransport {
   const resolved = resolveStreamOptions(options);
-  const host = options.host ?? '127.0.0.1';
-  const port = intOption('port', options.port ?? 0, 0, 65_535);
-  const maxConnections = intOption(
-    'maxConnections',
-    options.maxConnections ?? 10_000,
-    1,
-    Number.MAX_SAFE_INTEGER,
-  );
-  const handshakeTimeoutMs = intOption(
-    'handshakeTimeoutMs',
-    options.handshakeTimeoutMs ?? 5_000,
-    1,
-    2_147_483_647,
-  );
+  const { host, port, maxConnections, handshakeTimeoutMs } = resolveListenOptions(options);
   const noDelay = options.noDelay ?? true;
   const keepAliveDelayMs = intOption(
     'keepAliveInitialDelayMs',

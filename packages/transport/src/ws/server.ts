@@ -34,8 +34,9 @@ import {
 import { type WebSocket, WebSocketServer } from 'ws';
 import {
   hostPort,
-  intOption,
+  type ListenOptions,
   nextConnectionId,
+  resolveListenOptions,
   resolveStreamOptions,
   type StreamConnectionOptions,
 } from '../shared/options.js';
@@ -62,17 +63,7 @@ export interface DeflateOptions {
 }
 
 /** Options of {@link createWsServer}. */
-export interface WsServerOptions extends StreamConnectionOptions {
-  /**
-   * Interface to listen on (ignored with `server`).
-   * @default '127.0.0.1'
-   */
-  host?: string;
-  /**
-   * Port to listen on, 0 picks a free one (ignored with `server`).
-   * @default 0
-   */
-  port?: number;
+export interface WsServerOptions extends StreamConnectionOptions, ListenOptions {
   /**
    * An existing HTTP(S) server to attach to instead of creating one; its owner calls `listen`
    * on it, and `close()` of this transport leaves it running.
@@ -84,11 +75,6 @@ export interface WsServerOptions extends StreamConnectionOptions {
    * @default undefined (every path)
    */
   path?: string;
-  /**
-   * Clients beyond this many open connections are closed at once with CloseCode.ServerFull.
-   * @default 10000
-   */
-  maxConnections?: number;
   /**
    * Auth / origin hook run on every upgrade request before it is accepted; see UpgradeVerdict.
    * @default undefined (accept every request)
@@ -105,11 +91,6 @@ export interface WsServerOptions extends StreamConnectionOptions {
    * @default false
    */
   perMessageDeflate?: boolean | DeflateOptions;
-  /**
-   * An upgrade whose verification has not finished within this many ms is refused with HTTP 503.
-   * @default 5000
-   */
-  handshakeTimeoutMs?: number;
 }
 
 /** Printable ASCII only, for an HTTP reason phrase. */
@@ -154,20 +135,9 @@ function urlHost(address: string): string {
 /** A WebSocket {@link ServerTransport} on `ws` (its own HTTP server, or attached to yours). */
 export function createWsServer(options: WsServerOptions = {}): ServerTransport {
   const resolved = resolveStreamOptions(options);
-  const host = options.host ?? '127.0.0.1';
-  const port = intOption('port', options.port ?? 0, 0, 65_535);
-  const maxConnections = intOption(
-    'maxConnections',
-    options.maxConnections ?? 10_000,
-    1,
-    Number.MAX_SAFE_INTEGER,
-  );
-  const handshakeTimeoutMs = intOption(
-    'handshakeTimeoutMs',
-    options.handshakeTimeoutMs ?? 5_000,
-    1,
-    2_147_483_647,
-  );
+  // With `server`, host and port are ignored; an unverified upgrade is refused with HTTP 503
+  // after handshakeTimeoutMs.
+  const { host, port, maxConnections, handshakeTimeoutMs } = resolveListenOptions(options);
   const path = options.path;
   const allowedOrigins = options.allowedOrigins ? new Set(options.allowedOrigins) : null;
   const verifyUpgrade = options.verifyUpgrade;
