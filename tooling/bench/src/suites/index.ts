@@ -27,4 +27,16 @@ export const suites: readonly SuiteEntry[] = [
       'ws, tcp and udp against raw ws, net and dgram: msg/s, MB/s, RTT p50/p99, wire overhead',
     load: async () => (await import('./transport.js')).suite,
   },
+  {
+    name: 'serialization',
+    description:
+      'schema codec vs JSON, @msgpack/msgpack and @colyseus/schema: bytes, encode/decode ops/s',
+    load: async () => (await import('./serialization.js')).suite,
+  },
+  {
+    name: 'timesync',
+    description:
+      'clock sync error on a simulated link (one-shot, steady, drift, asymmetry, loss) vs npm timesync',
+    load: async () => (await import('./timesync.js')).suite,
+  },
 ];

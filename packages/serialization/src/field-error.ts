@@ -1,0 +1,77 @@
+import { type ErrorCode, TickwireError } from '@tickwire/core';
+
+/** One segment of a field path: an object key or an array index. */
+export type PathSegment = string | number;
+
+/** A problem with one field, as returned by `schema.validate`. */
+export interface ValidationIssue {
+  /** What is wrong, e.g. `longer than 32 bytes`. */
+  readonly message: string;
+  /** Where: keys and indexes from the root value. */
+  readonly path: readonly PathSegment[];
+}
+
+/**
+ * Thrown inside the codec; carries no stack (cheap) and collects its path while it
+ * unwinds through objects and arrays, then becomes a `TickwireError` at the top.
+ */
+export class FieldError {
+  readonly path: PathSegment[] = [];
+  constructor(
+    readonly code: typeof ErrorCode.DECODE_FAILED | typeof ErrorCode.VALIDATION_FAILED,
+    readonly reason: string,
+  ) {}
+}
+
+/** Prepends a path segment to a `FieldError` passing through a container. */
+export function addSegment(error: unknown, segment: PathSegment): unknown {
+  if (error instanceof FieldError) error.path.unshift(segment);
+  return error;
+}
+
+/** `players[3].name`; the empty path is `(root)`. */
+export function formatPath(path: readonly PathSegment[]): string {
+  let out = '';
+  for (const segment of path) {
+    if (typeof segment === 'number') out += `[${segment}]`;
+    else if (/^[A-Za-z_$][\w$]*$/.test(segment)) out += out === '' ? segment : `.${segment}`;
+    else out += `[${JSON.stringify(segment)}]`;
+  }
+  return out === '' ? '(root)' : out;
+}
+
+/** A short description of a value for error messages. */
+export function describe(value: unknown): string {
+  if (value === null) return 'null';
+  if (Array.isArray(value)) return 'an array';
+  if (value instanceof Uint8Array) return `${value.length} bytes`;
+  switch (typeof value) {
+    case 'string':
+      return JSON.stringify(value.length > 40 ? `${value.slice(0, 40)}…` : value);
+    case 'object':
+      return 'an object';
+    case 'undefined':
+      return 'undefined';
+    case 'bigint':
+      return `${value}n`;
+    case 'function':
+      return 'a function';
+    case 'symbol':
+      return 'a symbol';
+    default:
+      return String(value);
+  }
+}
+
+/** Converts anything thrown inside encode/decode into a `TickwireError` with the field path. */
+export function toCodecError(error: unknown, fallback: ErrorCode, prefix: string): TickwireError {
+  if (error instanceof FieldError) {
+    const path = formatPath(error.path);
+    return new TickwireError(error.code, `${prefix}${path}: ${error.reason}`, {
+      details: { path: error.path.slice(), reason: error.reason },
+    });
+  }
+  if (error instanceof TickwireError) return error;
+  const text = error instanceof Error ? error.message : String(error);
+  return new TickwireError(fallback, `${prefix}${text}`, { cause: error });
+}

@@ -1,0 +1,862 @@
+import { ErrorCode, TickwireError, utf8Length } from '@tickwire/core';
+import type { BinaryReader } from './binary-reader.js';
+import type { BinaryWriter } from './binary-writer.js';
+import {
+  addSegment,
+  describe,
+  FieldError,
+  type PathSegment,
+  type ValidationIssue,
+} from './field-error.js';
+import type { Infer, Literal, OptionalType, Shape, ShapeValue, Type } from './type.js';
+
+const VALIDATION = ErrorCode.VALIDATION_FAILED;
+const DECODE = ErrorCode.DECODE_FAILED;
+const MAX_VARINT = 2 ** 52;
+
+function invalidArgument(message: string): TickwireError {
+  return new TickwireError(ErrorCode.INVALID_ARGUMENT, message);
+}
+
+function issue(issues: ValidationIssue[], path: PathSegment[], message: string): void {
+  issues.push({ message, path: path.slice() });
+}
+
+function checkBound(name: string, value: number | undefined, max = 2 ** 32 - 1): number {
+  if (value === undefined || !Number.isInteger(value) || value < 0 || value > max)
+    throw invalidArgument(`${name} must be an integer in [0, ${max}], got ${describe(value)}`);
+  return value;
+}
+
+/** Bits needed for the integers 0..count-1. */
+function bitsFor(count: number): number {
+  let bits = 0;
+  while (2 ** bits < count) bits++;
+  return bits;
+}
+
+// A leaf type whose validity is one predicate; write and read stay tiny.
+function leaf<T>(
+  kind: string,
+  signature: string,
+  minBits: number,
+  problem: (value: unknown) => string | undefined,
+  write: (writer: BinaryWriter, value: T) => void,
+  read: (reader: BinaryReader) => T,
+): Type<T> {
+  return {
+    kind,
+    signature,
+    optional: false,
+    minBits,
+    write,
+    read,
+    check(value, path, issues) {
+      const message = problem(value);
+      if (message !== undefined) issue(issues, path, message);
+    },
+  };
+}
+
+function boolType(): Type<boolean> {
+  const problem = (v: unknown) =>
+    typeof v === 'boolean' ? undefined : `expected a boolean, got ${describe(v)}`;
+  return leaf<boolean>(
+    'bool',
+    'bool',
+    1,
+    problem,
+    (w, v) => {
+      if (v === true) w.writeBits(1, 1);
+      else if (v === false) w.writeBits(0, 1);
+      else throw new FieldError(VALIDATION, problem(v)!);
+    },
+    (r) => r.readBits(1) === 1,
+  );
+}
+
+function uintType(kind: string, bits: number): Type<number> {
+  const max = 2 ** bits - 1;
+  const problem = (v: unknown) =>
+    typeof v === 'number' && Number.isInteger(v) && v >= 0 && v <= max
+      ? undefined
+      : `expected an integer in [0, ${max}], got ${describe(v)}`;
+  return leaf<number>(
+    kind,
+    kind === 'uint' ? `uint(${bits})` : kind,
+    bits,
+    problem,
+    (w, v) => {
+      if (!(v >= 0 && v <= max && Number.isInteger(v)))
+        throw new FieldError(VALIDATION, problem(v)!);
+      w.writeBits(v, bits);
+    },
+    (r) => r.readBits(bits),
+  );
+}
+
+function intType(kind: string, bits: number): Type<number> {
+  const offset = 2 ** (bits - 1);
+  const min = -offset;
+  const max = offset - 1;
+  const problem = (v: unknown) =>
+    typeof v === 'number' && Number.isInteger(v) && v >= min && v <= max
+      ? undefined
+      : `expected an integer in [${min}, ${max}], got ${describe(v)}`;
+  // Offset binary: value + 2^(bits-1) as an unsigned integer.
+  return leaf<number>(
+    kind,
+    kind === 'int' ? `int(${bits})` : kind,
+    bits,
+    problem,
+    (w, v) => {
+      if (!(v >= min && v <= max && Number.isInteger(v)))
+        throw new FieldError(VALIDATION, problem(v)!);
+      w.writeBits(v + offset, bits);
+    },
+    (r) => r.readBits(bits) - offset,
+  );
+}
+
+function floatType(bits: 32 | 64): Type<number> {
+  const problem = (v: unknown) =>
+    typeof v === 'number' ? undefined : `expected a number, got ${describe(v)}`;
+  return leaf<number>(
+    `f${bits}`,
+    `f${bits}`,
+    bits,
+    problem,
+    bits === 32
+      ? (w, v) => {
+          if (typeof v !== 'number') throw new FieldError(VALIDATION, problem(v)!);
+          w.writeF32(v);
+        }
+      : (w, v) => {
+          if (typeof v !== 'number') throw new FieldError(VALIDATION, problem(v)!);
+          w.writeF64(v);
+        },
+    bits === 32 ? (r) => r.readF32() : (r) => r.readF64(),
+  );
+}
+
+function varuintType(): Type<number> {
+  const problem = (v: unknown) =>
+    Number.isSafeInteger(v) && (v as number) >= 0
+      ? undefined
+      : `expected an integer in [0, 2^53 - 1], got ${describe(v)}`;
+  return leaf<number>(
+    'varuint',
+    'varuint',
+    8,
+    problem,
+    (w, v) => {
+      if (!(v >= 0 && Number.isSafeInteger(v))) throw new FieldError(VALIDATION, problem(v)!);
+      w.writeVarUint(v);
+    },
+    (r) => r.readVarUint(),
+  );
+}
+
+function varintType(): Type<number> {
+  const problem = (v: unknown) =>
+    Number.isInteger(v) && (v as number) >= -MAX_VARINT && (v as number) < MAX_VARINT
+      ? undefined
+      : `expected an integer in [-2^52, 2^52 - 1], got ${describe(v)}`;
+  return leaf<number>(
+    'varint',
+    'varint',
+    8,
+    problem,
+    (w, v) => {
+      if (!(v >= -MAX_VARINT && v < MAX_VARINT && Number.isInteger(v)))
+        throw new FieldError(VALIDATION, problem(v)!);
+      w.writeVarInt(v);
+    },
+    (r) => r.readVarInt(),
+  );
+}
+
+/** Options of `t.quantized`. */
+export interface QuantizedOptions {
+  /** Clamp out-of-range values into [min, max] instead of rejecting them. @default false */
+  clamp?: boolean;
+}
+
+function quantizedType(
+  min: number,
+  max: number,
+  precision: number,
+  options: QuantizedOptions = {},
+): Type<number> {
+  if (!Number.isFinite(min) || !Number.isFinite(max) || !(max > min))
+    throw invalidArgument(`quantized: need finite min < max, got [${min}, ${max}]`);
+  if (!Number.isFinite(precision) || !(precision > 0))
+    throw invalidArgument(`quantized: precision must be a positive number, got ${precision}`);
+  const steps = Math.ceil((max - min) / precision);
+  const bits = bitsFor(steps + 1);
+  if (bits > 32)
+    throw invalidArgument(
+      `quantized: [${min}, ${max}] at precision ${precision} needs ${bits} bits; at most 32`,
+    );
+  // The step is at most `precision`, so a value in range decodes within precision / 2.
+  const step = (max - min) / steps;
+  const clamp = options.clamp === true;
+  const problem = (v: unknown) =>
+    typeof v === 'number' && ((v >= min && v <= max) || (clamp && !Number.isNaN(v)))
+      ? undefined
+      : `expected a number in [${min}, ${max}], got ${describe(v)}`;
+  return leaf<number>(
+    'quantized',
+    `quantized(${min},${max},${precision}${clamp ? ',clamp' : ''})`,
+    bits,
+    problem,
+    (w, v) => {
+      let x = v;
+      if (!(x >= min && x <= max)) {
+        if (!clamp || typeof x !== 'number' || Number.isNaN(x))
+          throw new FieldError(VALIDATION, problem(v)!);
+        x = x < min ? min : max;
+      }
+      w.writeBits(Math.round((x - min) / step), bits);
+    },
+    (r) => {
+      const q = r.readBits(bits);
+      if (q >= steps) {
+        if (q === steps) return max;
+        throw new FieldError(VALIDATION, `quantized step ${q} above the maximum ${steps}`);
+      }
+      return min + q * step;
+    },
+  );
+}
+
+const TWO_PI = Math.PI * 2;
+
+function angleType(bits: number): Type<number> {
+  if (!Number.isInteger(bits) || bits < 2 || bits > 24)
+    throw invalidArgument(`angle: bits must be an integer in [2, 24], got ${describe(bits)}`);
+  const count = 2 ** bits;
+  const half = count / 2;
+  const problem = (v: unknown) =>
+    typeof v === 'number' && Number.isFinite(v)
+      ? undefined
+      : `expected a finite angle in radians, got ${describe(v)}`;
+  return leaf<number>(
+    'angle',
+    `angle(${bits})`,
+    bits,
+    problem,
+    (w, v) => {
+      if (!Number.isFinite(v)) throw new FieldError(VALIDATION, problem(v)!);
+      let q = Math.round((v / TWO_PI) * count) % count;
+      if (q < 0) q += count;
+      w.writeBits(q, bits);
+    },
+    (r) => {
+      const q = r.readBits(bits);
+      return ((q >= half ? q - count : q) / count) * TWO_PI;
+    },
+  );
+}
+
+/** Options of `t.string`. */
+export interface StringOptions {
+  /** Maximum UTF-8 length in bytes. */
+  maxBytes: number;
+}
+
+function stringType(options: StringOptions): Type<string> {
+  const maxBytes = checkBound('string: maxBytes', options?.maxBytes);
+  const problem = (v: unknown) => {
+    if (typeof v !== 'string') return `expected a string, got ${describe(v)}`;
+    return utf8Length(v) > maxBytes ? `longer than ${maxBytes} bytes` : undefined;
+  };
+  return leaf<string>(
+    'string',
+    `string(${maxBytes})`,
+    8,
+    problem,
+    (w, v) => {
+      if (typeof v !== 'string') throw new FieldError(VALIDATION, problem(v)!);
+      const length = utf8Length(v);
+      if (length > maxBytes) throw new FieldError(VALIDATION, `longer than ${maxBytes} bytes`);
+      w.writeVarUint(length);
+      w.writeUtf8(v, length);
+    },
+    (r) => {
+      const length = r.readVarUint();
+      if (length > maxBytes)
+        throw new FieldError(VALIDATION, `longer than ${maxBytes} bytes (${length})`);
+      return r.readUtf8(length);
+    },
+  );
+}
+
+/** Options of `t.bytes`. */
+export interface BytesOptions {
+  /** Maximum length in bytes. */
+  maxBytes: number;
+}
+
+function bytesType(options: BytesOptions): Type<Uint8Array> {
+  const maxBytes = checkBound('bytes: maxBytes', options?.maxBytes);
+  const problem = (v: unknown) => {
+    if (!(v instanceof Uint8Array)) return `expected a Uint8Array, got ${describe(v)}`;
+    return v.length > maxBytes ? `longer than ${maxBytes} bytes` : undefined;
+  };
+  return leaf<Uint8Array>(
+    'bytes',
+    `bytes(${maxBytes})`,
+    8,
+    problem,
+    (w, v) => {
+      const message = problem(v);
+      if (message !== undefined) throw new FieldError(VALIDATION, message);
+      w.writeVarUint(v.length);
+      w.writeBytes(v);
+    },
+    (r) => {
+      const length = r.readVarUint();
+      if (length > maxBytes)
+        throw new FieldError(VALIDATION, `longer than ${maxBytes} bytes (${length})`);
+      return r.readBytes(length);
+    },
+  );
+}
+
+function enumType<const V extends readonly Literal[]>(values: V): Type<V[number]> {
+  if (!Array.isArray(values) || values.length === 0)
+    throw invalidArgument('enum: needs at least one value');
+  for (const [i, value] of values.entries()) {
+    const ok =
+      value === null ||
+      typeof value === 'string' ||
+      typeof value === 'boolean' ||
+      (typeof value === 'number' && !Number.isNaN(value));
+    if (!ok) throw invalidArgument(`enum: value ${i} is not a literal: ${describe(value)}`);
+    if (values.indexOf(value) !== i)
+      throw invalidArgument(`enum: duplicate value ${describe(value)}`);
+  }
+  const list = values.slice() as Literal[];
+  const bits = bitsFor(list.length);
+  const expected = list.map((v) => JSON.stringify(v)).join(', ');
+  const problem = (v: unknown) =>
+    list.indexOf(v as Literal) >= 0 ? undefined : `expected one of ${expected}, got ${describe(v)}`;
+  return leaf<V[number]>(
+    list.length === 1 ? 'literal' : 'enum',
+    `enum(${expected})`,
+    bits,
+    problem,
+    (w, v) => {
+      const index = list.indexOf(v);
+      if (index < 0) throw new FieldError(VALIDATION, problem(v)!);
+      w.writeBits(index, bits);
+    },
+    (r) => {
+      const index = r.readBits(bits);
+      if (index >= list.length)
+        throw new FieldError(
+          VALIDATION,
+          `enum index ${index} out of range (${list.length} values)`,
+        );
+      return list[index] as V[number];
+    },
+  );
+}
+
+function optionalType<T>(inner: Type<T>): OptionalType<T> {
+  assertType(inner, 'optional');
+  return {
+    kind: 'optional',
+    signature: `optional(${inner.signature})`,
+    optional: true,
+    minBits: 1,
+    inner,
+    write(w, v) {
+      if (v === undefined) w.writeBits(0, 1);
+      else {
+        w.writeBits(1, 1);
+        inner.write(w, v);
+      }
+    },
+    read(r) {
+      return r.readBits(1) === 1 ? inner.read(r) : undefined;
+    },
+    check(v, path, issues) {
+      if (v !== undefined) inner.check(v, path, issues);
+    },
+  };
+}
+
+function nullableType<T>(inner: Type<T>): Type<T | null> {
+  assertType(inner, 'nullable');
+  return {
+    kind: 'nullable',
+    signature: `nullable(${inner.signature})`,
+    optional: false,
+    minBits: 1,
+    write(w, v) {
+      if (v === null) w.writeBits(0, 1);
+      else {
+        w.writeBits(1, 1);
+        inner.write(w, v);
+      }
+    },
+    read(r) {
+      return r.readBits(1) === 1 ? inner.read(r) : null;
+    },
+    check(v, path, issues) {
+      if (v !== null) inner.check(v, path, issues);
+    },
+  };
+}
+
+function assertType(type: unknown, where: string): void {
+  const ok =
+    typeof type === 'object' &&
+    type !== null &&
+    typeof (type as Type<unknown>).write === 'function' &&
+    typeof (type as Type<unknown>).signature === 'string';
+  if (!ok) throw invalidArgument(`${where}: expected a field type (t.*), got ${describe(type)}`);
+}
+
+function isPlainObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v) && !(v instanceof Uint8Array);
+}
+
+// `obj.__proto__ = x` would set the prototype; define it as an own property instead.
+function setProperty(target: Record<string, unknown>, key: string, value: unknown): void {
+  if (key === '__proto__')
+    Object.defineProperty(target, key, {
+      value,
+      enumerable: true,
+      writable: true,
+      configurable: true,
+    });
+  else target[key] = value;
+}
+
+let codegenEnabled = true;
+
+/** Test hook: turns code generation off to exercise the closure fallback (as under a strict CSP). */
+export function setCodegen(enabled: boolean): void {
+  codegenEnabled = enabled;
+}
+
+/**
+ * Compiles per-schema functions with `new Function`, so each object and array type gets its
+ * own monomorphic call sites and objects are built as literals with a fixed shape. Returns
+ * undefined where code generation is forbidden (a CSP without 'unsafe-eval'); the caller
+ * then uses generic closures, which are correct but slower.
+ */
+function compile<F>(names: string[], body: string, values: unknown[]): F | undefined {
+  if (!codegenEnabled) return undefined;
+  try {
+    return new Function(...names, body)(...values) as F;
+  } catch {
+    return undefined;
+  }
+}
+
+interface Compiled<T> {
+  write(writer: BinaryWriter, value: T): void;
+  read(reader: BinaryReader): T;
+}
+
+function objectType<S extends Shape>(shape: S): Type<ShapeValue<S>> {
+  if (!isPlainObject(shape)) throw invalidArgument('object: expected an object of field types');
+  const keys = Object.keys(shape);
+  const types = keys.map((key) => {
+    const type = shape[key];
+    assertType(type, `object field '${key}'`);
+    return type as Type<unknown>;
+  });
+  const count = keys.length;
+  const optional = types.map((type) => type.optional);
+  const hasProtoKey = keys.includes('__proto__');
+  const signature = `object{${keys.map((k, i) => `${JSON.stringify(k)}:${types[i]!.signature}`).join(',')}}`;
+  const notObject = (v: unknown) => `expected an object, got ${describe(v)}`;
+  const notObjectError = (v: unknown) => new FieldError(VALIDATION, notObject(v));
+  const locals = types.map((_, i) => `const t${i} = types[${i}];`).join('\n');
+  const compiled = hasProtoKey
+    ? undefined
+    : compile<Compiled<ShapeValue<S>>>(
+        ['types', 'keys', 'isPlainObject', 'notObjectError', 'addSegment'],
+        `${locals}
+return {
+  write(w, value) {
+    if (!isPlainObject(value)) throw notObjectError(value);
+    let i = 0;
+    try {
+${keys.map((k, i) => `      t${i}.write(w, value[${JSON.stringify(k)}]); i = ${i + 1};`).join('\n')}
+    } catch (error) {
+      throw addSegment(error, keys[i]);
+    }
+  },
+  read(r) {
+    let i = 0;
+    try {
+${keys.map((_, i) => `      const a${i} = t${i}.read(r); i = ${i + 1};`).join('\n')}
+      const out = { ${keys
+        .map((k, i) => (optional[i] ? '' : `${JSON.stringify(k)}: a${i}`))
+        .filter((x) => x !== '')
+        .join(', ')} };
+${keys
+  .map((k, i) =>
+    optional[i] ? `      if (a${i} !== undefined) out[${JSON.stringify(k)}] = a${i};` : '',
+  )
+  .filter((x) => x !== '')
+  .join('\n')}
+      return out;
+    } catch (error) {
+      throw addSegment(error, keys[i]);
+    }
+  },
+};`,
+        [types, keys, isPlainObject, notObjectError, addSegment],
+      );
+  return {
+    kind: 'object',
+    signature,
+    optional: false,
+    minBits: types.reduce((sum, type) => sum + type.minBits, 0),
+    write:
+      compiled?.write ??
+      ((w, value) => {
+        if (!isPlainObject(value)) throw notObjectError(value);
+        const record = value as Record<string, unknown>;
+        let i = 0;
+        try {
+          for (; i < count; i++) types[i]!.write(w, record[keys[i]!]);
+        } catch (error) {
+          throw addSegment(error, keys[i]!);
+        }
+      }),
+    read:
+      compiled?.read ??
+      ((r) => {
+        const out: Record<string, unknown> = {};
+        let i = 0;
+        try {
+          for (; i < count; i++) {
+            const v = types[i]!.read(r);
+            if (v !== undefined || !optional[i]) {
+              if (hasProtoKey) setProperty(out, keys[i]!, v);
+              else out[keys[i]!] = v;
+            }
+          }
+        } catch (error) {
+          throw addSegment(error, keys[i]!);
+        }
+        return out as ShapeValue<S>;
+      }),
+    check(value, path, issues) {
+      if (!isPlainObject(value)) return issue(issues, path, notObject(value));
+      for (let i = 0; i < count; i++) {
+        path.push(keys[i]!);
+        types[i]!.check(value[keys[i]!], path, issues);
+        path.pop();
+      }
+    },
+  };
+}
+
+/** Options of `t.array`. */
+export interface ArrayOptions {
+  /** Maximum number of items. */
+  maxLength: number;
+}
+
+function checkCount(r: BinaryReader, count: number, max: number, minBits: number, what: string) {
+  if (count > max) throw new FieldError(VALIDATION, `more than ${max} ${what} (${count})`);
+  if (count * minBits > r.remainingBits)
+    throw new FieldError(DECODE, `truncated: ${count} ${what} cannot fit in the remaining bytes`);
+}
+
+function arrayType<T>(item: Type<T>, options: ArrayOptions): Type<T[]> {
+  assertType(item, 'array');
+  const maxLength = checkBound('array: maxLength', options?.maxLength);
+  const notArray = (v: unknown) => `expected an array, got ${describe(v)}`;
+  const notArrayError = (v: unknown) => new FieldError(VALIDATION, notArray(v));
+  const tooManyError = () => new FieldError(VALIDATION, `more than ${maxLength} items`);
+  const compiled = compile<Compiled<T[]>>(
+    ['item', 'maxLength', 'notArrayError', 'tooManyError', 'addSegment', 'checkCount'],
+    `return {
+  write(w, value) {
+    if (!Array.isArray(value)) throw notArrayError(value);
+    const length = value.length;
+    if (length > maxLength) throw tooManyError();
+    w.writeVarUint(length);
+    let i = 0;
+    try {
+      for (; i < length; i++) item.write(w, value[i]);
+    } catch (error) {
+      throw addSegment(error, i);
+    }
+  },
+  read(r) {
+    const length = r.readVarUint();
+    checkCount(r, length, maxLength, item.minBits, 'items');
+    const out = new Array(length);
+    let i = 0;
+    try {
+      for (; i < length; i++) out[i] = item.read(r);
+    } catch (error) {
+      throw addSegment(error, i);
+    }
+    return out;
+  },
+};`,
+    [item, maxLength, notArrayError, tooManyError, addSegment, checkCount],
+  );
+  return {
+    kind: 'array',
+    signature: `array(${maxLength},${item.signature})`,
+    optional: false,
+    minBits: 8,
+    write:
+      compiled?.write ??
+      ((w, value) => {
+        if (!Array.isArray(value)) throw notArrayError(value);
+        const length = value.length;
+        if (length > maxLength) throw tooManyError();
+        w.writeVarUint(length);
+        let i = 0;
+        try {
+          for (; i < length; i++) item.write(w, value[i] as T);
+        } catch (error) {
+          throw addSegment(error, i);
+        }
+      }),
+    read:
+      compiled?.read ??
+      ((r) => {
+        const length = r.readVarUint();
+        checkCount(r, length, maxLength, item.minBits, 'items');
+        const out = new Array<T>(length);
+        let i = 0;
+        try {
+          for (; i < length; i++) out[i] = item.read(r);
+        } catch (error) {
+          throw addSegment(error, i);
+        }
+        return out;
+      }),
+    check(value, path, issues) {
+      if (!Array.isArray(value)) return issue(issues, path, notArray(value));
+      if (value.length > maxLength) issue(issues, path, `more than ${maxLength} items`);
+      for (let i = 0; i < value.length; i++) {
+        path.push(i);
+        item.check(value[i], path, issues);
+        path.pop();
+      }
+    },
+  };
+}
+
+/** Options of `t.record` and `t.map`. */
+export interface RecordOptions {
+  /** Maximum number of entries. */
+  maxSize: number;
+}
+
+function recordType<V>(
+  keyType: Type<string>,
+  valueType: Type<V>,
+  options: RecordOptions,
+): Type<Record<string, V>> {
+  assertType(keyType, 'record key');
+  assertType(valueType, 'record value');
+  const maxSize = checkBound('record: maxSize', options?.maxSize);
+  const entryBits = keyType.minBits + valueType.minBits;
+  const notObject = (v: unknown) => `expected an object, got ${describe(v)}`;
+  return {
+    kind: 'record',
+    signature: `record(${maxSize},${keyType.signature},${valueType.signature})`,
+    optional: false,
+    minBits: 8,
+    write(w, value) {
+      if (!isPlainObject(value)) throw new FieldError(VALIDATION, notObject(value));
+      const keys = Object.keys(value);
+      if (keys.length > maxSize) throw new FieldError(VALIDATION, `more than ${maxSize} entries`);
+      w.writeVarUint(keys.length);
+      for (const key of keys) {
+        try {
+          keyType.write(w, key);
+          valueType.write(w, value[key] as V);
+        } catch (error) {
+          throw addSegment(error, key);
+        }
+      }
+    },
+    read(r) {
+      const size = r.readVarUint();
+      checkCount(r, size, maxSize, entryBits, 'entries');
+      const out: Record<string, V> = {};
+      for (let i = 0; i < size; i++) {
+        let key: string | undefined;
+        try {
+          key = keyType.read(r);
+          if (Object.hasOwn(out, key)) throw new FieldError(DECODE, 'duplicate key');
+          setProperty(out, key, valueType.read(r));
+        } catch (error) {
+          throw addSegment(error, key ?? i);
+        }
+      }
+      return out;
+    },
+    check(value, path, issues) {
+      if (!isPlainObject(value)) return issue(issues, path, notObject(value));
+      const keys = Object.keys(value);
+      if (keys.length > maxSize) issue(issues, path, `more than ${maxSize} entries`);
+      for (const key of keys) {
+        path.push(key);
+        keyType.check(key, path, issues);
+        valueType.check(value[key], path, issues);
+        path.pop();
+      }
+    },
+  };
+}
+
+function mapType<K, V>(
+  keyType: Type<K>,
+  valueType: Type<V>,
+  options: RecordOptions,
+): Type<Map<K, V>> {
+  assertType(keyType, 'map key');
+  assertType(valueType, 'map value');
+  const maxSize = checkBound('map: maxSize', options?.maxSize);
+  const entryBits = keyType.minBits + valueType.minBits;
+  const notMap = (v: unknown) => `expected a Map, got ${describe(v)}`;
+  const segment = (key: unknown, i: number): PathSegment =>
+    typeof key === 'string' || typeof key === 'number' ? key : i;
+  return {
+    kind: 'map',
+    signature: `map(${maxSize},${keyType.signature},${valueType.signature})`,
+    optional: false,
+    minBits: 8,
+    write(w, value) {
+      if (!(value instanceof Map)) throw new FieldError(VALIDATION, notMap(value));
+      if (value.size > maxSize) throw new FieldError(VALIDATION, `more than ${maxSize} entries`);
+      w.writeVarUint(value.size);
+      let i = 0;
+      for (const [key, entry] of value) {
+        try {
+          keyType.write(w, key);
+          valueType.write(w, entry);
+        } catch (error) {
+          throw addSegment(error, segment(key, i));
+        }
+        i++;
+      }
+    },
+    read(r) {
+      const size = r.readVarUint();
+      checkCount(r, size, maxSize, entryBits, 'entries');
+      const out = new Map<K, V>();
+      for (let i = 0; i < size; i++) {
+        let key: K | undefined;
+        try {
+          key = keyType.read(r);
+          if (out.has(key)) throw new FieldError(DECODE, 'duplicate key');
+          out.set(key, valueType.read(r));
+        } catch (error) {
+          throw addSegment(error, segment(key, i));
+        }
+      }
+      return out;
+    },
+    check(value, path, issues) {
+      if (!(value instanceof Map)) return issue(issues, path, notMap(value));
+      if (value.size > maxSize) issue(issues, path, `more than ${maxSize} entries`);
+      let i = 0;
+      for (const [key, entry] of value) {
+        path.push(segment(key, i++));
+        keyType.check(key, path, issues);
+        valueType.check(entry, path, issues);
+        path.pop();
+      }
+    },
+  };
+}
+
+function sized(name: string, bits: number): number {
+  if (!Number.isInteger(bits) || bits < 1 || bits > 32)
+    throw invalidArgument(`${name}: bits must be an integer in [1, 32], got ${describe(bits)}`);
+  return bits;
+}
+
+/** Field type factories: `t.u8()`, `t.quantized(0, 100, 0.01)`, `t.array(item, { maxLength })`… */
+export const t = {
+  /** `true`/`false` in 1 bit. */
+  bool: (): Type<boolean> => boolType(),
+  /** Unsigned 8-bit integer. */
+  u8: (): Type<number> => uintType('u8', 8),
+  /** Unsigned 16-bit integer. */
+  u16: (): Type<number> => uintType('u16', 16),
+  /** Unsigned 32-bit integer. */
+  u32: (): Type<number> => uintType('u32', 32),
+  /** Signed 8-bit integer. */
+  i8: (): Type<number> => intType('i8', 8),
+  /** Signed 16-bit integer. */
+  i16: (): Type<number> => intType('i16', 16),
+  /** Signed 32-bit integer. */
+  i32: (): Type<number> => intType('i32', 32),
+  /** Unsigned integer of any width from 1 to 32 bits (`t.uint(7)` holds 0..127). */
+  uint: (bits: number): Type<number> => uintType('uint', sized('uint', bits)),
+  /** Signed integer of any width from 1 to 32 bits. */
+  int: (bits: number): Type<number> => intType('int', sized('int', bits)),
+  /** 32-bit float (values are rounded to single precision). */
+  f32: (): Type<number> => floatType(32),
+  /** 64-bit float (exact). */
+  f64: (): Type<number> => floatType(64),
+  /** Unsigned integer up to 2^53 - 1 as a varint (1 byte below 128). */
+  varuint: (): Type<number> => varuintType(),
+  /** Signed integer in [-2^52, 2^52 - 1] as a zig-zag varint. */
+  varint: (): Type<number> => varintType(),
+  /** A number in [min, max] stored in the fewest bits for `precision`; decodes within precision / 2. */
+  quantized: (
+    min: number,
+    max: number,
+    precision: number,
+    options?: QuantizedOptions,
+  ): Type<number> => quantizedType(min, max, precision, options),
+  /** An angle in radians, any finite value; decodes into [-π, π) within π / 2^bits. @default bits 10 */
+  angle: (bits = 10): Type<number> => angleType(bits),
+  /** A UTF-8 string of at most `maxBytes` bytes. */
+  string: (options: StringOptions): Type<string> => stringType(options),
+  /** A `Uint8Array` of at most `maxBytes` bytes. */
+  bytes: (options: BytesOptions): Type<Uint8Array> => bytesType(options),
+  /** An array of at most `maxLength` items. */
+  array: <T extends Type<unknown>>(item: T, options: ArrayOptions): Type<Infer<T>[]> =>
+    arrayType(item as Type<Infer<T>>, options),
+  /** A value that may be `undefined`; in an object, an optional property (1 presence bit). */
+  optional: <T extends Type<unknown>>(type: T): OptionalType<Infer<T>> =>
+    optionalType(type as Type<Infer<T>>),
+  /** A value that may be `null` (1 presence bit). */
+  nullable: <T extends Type<unknown>>(type: T): Type<Infer<T> | null> =>
+    nullableType(type as Type<Infer<T>>),
+  /** One of a list of literals, as an index in ceil(log2(n)) bits. */
+  enum: <const V extends readonly Literal[]>(values: V): Type<V[number]> => enumType(values),
+  /** Exactly one literal value; takes no bits. */
+  literal: <const V extends Literal>(value: V): Type<V> => enumType([value] as const),
+  /** A nested object with the given fields. */
+  object: <S extends Shape>(shape: S): Type<ShapeValue<S>> => objectType(shape),
+  /** A plain object with string keys (of `keyType`) and at most `maxSize` entries. */
+  record: <K extends Type<string>, V extends Type<unknown>>(
+    keyType: K,
+    valueType: V,
+    options: RecordOptions,
+  ): Type<Record<Infer<K>, Infer<V>>> =>
+    recordType(keyType, valueType as Type<Infer<V>>, options) as Type<Record<Infer<K>, Infer<V>>>,
+  /** A `Map` with keys of any type and at most `maxSize` entries. */
+  map: <K extends Type<unknown>, V extends Type<unknown>>(
+    keyType: K,
+    valueType: V,
+    options: RecordOptions,
+  ): Type<Map<Infer<K>, Infer<V>>> =>
+    mapType(keyType as Type<Infer<K>>, valueType as Type<Infer<V>>, options),
+} as const;
+
+export { assertType, isPlainObject };

@@ -1,0 +1,1 @@
+export { type ZlibCompressorOptions, zlibCompressor } from './zlib.js';

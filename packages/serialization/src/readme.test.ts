@@ -1,0 +1,43 @@
+import { expect, it } from 'vitest';
+import { z } from 'zod';
+import { defineMessages, defineSchema, type Infer, t } from './index.js';
+
+// The README's example, with assertions instead of logging.
+it('runs the README example', () => {
+  const entity = t.object({
+    id: t.varuint(),
+    x: t.quantized(-1024, 1024, 0.01), // 18 bits
+    y: t.quantized(-1024, 1024, 0.01),
+    angle: t.angle(10), // radians, 10 bits
+    hp: t.u8(),
+    name: t.optional(t.string({ maxBytes: 32 })),
+  });
+  const snapshot = defineSchema({
+    tick: t.varuint(),
+    entities: t.array(entity, { maxLength: 256 }),
+  });
+  type Snapshot = Infer<typeof snapshot>;
+
+  const state: Snapshot = {
+    tick: 42,
+    entities: [{ id: 1, x: 10.5, y: -3.25, angle: 1.57, hp: 100 }],
+  };
+  const bytes = snapshot.encode(state);
+  expect(bytes.length).toBe(10);
+  const decoded = snapshot.decode(bytes);
+  expect(decoded.entities[0]!.x).toBeCloseTo(10.5, 2);
+  expect(snapshot.fingerprint).toBe(snapshot.fingerprint >>> 0);
+
+  expect(() =>
+    snapshot.encode({ tick: 1, entities: [{ id: 1, x: 0, y: 0, angle: 0, hp: 300 }] }),
+  ).toThrow('entities[0].hp: expected an integer in [0, 255], got 300');
+
+  const messages = defineMessages({
+    snapshot: { id: 1, schema: snapshot },
+    chat: { id: 2, schema: z.object({ text: z.string().max(200) }) },
+  });
+  const wire = messages.encode('chat', { text: 'gg' });
+  const message = messages.decode(wire);
+  expect(message.type).toBe('chat');
+  if (message.type === 'chat') expect(message.value.text).toBe('gg');
+});

@@ -1,0 +1,10 @@
+import { defineProject } from '../../vitest.shared.js';
+
+export default defineProject({
+  testTimeoutMs: 60_000,
+  coverage: {
+    include: ['src/**/*.ts'],
+    exclude: ['src/**/*.test.ts', 'src/**/index.ts', 'src/types.ts'],
+    thresholds: { lines: 90, statements: 90, functions: 90, branches: 80 },
+  },
+});

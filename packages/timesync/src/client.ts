@@ -1,0 +1,658 @@
+import {
+  Emitter,
+  ErrorCode,
+  type Subscribable,
+  systemTime,
+  TickwireError,
+  type Timer,
+  type TimeSource,
+} from '@tickwire/core';
+import {
+  type Estimate,
+  estimate,
+  fitSlope,
+  hull,
+  type Point,
+  type TimeSample,
+} from './estimator.js';
+import type { TimeRequest, TimeResponse } from './messages.js';
+
+/** Figures for debugging and overlays; see {@link TimeSyncClient.stats}. */
+export interface TimeSyncStats {
+  /** Current estimate of server minus local time, in ms (the target `serverNow()` slews to). */
+  offsetMs: number;
+  /** Offset `serverNow()` uses right now (lags `offsetMs` while slewing). */
+  displayOffsetMs: number;
+  /** Drift of the local clock against the server's in ppm (positive: the local clock runs fast). */
+  driftPpm: number;
+  /** Smallest round trip in the window, ms (0 before the first sample). */
+  rttMinMs: number;
+  /** Mean round trip over the window, ms. */
+  rttMeanMs: number;
+  /** Samples in the window. */
+  samples: number;
+  /** Half-width of the interval every sample in the window allows for the offset, ms. */
+  confidenceMs: number;
+  /** Requests sent. */
+  requests: number;
+  /** Requests that got no reply within `requestTimeoutMs`. */
+  timeouts: number;
+  /** Responses and frames rejected: malformed, unknown or late ids, impossible timestamps. */
+  rejected: number;
+  /** Times `serverNow()` stepped instead of slewing (the first estimate included). */
+  steps: number;
+  /** True once the first sample arrived. */
+  synced: boolean;
+}
+
+/** A sample as reported by the `sample` event. */
+export interface SampleEvent {
+  /** The exchange's timestamps. */
+  sample: Readonly<TimeSample>;
+  /** Its round trip minus server processing time, ms. */
+  rttMs: number;
+  /** The estimate after taking it in, ms. */
+  offsetMs: number;
+}
+
+/** A step of `serverNow()`, as reported by the `step` event. */
+export interface StepEvent {
+  /** Offset shown before the step; null for the first estimate. */
+  previousOffsetMs: number | null;
+  /** Offset shown after it. */
+  offsetMs: number;
+}
+
+/** Events of a {@link TimeSyncClient}. */
+export interface TimeSyncEvents {
+  [event: string]: unknown[];
+  /** A response was taken into the window. */
+  sample: [event: SampleEvent];
+  /** A request got no reply in time. */
+  timeout: [request: TimeRequest];
+  /** `serverNow()` was re-stepped (first estimate, or error beyond `stepThresholdMs`). */
+  step: [event: StepEvent];
+  /** A response or frame was rejected (never thrown). */
+  rejected: [error: TickwireError];
+}
+
+/** A cancelable event scheduled at a server time. */
+export interface ScheduledEvent {
+  /** The server time it fires at. */
+  readonly serverTimeMs: number;
+  /** Stops it; idempotent. */
+  cancel(): void;
+}
+
+/** Options of {@link createTimeSyncClient} (all but `send`) and of the connection adapter. */
+export interface TimeSyncOptions {
+  /** Local clock and scheduler. @default systemTime */
+  time?: TimeSource;
+  /** A request without reply after this many ms counts as lost. @default 1000 */
+  requestTimeoutMs?: number;
+  /** Samples wanted from the initial burst. @default 10 */
+  burstSize?: number;
+  /** Spacing of burst requests, ms. @default 100 */
+  burstIntervalMs?: number;
+  /** Most requests a burst sends before giving up on the missing replies. @default 2 × burstSize */
+  maxBurstAttempts?: number;
+  /** Interval after the burst and after an instability, ms. @default 500 */
+  minIntervalMs?: number;
+  /** Longest interval in steady state, ms (1250: 0.8 requests/s). @default 1250 */
+  maxIntervalMs?: number;
+  /** Factor the interval grows by after each stable sample. @default 1.25 */
+  intervalGrowth?: number;
+  /** A change of the estimate larger than this (ms) counts as instability. @default 3 */
+  unstableThresholdMs?: number;
+  /** Most samples in the window. @default 128 */
+  windowSize?: number;
+  /** Oldest sample kept for the offset estimate, ms (drift uses a longer history). @default 45000 */
+  windowMs?: number;
+  /** Largest drift searched, ppm. @default 500 */
+  maxDriftPpm?: number;
+  /** Drift is fitted once the history spans this many ms (before: none assumed). @default 30000 */
+  minDriftSpanMs?: number;
+  /** History the drift is fitted over, ms (only its extreme points are kept). @default 900000 */
+  driftWindowMs?: number;
+  /** `serverNow()` steps instead of slewing when off by more than this, ms. @default 50 */
+  stepThresholdMs?: number;
+  /** Largest rate correction while slewing (0.05: the shown clock runs at most 5 % fast or slow). @default 0.05 */
+  maxSlewRate?: number;
+  /** Time constant of the slew toward the estimate, ms. @default 500 */
+  slewTimeConstantMs?: number;
+  /** Server tick rate for `currentTick()` / `tickAt()`, Hz. @default 60 */
+  tickRateHz?: number;
+  /** Server time of tick 0, ms. @default 0 */
+  tickOriginMs?: number;
+  /** Start the initial burst at creation (else at the first `sync()`). @default true */
+  autoStart?: boolean;
+}
+
+/** Options of {@link createTimeSyncClient}. */
+export interface TimeSyncClientOptions extends TimeSyncOptions {
+  /** Sends a request to the server; its response goes to `receive`. */
+  send(request: TimeRequest): void;
+}
+
+/** The client side of time sync. */
+export interface TimeSyncClient extends Subscribable<TimeSyncEvents> {
+  /** Takes a response from the server in; bad or unknown ones are counted, never thrown. */
+  receive(response: TimeResponse): void;
+  /**
+   * Resolves with the stats once the current burst is over (starting one if none runs);
+   * bounded by `maxBurstAttempts` and `requestTimeoutMs`. Rejects with TIMEOUT if no reply came
+   * at all, CLOSED after `close()`.
+   */
+  sync(): Promise<TimeSyncStats>;
+  /** Estimated server time, ms: never decreases, slews smoothly, steps only beyond the threshold. */
+  serverNow(): number;
+  /** The server tick at `serverTimeMs`. */
+  tickAt(serverTimeMs: number): number;
+  /** The server time tick `tick` starts at. */
+  tickTime(tick: number): number;
+  /** The current server tick, `tickAt(serverNow())`. */
+  currentTick(): number;
+  /** Runs `fn` once `serverNow()` reaches `serverTimeMs`; events fire in time order (ties: FIFO). */
+  at(serverTimeMs: number, fn: () => void): ScheduledEvent;
+  /** Current figures. */
+  stats(): TimeSyncStats;
+  /** Stops sampling and scheduled events; idempotent. */
+  close(): void;
+}
+
+interface Pending {
+  request: TimeRequest;
+  timer: Timer;
+  burst: boolean;
+}
+
+interface AtEvent {
+  serverTimeMs: number;
+  seq: number;
+  fn: () => void;
+  cancelled: boolean;
+}
+
+/** Internal hooks for adapters: count a frame that could not be decoded. */
+export interface ClientInternals {
+  client: TimeSyncClient;
+  reject(error: TickwireError): void;
+}
+
+const DEFAULTS = {
+  requestTimeoutMs: 1000,
+  burstSize: 10,
+  burstIntervalMs: 100,
+  minIntervalMs: 500,
+  maxIntervalMs: 1250,
+  intervalGrowth: 1.25,
+  unstableThresholdMs: 3,
+  windowSize: 128,
+  windowMs: 45_000,
+  maxDriftPpm: 500,
+  minDriftSpanMs: 30_000,
+  driftWindowMs: 900_000,
+  stepThresholdMs: 50,
+  maxSlewRate: 0.05,
+  slewTimeConstantMs: 500,
+  tickRateHz: 60,
+  tickOriginMs: 0,
+};
+
+type Resolved = typeof DEFAULTS & { maxBurstAttempts: number; autoStart: boolean };
+
+function invalid(message: string): never {
+  throw new TickwireError(ErrorCode.INVALID_ARGUMENT, `timesync: ${message}`);
+}
+
+function resolveOptions(options: TimeSyncOptions): Resolved {
+  const out = { ...DEFAULTS } as Resolved;
+  const positive = [
+    'requestTimeoutMs',
+    'burstIntervalMs',
+    'minIntervalMs',
+    'maxIntervalMs',
+    'windowMs',
+    'driftWindowMs',
+    'slewTimeConstantMs',
+    'tickRateHz',
+  ] as const;
+  const nonNegative = [
+    'unstableThresholdMs',
+    'maxDriftPpm',
+    'minDriftSpanMs',
+    'stepThresholdMs',
+  ] as const;
+  for (const key of positive) {
+    const value = options[key];
+    if (value === undefined) continue;
+    if (!(Number.isFinite(value) && value > 0))
+      invalid(`${key} must be a finite number > 0, got ${value}`);
+    out[key] = value;
+  }
+  for (const key of nonNegative) {
+    const value = options[key];
+    if (value === undefined) continue;
+    if (!(Number.isFinite(value) && value >= 0))
+      invalid(`${key} must be a finite number >= 0, got ${value}`);
+    out[key] = value;
+  }
+  for (const key of ['burstSize', 'windowSize'] as const) {
+    const value = options[key];
+    if (value === undefined) continue;
+    if (!(Number.isInteger(value) && value >= 1))
+      invalid(`${key} must be an integer >= 1, got ${value}`);
+    out[key] = value;
+  }
+  out.maxBurstAttempts = options.maxBurstAttempts ?? 2 * out.burstSize;
+  if (!(Number.isInteger(out.maxBurstAttempts) && out.maxBurstAttempts >= out.burstSize)) {
+    invalid(
+      `maxBurstAttempts must be an integer >= burstSize (${out.burstSize}), got ${out.maxBurstAttempts}`,
+    );
+  }
+  if (options.intervalGrowth !== undefined) {
+    if (!(Number.isFinite(options.intervalGrowth) && options.intervalGrowth >= 1))
+      invalid(`intervalGrowth must be a finite number >= 1, got ${options.intervalGrowth}`);
+    out.intervalGrowth = options.intervalGrowth;
+  }
+  if (options.maxSlewRate !== undefined) {
+    if (!(options.maxSlewRate > 0 && options.maxSlewRate < 1))
+      invalid(`maxSlewRate must be in (0, 1), got ${options.maxSlewRate}`);
+    out.maxSlewRate = options.maxSlewRate;
+  }
+  if (options.tickOriginMs !== undefined) {
+    if (!Number.isFinite(options.tickOriginMs))
+      invalid(`tickOriginMs must be finite, got ${options.tickOriginMs}`);
+    out.tickOriginMs = options.tickOriginMs;
+  }
+  if (out.minIntervalMs > out.maxIntervalMs) {
+    invalid(
+      `minIntervalMs (${out.minIntervalMs}) must not exceed maxIntervalMs (${out.maxIntervalMs})`,
+    );
+  }
+  out.autoStart = options.autoStart ?? true;
+  return out;
+}
+
+// Below this remaining distance (ms of server time) an `at()` event counts as due.
+const AT_EPSILON_MS = 1e-3;
+
+/** @internal Builds a client and the hooks its adapters use. */
+export function createClientInternals(options: TimeSyncClientOptions): ClientInternals {
+  if (typeof options?.send !== 'function') invalid('send must be a function');
+  const time = options.time ?? systemTime;
+  if (typeof time.now !== 'function' || typeof time.setTimeout !== 'function') {
+    invalid('time must be a TimeSource');
+  }
+  const config = resolveOptions(options);
+  const send = options.send;
+  const emitter = new Emitter<TimeSyncEvents>();
+  const maxSlope = config.maxDriftPpm * 1e-6;
+
+  let closed = false;
+  let nextId = 1;
+  const pending = new Map<number, Pending>();
+  const window: TimeSample[] = [];
+  let current: Estimate | null = null;
+  let slope = 0;
+  // Drift history: only the hull vertices of each direction's one-way differences matter.
+  let hullUp: Point[] = [];
+  let hullDown: Point[] = [];
+  let originMs: number | null = null;
+  const counters = { requests: 0, timeouts: 0, rejected: 0, steps: 0 };
+
+  // Sampling schedule.
+  let loopTimer: Timer | null = null;
+  let intervalMs = config.minIntervalMs;
+  let burst: { attempts: number; replies: number } | null = null;
+  let waiters: { resolve: (s: TimeSyncStats) => void; reject: (e: unknown) => void }[] = [];
+
+  // Slewing: shown offset = estimate(L) − error(L); error decays from `slewError` at `slewFromMs`.
+  let slewFromMs = 0;
+  let slewError = 0;
+  let lastServerNow = Number.NEGATIVE_INFINITY;
+
+  // Events at server times, sorted by (time, seq).
+  const atEvents: AtEvent[] = [];
+  let atSeq = 0;
+  let atTimer: Timer | null = null;
+
+  const estimateAt = (localMs: number): number =>
+    current ? current.offsetMs + current.slope * (localMs - current.referenceMs) : 0;
+
+  /** Remaining slew error at local time `localMs` (closed form of de/dt = −clamp(e/τ, ±s)). */
+  const slewErrorAt = (localMs: number): number => {
+    const tau = config.slewTimeConstantMs;
+    const limit = config.maxSlewRate * tau;
+    let elapsed = Math.max(0, localMs - slewFromMs);
+    let e = slewError;
+    const magnitude = Math.abs(e);
+    if (magnitude > limit) {
+      const linearMs = (magnitude - limit) / config.maxSlewRate;
+      if (elapsed <= linearMs) return Math.sign(e) * (magnitude - config.maxSlewRate * elapsed);
+      elapsed -= linearMs;
+      e = Math.sign(e) * limit;
+    }
+    return e * Math.exp(-elapsed / tau);
+  };
+
+  const displayOffsetAt = (localMs: number): number => estimateAt(localMs) - slewErrorAt(localMs);
+
+  const rtts = (): { min: number; mean: number } => {
+    if (window.length === 0) return { min: 0, mean: 0 };
+    let min = Number.POSITIVE_INFINITY;
+    let sum = 0;
+    for (const s of window) {
+      const rtt = s.t3 - s.t0 - (s.t2 - s.t1);
+      min = Math.min(min, rtt);
+      sum += rtt;
+    }
+    return { min, mean: sum / window.length };
+  };
+
+  const stats = (): TimeSyncStats => {
+    const now = time.now();
+    const rtt = rtts();
+    return {
+      offsetMs: estimateAt(now),
+      displayOffsetMs: current ? displayOffsetAt(now) : 0,
+      driftPpm: current ? -current.slope * 1e6 : 0,
+      rttMinMs: rtt.min,
+      rttMeanMs: rtt.mean,
+      samples: window.length,
+      confidenceMs: current ? current.confidenceMs : Number.POSITIVE_INFINITY,
+      requests: counters.requests,
+      timeouts: counters.timeouts,
+      rejected: counters.rejected,
+      steps: counters.steps,
+      synced: current !== null,
+    };
+  };
+
+  const reject = (error: TickwireError): void => {
+    counters.rejected++;
+    emitter.emit('rejected', error);
+  };
+
+  // --- scheduling of requests ---
+
+  const armLoop = (delayMs: number): void => {
+    loopTimer?.cancel();
+    loopTimer = closed ? null : time.setTimeout(tick, delayMs);
+  };
+
+  const finishBurstIfDone = (): void => {
+    if (!burst) return;
+    let inFlight = 0;
+    for (const p of pending.values()) if (p.burst) inFlight++;
+    const done =
+      burst.replies >= config.burstSize ||
+      (burst.attempts >= config.maxBurstAttempts && inFlight === 0);
+    if (!done) return;
+    burst = null;
+    intervalMs = config.minIntervalMs;
+    armLoop(config.minIntervalMs);
+    const settled = waiters;
+    waiters = [];
+    const snapshot = stats();
+    for (const w of settled) {
+      if (snapshot.synced) w.resolve(snapshot);
+      else
+        w.reject(
+          new TickwireError(
+            ErrorCode.TIMEOUT,
+            `timesync: no reply to ${config.maxBurstAttempts} requests (timeout ${config.requestTimeoutMs} ms each)`,
+          ),
+        );
+    }
+  };
+
+  function sendRequest(inBurst: boolean): void {
+    const id = nextId;
+    nextId = nextId >= 0xffffffff ? 1 : nextId + 1;
+    const request: TimeRequest = { id, t0: time.now() };
+    const timer = time.setTimeout(() => onTimeout(id), config.requestTimeoutMs);
+    pending.set(id, { request, timer, burst: inBurst });
+    counters.requests++;
+    try {
+      send(request);
+    } catch (error) {
+      // A send that throws (connection closing…) is a lost request: its timeout counts it.
+      emitter.emit(
+        'rejected',
+        new TickwireError(ErrorCode.INTERNAL, 'timesync: send() threw', { cause: error }),
+      );
+    }
+  }
+
+  function tick(): void {
+    loopTimer = null;
+    if (closed) return;
+    if (burst) {
+      let inFlight = 0;
+      for (const p of pending.values()) if (p.burst) inFlight++;
+      if (burst.replies + inFlight < config.burstSize && burst.attempts < config.maxBurstAttempts) {
+        burst.attempts++;
+        sendRequest(true);
+      }
+      // Keep polling while attempts remain; a finished burst re-arms the steady loop itself.
+      if (burst && burst.attempts < config.maxBurstAttempts) armLoop(config.burstIntervalMs);
+      return;
+    }
+    sendRequest(false);
+    armLoop(intervalMs);
+  }
+
+  function startBurst(): void {
+    if (burst || closed) return;
+    burst = { attempts: 0, replies: 0 };
+    armLoop(0);
+  }
+
+  function onTimeout(id: number): void {
+    const entry = pending.get(id);
+    if (!entry) return;
+    pending.delete(id);
+    counters.timeouts++;
+    emitter.emit('timeout', entry.request);
+    if (entry.burst) finishBurstIfDone();
+  }
+
+  // --- estimation ---
+
+  function update(sample: TimeSample): number {
+    const previous = current ? estimateAt(sample.t3) : null;
+    window.push(sample);
+    const oldest = sample.t3 - config.windowMs;
+    while (window.length > config.windowSize || (window.length > 1 && window[0]!.t3 < oldest)) {
+      window.shift();
+    }
+    originMs ??= sample.t0;
+    const horizon = sample.t3 - originMs - config.driftWindowMs;
+    const keep = (p: Point) => p.t >= horizon;
+    const up = [...hullUp.filter(keep), { t: sample.t0 - originMs, v: sample.t1 - sample.t0 }];
+    up.sort((x, y) => x.t - y.t);
+    hullUp = hull(up, true);
+    const down = [...hullDown.filter(keep), { t: sample.t3 - originMs, v: sample.t2 - sample.t3 }];
+    down.sort((x, y) => x.t - y.t);
+    hullDown = hull(down, false);
+    const span = sample.t3 - originMs - Math.max(horizon, Math.min(hullUp[0]!.t, hullDown[0]!.t));
+    if (span >= config.minDriftSpanMs) slope = fitSlope(hullUp, hullDown, maxSlope);
+    const options = { maxSlope, minDriftSpanMs: 0, fallbackSlope: slope, slope };
+    let next = estimate(window, options);
+    let unstable = false;
+    // Bounds that cross mean the clock model broke (a step, a changed rate): drop old samples.
+    while (next.confidenceMs < 0 && window.length > 1) {
+      unstable = true;
+      window.splice(0, Math.max(1, window.length >> 1));
+      // The drift history broke too: start it again from the samples kept.
+      hullUp = [];
+      hullDown = [];
+      originMs = null;
+      next = estimate(window, options);
+    }
+    const showing = current ? displayOffsetAt(sample.t3) : null;
+    current = next;
+    const target = estimateAt(sample.t3);
+    if (previous !== null && Math.abs(target - previous) > config.unstableThresholdMs) {
+      unstable = true;
+    }
+    if (showing === null || Math.abs(target - showing) > config.stepThresholdMs) {
+      counters.steps++;
+      slewError = 0;
+      slewFromMs = sample.t3;
+      emitter.emit('step', { previousOffsetMs: showing, offsetMs: target });
+    } else {
+      slewError = target - showing;
+      slewFromMs = sample.t3;
+    }
+    if (!burst) {
+      intervalMs = unstable
+        ? config.minIntervalMs
+        : Math.min(config.maxIntervalMs, intervalMs * config.intervalGrowth);
+      if (unstable) armLoop(intervalMs);
+    }
+    rearmAt();
+    return target;
+  }
+
+  function receive(response: TimeResponse): void {
+    if (closed) return;
+    const t3 = time.now();
+    const id = response?.id;
+    const entry = typeof id === 'number' ? pending.get(id) : undefined;
+    if (!entry) {
+      reject(
+        new TickwireError(
+          ErrorCode.PROTOCOL_ERROR,
+          `timesync: response to unknown or expired request ${String(id)}`,
+        ),
+      );
+      return;
+    }
+    const { t1, t2 } = response;
+    const t0 = entry.request.t0;
+    if (!(Number.isFinite(t1) && Number.isFinite(t2) && t2 >= t1 && t3 >= t0)) {
+      reject(
+        new TickwireError(
+          ErrorCode.PROTOCOL_ERROR,
+          `timesync: response ${id} has impossible timestamps`,
+        ),
+      );
+      return;
+    }
+    pending.delete(id);
+    entry.timer.cancel();
+    const sample: TimeSample = { t0, t1, t2, t3 };
+    const offsetMs = update(sample);
+    emitter.emit('sample', { sample, rttMs: t3 - t0 - (t2 - t1), offsetMs });
+    if (entry.burst && burst) {
+      burst.replies++;
+      finishBurstIfDone();
+    }
+  }
+
+  // --- server time, ticks, timed events ---
+
+  function serverNow(): number {
+    const local = time.now();
+    if (!current) return local;
+    const value = Math.max(local + displayOffsetAt(local), lastServerNow);
+    lastServerNow = value;
+    return value;
+  }
+
+  const tickAt = (serverTimeMs: number): number =>
+    Math.floor(((serverTimeMs - config.tickOriginMs) * config.tickRateHz) / 1000);
+
+  function fireDueEvents(): void {
+    atTimer = null;
+    if (closed) return;
+    while (atEvents.length > 0) {
+      const head = atEvents[0]!;
+      if (head.cancelled) {
+        atEvents.shift();
+        continue;
+      }
+      if (head.serverTimeMs - serverNow() > AT_EPSILON_MS) break;
+      atEvents.shift();
+      head.cancelled = true;
+      head.fn();
+    }
+    rearmAt();
+  }
+
+  function rearmAt(): void {
+    atTimer?.cancel();
+    atTimer = null;
+    while (atEvents.length > 0 && atEvents[0]!.cancelled) atEvents.shift();
+    const head = atEvents[0];
+    if (!head || closed) return;
+    const remaining = head.serverTimeMs - serverNow();
+    // The shown clock runs at most (1 + drift + maxSlewRate) times local time: never fire late.
+    const fastest = 1 + Math.abs(current?.slope ?? 0) + config.maxSlewRate;
+    atTimer = time.setTimeout(fireDueEvents, Math.max(0, remaining / fastest));
+  }
+
+  function at(serverTimeMs: number, fn: () => void): ScheduledEvent {
+    if (!Number.isFinite(serverTimeMs)) invalid(`serverTimeMs must be finite, got ${serverTimeMs}`);
+    if (typeof fn !== 'function') invalid('at() takes a function');
+    const event: AtEvent = { serverTimeMs, seq: atSeq++, fn, cancelled: false };
+    let index = atEvents.length;
+    while (index > 0 && atEvents[index - 1]!.serverTimeMs > serverTimeMs) index--;
+    atEvents.splice(index, 0, event);
+    if (index === 0) rearmAt();
+    return {
+      serverTimeMs,
+      cancel() {
+        event.cancelled = true;
+      },
+    };
+  }
+
+  const client: TimeSyncClient = {
+    on: (event, listener) => emitter.on(event, listener),
+    once: (event, listener) => emitter.once(event, listener),
+    off: (event, listener) => emitter.off(event, listener),
+    receive,
+    sync() {
+      if (closed) {
+        return Promise.reject(new TickwireError(ErrorCode.CLOSED, 'timesync: client is closed'));
+      }
+      return new Promise<TimeSyncStats>((resolve, rejectPromise) => {
+        waiters.push({ resolve, reject: rejectPromise });
+        startBurst();
+      });
+    },
+    serverNow,
+    tickAt,
+    tickTime: (tick) => config.tickOriginMs + (tick * 1000) / config.tickRateHz,
+    currentTick: () => tickAt(serverNow()),
+    at,
+    stats,
+    close() {
+      if (closed) return;
+      closed = true;
+      loopTimer?.cancel();
+      atTimer?.cancel();
+      for (const p of pending.values()) p.timer.cancel();
+      pending.clear();
+      atEvents.length = 0;
+      const settled = waiters;
+      waiters = [];
+      for (const w of settled) {
+        w.reject(new TickwireError(ErrorCode.CLOSED, 'timesync: client closed during sync'));
+      }
+    },
+  };
+  if (config.autoStart) startBurst();
+  return { client, reject };
+}
+
+/**
+ * Creates a transport-agnostic time sync client: it calls `send(request)`, you deliver each
+ * response to `receive(response)`. Sampling starts at once (a burst, then an adaptive pace).
+ */
+export function createTimeSyncClient(options: TimeSyncClientOptions): TimeSyncClient {
+  return createClientInternals(options).client;
+}
