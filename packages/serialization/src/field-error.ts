@@ -1,4 +1,4 @@
-import { type ErrorCode, TickwireError } from '@tickwire/core';
+import { ErrorCode, TickwireError } from '@tickwire/core';
 
 /** One segment of a field path: an object key or an array index. */
 export type PathSegment = string | number;
@@ -74,4 +74,20 @@ export function toCodecError(error: unknown, fallback: ErrorCode, prefix: string
   if (error instanceof TickwireError) return error;
   const text = error instanceof Error ? error.message : String(error);
   return new TickwireError(fallback, `${prefix}${text}`, { cause: error });
+}
+
+/** The checks every decoder makes first: a Uint8Array (DECODE_FAILED), within the size limit. */
+export function checkDecodeInput(
+  bytes: unknown,
+  maxMessageBytes: number,
+): asserts bytes is Uint8Array {
+  if (!(bytes instanceof Uint8Array)) {
+    throw new TickwireError(ErrorCode.DECODE_FAILED, `expected a Uint8Array, got ${typeof bytes}`);
+  }
+  if (bytes.length > maxMessageBytes) {
+    throw new TickwireError(
+      ErrorCode.MESSAGE_TOO_LARGE,
+      `${bytes.length} bytes exceed maxMessageBytes (${maxMessageBytes})`,
+    );
+  }
 }

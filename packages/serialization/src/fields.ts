@@ -364,51 +364,40 @@ function enumType<const V extends readonly Literal[]>(values: V): Type<V[number]
   );
 }
 
-function optionalType<T>(inner: Type<T>): OptionalType<T> {
-  assertType(inner, 'optional');
+/** A presence bit, then the inner value when present: `optional` (undefined) and `nullable` (null). */
+function presenceType<T, A extends undefined | null>(
+  kind: 'optional' | 'nullable',
+  inner: Type<T>,
+  absent: A,
+): Type<T | A> {
+  assertType(inner, kind);
   return {
-    kind: 'optional',
-    signature: `optional(${inner.signature})`,
-    optional: true,
+    kind,
+    signature: `${kind}(${inner.signature})`,
+    optional: kind === 'optional',
     minBits: 1,
-    inner,
     write(w, v) {
-      if (v === undefined) w.writeBits(0, 1);
+      if (v === absent) w.writeBits(0, 1);
       else {
         w.writeBits(1, 1);
-        inner.write(w, v);
+        inner.write(w, v as T);
       }
     },
     read(r) {
-      return r.readBits(1) === 1 ? inner.read(r) : undefined;
+      return r.readBits(1) === 1 ? inner.read(r) : absent;
     },
     check(v, path, issues) {
-      if (v !== undefined) inner.check(v, path, issues);
+      if (v !== absent) inner.check(v, path, issues);
     },
   };
 }
 
+function optionalType<T>(inner: Type<T>): OptionalType<T> {
+  return { ...presenceType('optional', inner, undefined), optional: true, inner };
+}
+
 function nullableType<T>(inner: Type<T>): Type<T | null> {
-  assertType(inner, 'nullable');
-  return {
-    kind: 'nullable',
-    signature: `nullable(${inner.signature})`,
-    optional: false,
-    minBits: 1,
-    write(w, v) {
-      if (v === null) w.writeBits(0, 1);
-      else {
-        w.writeBits(1, 1);
-        inner.write(w, v);
-      }
-    },
-    read(r) {
-      return r.readBits(1) === 1 ? inner.read(r) : null;
-    },
-    check(v, path, issues) {
-      if (v !== null) inner.check(v, path, issues);
-    },
-  };
+  return presenceType('nullable', inner, null);
 }
 
 function assertType(type: unknown, where: string): void {

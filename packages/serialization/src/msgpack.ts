@@ -1,5 +1,6 @@
 import { DecodeError, Decoder, Encoder, type ExtensionCodecType } from '@msgpack/msgpack';
 import { type Codec, copyBytes, ErrorCode, TickwireError } from '@tickwire/core';
+import { checkDecodeInput } from './field-error.js';
 
 /** Options of {@link msgpackCodec}. */
 export interface MsgpackCodecOptions {
@@ -218,16 +219,7 @@ export function msgpackCodec<T = unknown>(options: MsgpackCodecOptions = {}): Co
       return bytes;
     },
     decode(bytes) {
-      if (!(bytes instanceof Uint8Array))
-        throw new TickwireError(
-          ErrorCode.DECODE_FAILED,
-          `expected a Uint8Array, got ${typeof bytes}`,
-        );
-      if (bytes.length > maxMessageBytes)
-        throw new TickwireError(
-          ErrorCode.MESSAGE_TOO_LARGE,
-          `${bytes.length} bytes exceed maxMessageBytes (${maxMessageBytes})`,
-        );
+      checkDecodeInput(bytes, maxMessageBytes);
       try {
         scan(bytes, maxDepth);
         return decoder.decode(copyBytes(bytes)) as T;

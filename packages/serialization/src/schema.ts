@@ -2,7 +2,13 @@ import type { StandardSchemaV1 } from '@standard-schema/spec';
 import { type Codec, ErrorCode, TickwireError } from '@tickwire/core';
 import { BinaryReader } from './binary-reader.js';
 import { BinaryWriter } from './binary-writer.js';
-import { FieldError, formatPath, toCodecError, type ValidationIssue } from './field-error.js';
+import {
+  checkDecodeInput,
+  FieldError,
+  formatPath,
+  toCodecError,
+  type ValidationIssue,
+} from './field-error.js';
 import { assertType, isPlainObject, t } from './fields.js';
 import { fnv1a32 } from './fingerprint.js';
 import type { Infer, Shape, ShapeValue, Type } from './type.js';
@@ -144,16 +150,7 @@ export function defineSchema(
       writeValue(type, target, value);
     },
     decode(bytes) {
-      if (!(bytes instanceof Uint8Array))
-        throw new TickwireError(
-          ErrorCode.DECODE_FAILED,
-          `expected a Uint8Array, got ${typeof bytes}`,
-        );
-      if (bytes.length > maxMessageBytes)
-        throw new TickwireError(
-          ErrorCode.MESSAGE_TOO_LARGE,
-          `${bytes.length} bytes exceed maxMessageBytes (${maxMessageBytes})`,
-        );
+      checkDecodeInput(bytes, maxMessageBytes);
       return readValue(type, reader.reset(bytes));
     },
     decodeFrom(source) {
