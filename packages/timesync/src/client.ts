@@ -274,6 +274,14 @@ function resolveOptions(options: TimeSyncOptions): Resolved {
   return out;
 }
 
+/** The vertices of both hulls of `points`, sorted by t: all a drift fit needs of them. */
+function hulls(points: Point[]): Point[] {
+  points.sort((x, y) => x.t - y.t);
+  const lower = hull(points, true);
+  const upper = hull(points, false);
+  return points.filter((p) => lower.includes(p) || upper.includes(p));
+}
+
 // Below this remaining distance (ms of server time) an `at()` event counts as due.
 const AT_EPSILON_MS = 1e-3;
 
@@ -295,7 +303,8 @@ export function createClientInternals(options: TimeSyncClientOptions): ClientInt
   const window: TimeSample[] = [];
   let current: Estimate | null = null;
   let slope = 0;
-  // Drift history: only the hull vertices of each direction's one-way differences matter.
+  // Drift history: only the hull vertices (lower and upper) of each direction's one-way
+  // differences matter.
   let hullUp: Point[] = [];
   let hullDown: Point[] = [];
   let originMs: number | null = null;
@@ -470,14 +479,15 @@ export function createClientInternals(options: TimeSyncClientOptions): ClientInt
     originMs ??= sample.t0;
     const horizon = sample.t3 - originMs - config.driftWindowMs;
     const keep = (p: Point) => p.t >= horizon;
-    const up = [...hullUp.filter(keep), { t: sample.t0 - originMs, v: sample.t1 - sample.t0 }];
-    up.sort((x, y) => x.t - y.t);
-    hullUp = hull(up, true);
-    const down = [...hullDown.filter(keep), { t: sample.t3 - originMs, v: sample.t2 - sample.t3 }];
-    down.sort((x, y) => x.t - y.t);
-    hullDown = hull(down, false);
+    hullUp = hulls([...hullUp.filter(keep), { t: sample.t0 - originMs, v: sample.t1 - sample.t0 }]);
+    hullDown = hulls([
+      ...hullDown.filter(keep),
+      { t: sample.t3 - originMs, v: sample.t2 - sample.t3 },
+    ]);
     const span = sample.t3 - originMs - Math.max(horizon, Math.min(hullUp[0]!.t, hullDown[0]!.t));
-    if (span >= config.minDriftSpanMs) slope = fitSlope(hullUp, hullDown, maxSlope);
+    if (span >= config.minDriftSpanMs) {
+      slope = fitSlope(hullUp, hullDown, maxSlope, current?.midrangeWeight ?? 0);
+    }
     const options = { maxSlope, minDriftSpanMs: 0, fallbackSlope: slope, slope };
     let next = estimate(window, options);
     let unstable = false;

@@ -69,6 +69,42 @@ describe('estimate', () => {
     expect(estimate(short, { ...options, fallbackSlope: 1e-6 }).slope).toBe(1e-6);
   });
 
+  it('fits drift on all four edges when the delays are uniform (weight 1)', () => {
+    const random = createRandom(7);
+    const marginErrors: number[] = [];
+    const edgeErrors: number[] = [];
+    const estimateErrors: number[] = [];
+    for (let trial = 0; trial < 300; trial++) {
+      const s = samples(60, 10, -50e-6, () => random.range(40, 60), 1000);
+      const up = s.map((x) => ({ t: x.t0, v: x.t1 - x.t0 }));
+      const down = s.map((x) => ({ t: x.t3, v: x.t2 - x.t3 }));
+      marginErrors.push(Math.abs(fitSlope(up, down, 500e-6) + 50e-6) * 1e6);
+      edgeErrors.push(Math.abs(fitSlope(up, down, 500e-6, 1) + 50e-6) * 1e6);
+      const result = estimate(s, options);
+      estimateErrors.push(Math.abs(result.slope + 50e-6) * 1e6);
+    }
+    // Max-margin uses only the fastest packets each way; the four-edge fit halves its error.
+    expect(p95(edgeErrors)).toBeLessThan(0.8 * p95(marginErrors));
+    expect(p95(estimateErrors)).toBeLessThan(0.8 * p95(marginErrors));
+  });
+
+  it('fitSlope with weight 1 minimises the summed ranges of both directions', () => {
+    // Upward band slopes +1e-4 (range 2), downward band too (range 2): the fit is exact.
+    const up = [
+      { t: 0, v: 50 },
+      { t: 1000, v: 52.1 },
+      { t: 2000, v: 50.2 },
+      { t: 3000, v: 52.3 },
+    ];
+    const down = [
+      { t: 0, v: -50 },
+      { t: 1000, v: -47.9 },
+      { t: 2000, v: -49.8 },
+      { t: 3000, v: -47.7 },
+    ];
+    expect(fitSlope(up, down, 1e-3, 1)).toBeCloseTo(1e-4, 9);
+  });
+
   it('fitSlope stays within the searched range and prefers no drift on a tie', () => {
     const flat = [
       { t: 0, v: 10 },

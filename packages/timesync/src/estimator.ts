@@ -65,39 +65,50 @@ export function hull(points: readonly Point[], lower: boolean): Point[] {
 }
 
 /**
- * Max-margin drift fit (the linear-programming skew estimate of Moon, Skelly and Towsley):
- * the slope r maximising min(a − r·t) − max(b − r·t), i.e. the widest band separating the
- * upward one-way differences (above) from the downward ones (below). It is concave and
- * piecewise linear, so its maximum is at a hull edge slope or a bound of the search range.
+ * Drift fit: the slope r maximising [min(a − r·t) − max(b − r·t)] − w·[max(a − r·t) − min(b − r·t)].
+ * With w = 0 it is the max-margin fit (the linear-programming skew estimate of Moon, Skelly
+ * and Towsley): the widest band separating the upward one-way differences (`up`, a) from the
+ * downward ones (`down`, b), which trusts only the fastest packets (queueing delay). With
+ * w = 1 it minimises the summed ranges of both directions (a Chebyshev fit of all four edges,
+ * the efficient fit for delays bounded both sides). Concave and piecewise linear, so its
+ * maximum is at a hull edge slope or a bound of the search range.
  */
-export function fitSlope(up: readonly Point[], down: readonly Point[], maxSlope: number): number {
-  const lowerA = hull(up, true);
-  const upperB = hull(down, false);
-  const width = (r: number): number => {
-    let minA = Number.POSITIVE_INFINITY;
-    for (const p of lowerA) minA = Math.min(minA, p.v - r * p.t);
-    let maxB = Number.NEGATIVE_INFINITY;
-    for (const p of upperB) maxB = Math.max(maxB, p.v - r * p.t);
-    return minA - maxB;
+export function fitSlope(
+  up: readonly Point[],
+  down: readonly Point[],
+  maxSlope: number,
+  weight = 0,
+): number {
+  const hulls = [hull(up, true), hull(down, false)];
+  if (weight > 0) hulls.push(hull(up, false), hull(down, true));
+  const extreme = (h: Point[], r: number, sign: number): number => {
+    let out = Number.NEGATIVE_INFINITY;
+    for (const p of h) out = Math.max(out, sign * (p.v - r * p.t));
+    return out;
   };
+  // min a − max b − w·(max a − min b), each extreme taken over its hull.
+  const score = (r: number): number =>
+    -extreme(hulls[0]!, r, -1) -
+    extreme(hulls[1]!, r, 1) -
+    (weight > 0 ? weight * (extreme(hulls[2]!, r, 1) + extreme(hulls[3]!, r, -1)) : 0);
   const candidates = [-maxSlope, maxSlope, 0];
-  for (const h of [lowerA, upperB]) {
+  for (const h of hulls) {
     for (let i = 1; i < h.length; i++) {
       const r = (h[i]!.v - h[i - 1]!.v) / (h[i]!.t - h[i - 1]!.t);
       if (r > -maxSlope && r < maxSlope) candidates.push(r);
     }
   }
   let best = 0;
-  let bestWidth = Number.NEGATIVE_INFINITY;
+  let bestScore = Number.NEGATIVE_INFINITY;
   for (const r of candidates) {
-    const w = width(r);
+    const w = score(r);
     // Ties (a flat top) go to the slope nearest zero: no evidence, no drift.
     if (
-      w > bestWidth + 1e-12 ||
-      (Math.abs(w - bestWidth) <= 1e-12 && Math.abs(r) < Math.abs(best))
+      w > bestScore + 1e-12 ||
+      (Math.abs(w - bestScore) <= 1e-12 && Math.abs(r) < Math.abs(best))
     ) {
       best = r;
-      bestWidth = w;
+      bestScore = w;
     }
   }
   return best;
@@ -133,11 +144,22 @@ export function estimate(samples: readonly TimeSample[], options: EstimatorOptio
   down.sort((x, y) => x.t - y.t);
   up.sort((x, y) => x.t - y.t);
   const span = Math.max(up[up.length - 1]!.t - up[0]!.t, down[down.length - 1]!.t - down[0]!.t);
-  const slope =
-    options.slope ??
-    (samples.length >= 4 && span >= options.minDriftSpanMs
-      ? fitSlope(up, down, options.maxSlope)
-      : options.fallbackSlope);
+  const fitted =
+    options.slope === undefined && samples.length >= 4 && span >= options.minDriftSpanMs;
+  const first = locate(
+    up,
+    down,
+    referenceMs,
+    fitted ? fitSlope(up, down, options.maxSlope) : (options.slope ?? options.fallbackSlope),
+  );
+  // Uniform-looking delays: refit the drift on all four edges, weighted like the offset.
+  return fitted && first.midrangeWeight > 0
+    ? locate(up, down, referenceMs, fitSlope(up, down, options.maxSlope, first.midrangeWeight))
+    : first;
+}
+
+/** The offset of `up` / `down` (relative to `referenceMs`) after removing drift `slope`. */
+function locate(up: Point[], down: Point[], referenceMs: number, slope: number): Estimate {
   // Delay-like values: upward a − offset = delay up; downward offset − b = delay down.
   const delayUp = edges(
     up.map((p) => p.v - slope * p.t),
