@@ -1,6 +1,6 @@
 import { copyBytes } from './bytes.js';
 import { systemTime, type TimeSource } from './clock.js';
-import { Emitter } from './emitter.js';
+import { Emitter, subscribable } from './emitter.js';
 import {
   createLinkConditioner,
   type LinkConditioner,
@@ -153,9 +153,7 @@ export function conditionConnection(
     inner,
     outbound,
     inbound,
-    on: (event, listener) => events.on(event, listener),
-    once: (event, listener) => events.once(event, listener),
-    off: (event, listener) => events.off(event, listener),
+    ...subscribable(events),
     get id() {
       return inner.id;
     },

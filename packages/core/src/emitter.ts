@@ -99,3 +99,12 @@ export class Emitter<M extends EventMap> implements Subscribable<M> {
     else this.#listeners.delete(event);
   }
 }
+
+/** The subscribe half of `emitter` as a plain object, to spread into what a factory returns. */
+export function subscribable<M extends EventMap>(emitter: Emitter<M>): Subscribable<M> {
+  return {
+    on: (event, listener) => emitter.on(event, listener),
+    once: (event, listener) => emitter.once(event, listener),
+    off: (event, listener) => emitter.off(event, listener),
+  };
+}

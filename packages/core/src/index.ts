@@ -17,7 +17,13 @@ export {
   conditionConnection,
   type LinkView,
 } from './conditioned-connection.js';
-export { Emitter, type EventMap, type Listener, type Subscribable } from './emitter.js';
+export {
+  Emitter,
+  type EventMap,
+  type Listener,
+  type Subscribable,
+  subscribable,
+} from './emitter.js';
 export {
   ErrorCode,
   isTickwireError,

@@ -1,4 +1,4 @@
-import { Emitter, type Subscribable } from '@tickwire/core';
+import { Emitter, type Subscribable, subscribable } from '@tickwire/core';
 import { BinaryReader, type Shape } from '@tickwire/serialization';
 import { decodeError, toDecodeError } from './decode-error.js';
 import {
@@ -235,8 +235,6 @@ export function createReplica(options: ReplicaOptions): Replica {
     },
     get: (id) => entities.get(id),
     entities: () => entities.values(),
-    on: (event, listener) => emitter.on(event, listener),
-    once: (event, listener) => emitter.once(event, listener),
-    off: (event, listener) => emitter.off(event, listener),
+    ...subscribable(emitter),
   };
 }

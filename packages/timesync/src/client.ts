@@ -2,6 +2,7 @@ import {
   Emitter,
   ErrorCode,
   type Subscribable,
+  subscribable,
   systemTime,
   TickwireError,
   type Timer,
@@ -621,9 +622,7 @@ export function createClientInternals(options: TimeSyncClientOptions): ClientInt
   }
 
   const client: TimeSyncClient = {
-    on: (event, listener) => emitter.on(event, listener),
-    once: (event, listener) => emitter.once(event, listener),
-    off: (event, listener) => emitter.off(event, listener),
+    ...subscribable(emitter),
     receive,
     sync() {
       if (closed) {

@@ -1,5 +1,5 @@
 import { copyBytes } from '../bytes.js';
-import { Emitter } from '../emitter.js';
+import { Emitter, subscribable } from '../emitter.js';
 import { ErrorCode, TickwireError } from '../errors.js';
 import { CloseCode, checkCloseArgs } from '../protocol.js';
 import {
@@ -289,9 +289,7 @@ export function createMemoryServer(options: MemoryServerOptions = {}): ServerTra
 
   return {
     connections,
-    on: (event, listener) => events.on(event, listener),
-    once: (event, listener) => events.once(event, listener),
-    off: (event, listener) => events.off(event, listener),
+    ...subscribable(events),
     address: () => address,
     async listen() {
       if (address) return address;

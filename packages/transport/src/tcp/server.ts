@@ -14,6 +14,7 @@ import {
   ErrorCode,
   type ServerTransport,
   type ServerTransportEvents,
+  subscribable,
   TickwireError,
   type Timer,
   type TransportAddress,
@@ -110,9 +111,7 @@ export function createTcpServer(options: TcpServerOptions = {}): ServerTransport
 
   return {
     connections: connections as ReadonlySet<Connection>,
-    on: (event, listener) => events.on(event, listener),
-    once: (event, listener) => events.once(event, listener),
-    off: (event, listener) => events.off(event, listener),
+    ...subscribable(events),
     address: () => address,
     async listen() {
       if (address) return address;

@@ -12,6 +12,7 @@ import {
   type ServerTransport,
   type ServerTransportEvents,
   type Subscribable,
+  subscribable,
   TickwireError,
   type Timer,
   type TransportAddress,
@@ -530,9 +531,7 @@ export function createUdpServer(options: UdpServerOptions = {}): UdpServer {
   const server: UdpServer = {
     connections,
     stats,
-    on: (event, listener) => events.on(event, listener),
-    once: (event, listener) => events.once(event, listener),
-    off: (event, listener) => events.off(event, listener),
+    ...subscribable(events),
     address: () => address,
     async listen() {
       if (address !== null) return address;

@@ -26,6 +26,7 @@ import {
   ErrorCode,
   type ServerTransport,
   type ServerTransportEvents,
+  subscribable,
   TickwireError,
   type Timer,
   type TransportAddress,
@@ -319,9 +320,7 @@ export function createWsServer(options: WsServerOptions = {}): ServerTransport {
 
   return {
     connections: connections as ReadonlySet<Connection>,
-    on: (event, listener) => events.on(event, listener),
-    once: (event, listener) => events.once(event, listener),
-    off: (event, listener) => events.off(event, listener),
+    ...subscribable(events),
     address: () => address,
     async listen() {
       if (address) return address;
