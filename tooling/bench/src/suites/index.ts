@@ -39,4 +39,10 @@ export const suites: readonly SuiteEntry[] = [
       'clock sync error on a simulated link (one-shot, steady, drift, asymmetry, loss) vs npm timesync',
     load: async () => (await import('./timesync.js')).suite,
   },
+  {
+    name: 'replication',
+    description:
+      'delta snapshots of a 1000-entity arena vs @colyseus/schema patches: bytes/tick, encode, decode',
+    load: async () => (await import('./replication.js')).suite,
+  },
 ];
