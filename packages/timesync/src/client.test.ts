@@ -1,8 +1,48 @@
-import { createManualTime, ErrorCode, isTickwireError } from '@tickwire/core';
+import {
+  createManualTime,
+  ErrorCode,
+  isTickwireError,
+  type ManualTime,
+  TickwireError,
+} from '@tickwire/core';
 import { describe, expect, it } from 'vitest';
 import { createTimeSyncClient, type TimeSyncClient } from './client.js';
 import { SYMMETRIC, simulate } from './harness.test.js';
 import type { TimeRequest } from './messages.js';
+
+/**
+ * A client whose server runs `offsetMs` ahead of `time` (behind if negative), each way
+ * `delayMs`, answering at once; `beforeSend` runs first and may throw.
+ */
+function echoClient(
+  time: ManualTime,
+  offsetMs: number,
+  delayMs: number,
+  beforeSend: () => void = () => {},
+): TimeSyncClient {
+  const client: TimeSyncClient = createTimeSyncClient({
+    time,
+    send: (request) => {
+      beforeSend();
+      time.setTimeout(() => {
+        const t = time.now() + offsetMs;
+        time.setTimeout(
+          () => client.receive({ id: request.id, t0: request.t0, t1: t, t2: t }),
+          delayMs,
+        );
+      }, delayMs);
+    },
+  });
+  return client;
+}
+
+/** A client synced to a server 1000 ms ahead over a 10 ms each way link. */
+function syncedClient(time: ManualTime): TimeSyncClient {
+  const client = echoClient(time, 1_000, 10);
+  time.advance(2_000);
+  expect(client.stats().synced).toBe(true);
+  return client;
+}
 
 describe('createTimeSyncClient', () => {
   it('sync() completes through a 20 % loss burst and counts timeouts', async () => {
@@ -28,7 +68,9 @@ describe('createTimeSyncClient', () => {
     time.advance(5_000);
     await expect(done).rejects.toMatchObject({ code: ErrorCode.TIMEOUT });
     expect(client.stats().timeouts).toBeGreaterThanOrEqual(20);
-    expect(client.serverNow()).toBe(time.now());
+    expect(() => client.serverNow()).toThrow(
+      expect.objectContaining({ code: ErrorCode.INVALID_STATE }),
+    );
     client.close();
   });
 
@@ -67,6 +109,7 @@ describe('createTimeSyncClient', () => {
     let last = Number.NEGATIVE_INFINITY;
     for (let i = 0; i < 30_000; i++) {
       sim.manual.advance(1);
+      if (last === Number.NEGATIVE_INFINITY && !sim.client.stats().synced) continue;
       const now = sim.client.serverNow();
       expect(now).toBeGreaterThanOrEqual(last);
       last = now;
@@ -170,21 +213,56 @@ describe('createTimeSyncClient', () => {
     client.close();
   });
 
-  it('survives a send() that throws: the request times out', () => {
+  it('counts a send() that throws as rejected, at once, and goes on sampling', async () => {
+    const time = createManualTime();
+    let failures = 3;
+    const client = echoClient(time, 1_000, 10, () => {
+      if (failures-- > 0) throw new Error('down');
+    });
+    const errors: TickwireError[] = [];
+    client.on('rejected', (e) => errors.push(e));
+    const done = client.sync();
+    time.advance(2_000);
+    const stats = await done;
+    expect(stats.synced).toBe(true);
+    expect(errors).toHaveLength(3);
+    expect(errors[0]).toMatchObject({ code: ErrorCode.INTERNAL, message: /send\(\) threw: down/ });
+    expect(stats.rejected).toBe(3);
+    // Never sent, so nothing to wait for: not counted again as a timeout.
+    expect(stats.timeouts).toBe(0);
+    expect(stats.samples).toBe(10);
+    client.close();
+  });
+
+  it('a send() that always throws: sync() rejects with TIMEOUT, the loop keeps trying', async () => {
     const time = createManualTime();
     const client = createTimeSyncClient({
       time,
-      burstSize: 1,
+      burstSize: 2,
       send: () => {
-        throw new Error('down');
+        throw new TickwireError(ErrorCode.CONNECTION_CLOSED, 'gone');
       },
     });
-    const errors: unknown[] = [];
-    client.on('rejected', (e) => errors.push(e));
-    time.advance(1_500);
-    expect(errors.length).toBeGreaterThan(0);
-    expect(client.stats().timeouts).toBeGreaterThan(0);
+    const codes: string[] = [];
+    client.on('rejected', (e) => codes.push(e.code));
+    const done = client.sync();
+    // Four attempts, 100 ms apart: the burst gives up on the last, with nothing in flight.
+    time.advance(300);
+    await expect(done).rejects.toMatchObject({ code: ErrorCode.TIMEOUT });
+    const afterBurst = client.stats().requests;
+    expect(afterBurst).toBe(4);
+    time.advance(10_000);
+    const stats = client.stats();
+    expect(stats.requests).toBeGreaterThan(afterBurst + 5);
+    expect(stats.rejected).toBe(stats.requests);
+    expect(stats.timeouts).toBe(0);
+    expect(new Set(codes)).toEqual(new Set([ErrorCode.CONNECTION_CLOSED]));
+    // A later sync() starts a new burst on the same loop.
+    const again = client.sync();
+    time.advance(1_000);
+    await expect(again).rejects.toMatchObject({ code: ErrorCode.TIMEOUT });
     client.close();
+    expect(time.pending).toBe(0);
   });
 
   it('close() rejects a pending sync with CLOSED and stops everything', async () => {
@@ -238,5 +316,240 @@ describe('createTimeSyncClient', () => {
     expect(ok.stats().synced).toBe(false);
     expect(ok.stats().rttMinMs).toBe(0);
     ok.close();
+  });
+});
+
+describe('serverNow() before and across the first sample', () => {
+  it('throws INVALID_STATE before the first sample, then never decreases (server behind)', () => {
+    // The server clock runs 100 s behind the local one: a local-time fallback before the
+    // first sample would have jumped back by 100 s at it.
+    const time = createManualTime(200_000);
+    const client = echoClient(time, -100_000, 25);
+    const expectNotReady = (fn: () => unknown) =>
+      expect(fn).toThrow(expect.objectContaining({ code: ErrorCode.INVALID_STATE }));
+    expectNotReady(() => client.serverNow());
+    expectNotReady(() => client.currentTick());
+    const steps: (number | null)[] = [];
+    client.on('step', (event) => steps.push(event.previousOffsetMs));
+    let last = Number.NEGATIVE_INFINITY;
+    let readings = 0;
+    for (let i = 0; i < 5_000; i++) {
+      time.advance(1);
+      if (!client.stats().synced) {
+        expectNotReady(() => client.serverNow());
+        continue;
+      }
+      const now = client.serverNow();
+      expect(now).toBeGreaterThanOrEqual(last);
+      last = now;
+      readings++;
+    }
+    // The first sample came after one round trip (50 ms): from then on, a value every ms.
+    expect(readings).toBe(5_000 - 49);
+    expect(steps).toEqual([null]);
+    expect(client.serverNow() - time.now()).toBeCloseTo(-100_000, 6);
+    client.close();
+  });
+});
+
+describe('responses with impossible timestamps', () => {
+  it('rejects server processing longer than the round trip, counts it, keeps the request', () => {
+    const time = createManualTime(1_000);
+    const sent: TimeRequest[] = [];
+    const client = createTimeSyncClient({ time, burstSize: 1, send: (r) => sent.push(r) });
+    const rejected: TickwireError[] = [];
+    client.on('rejected', (error) => rejected.push(error));
+    time.advance(0);
+    const request = sent[0]!;
+    time.advance(40);
+    // t3 − t0 = 40 ms, yet the server says it held the request for 41 ms.
+    client.receive({ id: request.id, t0: request.t0, t1: 5_000, t2: 5_041 });
+    expect(rejected).toHaveLength(1);
+    expect(rejected[0]).toMatchObject({
+      code: ErrorCode.PROTOCOL_ERROR,
+      details: { t0: 1_000, t1: 5_000, t2: 5_041, t3: 1_040 },
+    });
+    let stats = client.stats();
+    expect(stats.rejected).toBe(1);
+    expect(stats.samples).toBe(0);
+    expect(stats.synced).toBe(false);
+    // A forged reply does not cancel the request: the genuine one is still taken. Processing
+    // as long as the whole round trip (a zero-delay link) is possible and accepted.
+    client.receive({ id: request.id, t0: request.t0, t1: 5_000, t2: 5_040 });
+    stats = client.stats();
+    expect(stats.rejected).toBe(1);
+    expect(stats.samples).toBe(1);
+    expect(stats.rttMinMs).toBe(0);
+    expect(stats.offsetMs).toBeCloseTo(4_000, 9);
+    client.close();
+  });
+
+  it('a link that always forges such replies never syncs and never corrupts the estimate', async () => {
+    const time = createManualTime();
+    const client: TimeSyncClient = createTimeSyncClient({
+      time,
+      send: (request) =>
+        time.setTimeout(() => {
+          const t = time.now() + 1_000;
+          client.receive({ id: request.id, t0: request.t0, t1: t, t2: t + 500 });
+        }, 20),
+    });
+    const done = client.sync();
+    time.advance(5_000);
+    await expect(done).rejects.toMatchObject({ code: ErrorCode.TIMEOUT });
+    const stats = client.stats();
+    expect(stats.requests).toBeGreaterThan(20);
+    expect(stats.rejected).toBe(stats.requests);
+    expect(stats.samples).toBe(0);
+    client.close();
+  });
+});
+
+describe('at()', () => {
+  it('a callback re-scheduling itself at serverNow() runs once per scheduler turn', () => {
+    const time = createManualTime();
+    const client = syncedClient(time);
+    const order: string[] = [];
+    let generation = 0;
+    const again = () => {
+      generation++;
+      const n = generation;
+      order.push(`at${n}`);
+      time.setTimeout(() => order.push(`timer${n}`), 0);
+      // Bounded only so that a regression ends instead of hanging the test.
+      if (n < 100_000) client.at(client.serverNow(), again);
+    };
+    client.at(client.serverNow(), again);
+    // One scheduler turn, one generation: the pass does not run what it schedules.
+    expect(time.runAll(1)).toBe(1);
+    expect(generation).toBe(1);
+    // Other timers interleave between the generations.
+    expect(time.runAll(5)).toBe(5);
+    expect(order).toEqual(['at1', 'timer1', 'at2', 'timer2', 'at3', 'timer3']);
+    client.close();
+    expect(time.pending).toBe(0);
+    time.advance(1_000);
+    expect(generation).toBe(3);
+  });
+
+  it('an event scheduled in the past by a callback fires in the next turn, after the pass', () => {
+    const time = createManualTime();
+    const client = syncedClient(time);
+    const base = client.serverNow();
+    const fired: string[] = [];
+    client.at(base + 10, () => {
+      fired.push('a');
+      client.at(base - 1_000, () => fired.push('late'));
+    });
+    client.at(base + 10, () => fired.push('b'));
+    client.at(base + 100, () => fired.push('c'));
+    time.advance(20);
+    expect(fired).toEqual(['a', 'b', 'late']);
+    time.advance(200);
+    expect(fired).toEqual(['a', 'b', 'late', 'c']);
+    client.close();
+  });
+
+  it('a throwing callback is reported by `error`; later events fire, in order', () => {
+    const time = createManualTime();
+    const client = syncedClient(time);
+    const base = client.serverNow();
+    const fired: string[] = [];
+    const errors: [unknown, number][] = [];
+    client.on('error', (error, event) => errors.push([error, event.serverTimeMs]));
+    const boom = new Error('boom');
+    client.at(base + 50, () => fired.push('a'));
+    client.at(base + 100, () => {
+      fired.push('b');
+      throw boom;
+    });
+    client.at(base + 100, () => fired.push('c'));
+    const cancelled = client.at(base + 100, () => fired.push('x'));
+    client.at(base + 150, () => {
+      fired.push('d');
+      throw 'not an Error';
+    });
+    client.at(base + 200, () => fired.push('e'));
+    cancelled.cancel();
+    time.advance(1_000);
+    expect(fired).toEqual(['a', 'b', 'c', 'd', 'e']);
+    expect(errors).toEqual([
+      [boom, base + 100],
+      ['not an Error', base + 150],
+    ]);
+    // The timer is re-armed after a throw: a new event still fires.
+    client.at(client.serverNow() + 10, () => fired.push('f'));
+    time.advance(100);
+    expect(fired.at(-1)).toBe('f');
+    client.close();
+  });
+
+  it('rethrows a callback error in a microtask when nobody listens to `error`', () => {
+    const time = createManualTime();
+    const client = syncedClient(time);
+    const base = client.serverNow();
+    const tasks: (() => void)[] = [];
+    const original = globalThis.queueMicrotask;
+    globalThis.queueMicrotask = (task) => {
+      tasks.push(task);
+    };
+    const fired: string[] = [];
+    try {
+      client.at(base + 10, () => {
+        throw new Error('unheard');
+      });
+      client.at(base + 10, () => fired.push('next'));
+      time.advance(100);
+    } finally {
+      globalThis.queueMicrotask = original;
+    }
+    expect(fired).toEqual(['next']);
+    expect(tasks).toHaveLength(1);
+    expect(() => tasks[0]!()).toThrow('unheard');
+    client.close();
+  });
+
+  it('a callback may cancel an event due in the same pass, or close the client', () => {
+    const time = createManualTime();
+    const client = syncedClient(time);
+    const base = client.serverNow();
+    const fired: string[] = [];
+    const later = client.at(base + 10, () => fired.push('cancelled'));
+    client.at(base + 5, () => {
+      fired.push('a');
+      later.cancel();
+    });
+    client.at(base + 20, () => {
+      fired.push('b');
+      client.close();
+    });
+    client.at(base + 20, () => fired.push('after close'));
+    time.advance(100);
+    expect(fired).toEqual(['a', 'b']);
+    // A closed client schedules nothing.
+    client.at(base + 200, () => fired.push('never'));
+    time.advance(1_000);
+    expect(fired).toEqual(['a', 'b']);
+    expect(time.pending).toBe(0);
+  });
+
+  it('events scheduled before the first sample wait for it', () => {
+    const time = createManualTime();
+    const client = echoClient(time, 1_000, 10);
+    const firedAt: number[] = [];
+    // Server time 1000 is the server's time at local 0: already past by the first sample.
+    client.at(1_000, () => firedAt.push(client.serverNow()));
+    client.at(1_500, () => firedAt.push(client.serverNow()));
+    expect(time.pending).toBe(1);
+    time.advance(19);
+    expect(firedAt).toEqual([]);
+    time.advance(1);
+    expect(firedAt).toHaveLength(1);
+    expect(firedAt[0]).toBeCloseTo(1_020, 6);
+    time.advance(1_000);
+    expect(firedAt).toHaveLength(2);
+    expect(firedAt[1]).toBeGreaterThanOrEqual(1_500 - 1e-3);
+    expect(firedAt[1]).toBeLessThan(1_501);
+    client.close();
   });
 });

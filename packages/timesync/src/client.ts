@@ -1,6 +1,7 @@
 import {
   Emitter,
   ErrorCode,
+  isTickwireError,
   type Subscribable,
   subscribable,
   systemTime,
@@ -34,11 +35,15 @@ export interface TimeSyncStats {
   samples: number;
   /** Half-width of the interval every sample in the window allows for the offset, ms. */
   confidenceMs: number;
-  /** Requests sent. */
+  /** Requests sent (those whose `send()` threw included). */
   requests: number;
   /** Requests that got no reply within `requestTimeoutMs`. */
   timeouts: number;
-  /** Responses and frames rejected: malformed, unknown or late ids, impossible timestamps. */
+  /**
+   * Responses and frames rejected (malformed, unknown or late ids, impossible timestamps: a
+   * server processing time t2 − t1 longer than the round trip t3 − t0 included), and requests
+   * whose `send()` threw. Each also emits `rejected`.
+   */
   rejected: number;
   /** Times `serverNow()` stepped instead of slewing (the first estimate included). */
   steps: number;
@@ -73,8 +78,13 @@ export interface TimeSyncEvents {
   timeout: [request: TimeRequest];
   /** `serverNow()` was re-stepped (first estimate, or error beyond `stepThresholdMs`). */
   step: [event: StepEvent];
-  /** A response or frame was rejected (never thrown). */
+  /** A response or frame was rejected, or `send()` threw (never thrown to the caller). */
   rejected: [error: TickwireError];
+  /**
+   * A callback given to `at()` threw; later events still fire. Without a listener the error is
+   * rethrown in a microtask, as an uncaught error.
+   */
+  error: [error: unknown, event: ScheduledEvent];
 }
 
 /** A cancelable event scheduled at a server time. */
@@ -142,18 +152,27 @@ export interface TimeSyncClient extends Subscribable<TimeSyncEvents> {
   /**
    * Resolves with the stats once the current burst is over (starting one if none runs);
    * bounded by `maxBurstAttempts` and `requestTimeoutMs`. Rejects with TIMEOUT if no reply came
-   * at all, CLOSED after `close()`.
+   * at all, CLOSED after `close()` (or, over a connection, once it closed).
    */
   sync(): Promise<TimeSyncStats>;
-  /** Estimated server time, ms: never decreases, slews smoothly, steps only beyond the threshold. */
+  /**
+   * Estimated server time, ms: never decreases, slews smoothly, steps only beyond the threshold.
+   * Throws `TickwireError` INVALID_STATE before the first sample (see `stats().synced`, or
+   * await `sync()`): until then there is no server time to give.
+   */
   serverNow(): number;
   /** The server tick at `serverTimeMs`. */
   tickAt(serverTimeMs: number): number;
   /** The server time tick `tick` starts at. */
   tickTime(tick: number): number;
-  /** The current server tick, `tickAt(serverNow())`. */
+  /** The current server tick, `tickAt(serverNow())`; throws INVALID_STATE before the first sample. */
   currentTick(): number;
-  /** Runs `fn` once `serverNow()` reaches `serverTimeMs`; events fire in time order (ties: FIFO). */
+  /**
+   * Runs `fn` once `serverNow()` reaches `serverTimeMs`; events fire in time order (ties: FIFO).
+   * Events scheduled before the first sample wait for it. An event that a callback schedules
+   * at a time already reached fires in the next scheduler turn, not in the running one; a
+   * callback that throws is reported by the `error` event and does not stop the others.
+   */
   at(serverTimeMs: number, fn: () => void): ScheduledEvent;
   /** Current figures. */
   stats(): TimeSyncStats;
@@ -169,15 +188,19 @@ interface Pending {
 
 interface AtEvent {
   serverTimeMs: number;
-  seq: number;
   fn: () => void;
+  /** Cancelled or already fired. */
   cancelled: boolean;
+  handle: ScheduledEvent;
 }
 
-/** Internal hooks for adapters: count a frame that could not be decoded. */
+/** Internal hooks for adapters. */
 export interface ClientInternals {
   client: TimeSyncClient;
+  /** Counts a frame that could not be decoded. */
   reject(error: TickwireError): void;
+  /** Closes the client; pending and later `sync()` calls reject with CLOSED and `reason`. */
+  shutdown(reason: string): void;
 }
 
 const DEFAULTS = {
@@ -299,6 +322,7 @@ export function createClientInternals(options: TimeSyncClientOptions): ClientInt
   const maxSlope = config.maxDriftPpm * 1e-6;
 
   let closed = false;
+  let closedReason = '';
   let nextId = 1;
   const pending = new Map<number, Pending>();
   const window: TimeSample[] = [];
@@ -322,9 +346,8 @@ export function createClientInternals(options: TimeSyncClientOptions): ClientInt
   let slewError = 0;
   let lastServerNow = Number.NEGATIVE_INFINITY;
 
-  // Events at server times, sorted by (time, seq).
+  // Events at server times, sorted by time, FIFO on ties.
   const atEvents: AtEvent[] = [];
-  let atSeq = 0;
   let atTimer: Timer | null = null;
 
   const estimateAt = (localMs: number): number =>
@@ -427,11 +450,19 @@ export function createClientInternals(options: TimeSyncClientOptions): ClientInt
     try {
       send(request);
     } catch (error) {
-      // A send that throws (connection closing…) is a lost request: its timeout counts it.
-      emitter.emit(
-        'rejected',
-        new TickwireError(ErrorCode.INTERNAL, 'timesync: send() threw', { cause: error }),
+      // A send that throws (connection closing…) lost its request at once: no reply to wait
+      // for. Counted as rejected; the schedule goes on (a burst may end here).
+      pending.delete(id);
+      timer.cancel();
+      const message = error instanceof Error ? error.message : String(error);
+      reject(
+        new TickwireError(
+          isTickwireError(error) ? error.code : ErrorCode.INTERNAL,
+          `timesync: send() threw: ${message}`,
+          { cause: error },
+        ),
       );
+      if (inBurst) finishBurstIfDone();
     }
   }
 
@@ -543,11 +574,14 @@ export function createClientInternals(options: TimeSyncClientOptions): ClientInt
     }
     const { t1, t2 } = response;
     const t0 = entry.request.t0;
-    if (!(Number.isFinite(t1) && Number.isFinite(t2) && t2 >= t1 && t3 >= t0)) {
+    // The server cannot have held the request longer than the round trip took: such a reply
+    // (bad clocks, a forged reply) has crossing bounds and would wreck the window.
+    if (!(Number.isFinite(t1) && Number.isFinite(t2) && t2 >= t1 && t2 - t1 <= t3 - t0)) {
       reject(
         new TickwireError(
           ErrorCode.PROTOCOL_ERROR,
           `timesync: response ${id} has impossible timestamps`,
+          { details: { t0, t1, t2, t3 } },
         ),
       );
       return;
@@ -566,8 +600,13 @@ export function createClientInternals(options: TimeSyncClientOptions): ClientInt
   // --- server time, ticks, timed events ---
 
   function serverNow(): number {
+    if (!current) {
+      throw new TickwireError(
+        ErrorCode.INVALID_STATE,
+        'timesync: no server time before the first sample (await sync(), or check stats().synced)',
+      );
+    }
     const local = time.now();
-    if (!current) return local;
     const value = Math.max(local + displayOffsetAt(local), lastServerNow);
     lastServerNow = value;
     return value;
@@ -576,21 +615,40 @@ export function createClientInternals(options: TimeSyncClientOptions): ClientInt
   const tickAt = (serverTimeMs: number): number =>
     Math.floor(((serverTimeMs - config.tickOriginMs) * config.tickRateHz) / 1000);
 
+  const reportCallbackError = (error: unknown, handle: ScheduledEvent): void => {
+    if (emitter.emit('error', error, handle)) return;
+    queueMicrotask(() => {
+      throw error;
+    });
+  };
+
   function fireDueEvents(): void {
     atTimer = null;
     if (closed) return;
-    while (atEvents.length > 0) {
-      const head = atEvents[0]!;
-      if (head.cancelled) {
-        atEvents.shift();
-        continue;
+    try {
+      // Cut-off: this pass runs only the events due when it starts. What their callbacks
+      // schedule (even in the past) waits for the next scheduler turn, so a callback that
+      // re-schedules itself at serverNow() cannot spin here forever.
+      const now = serverNow();
+      let count = 0;
+      while (count < atEvents.length && atEvents[count]!.serverTimeMs - now <= AT_EPSILON_MS) {
+        count++;
       }
-      if (head.serverTimeMs - serverNow() > AT_EPSILON_MS) break;
-      atEvents.shift();
-      head.cancelled = true;
-      head.fn();
+      const due = atEvents.splice(0, count);
+      for (const event of due) {
+        // A callback before it may have cancelled it, or closed the client.
+        if (closed) return;
+        if (event.cancelled) continue;
+        event.cancelled = true;
+        try {
+          event.fn();
+        } catch (error) {
+          reportCallbackError(error, event.handle);
+        }
+      }
+    } finally {
+      rearmAt();
     }
-    rearmAt();
   }
 
   function rearmAt(): void {
@@ -598,27 +656,49 @@ export function createClientInternals(options: TimeSyncClientOptions): ClientInt
     atTimer = null;
     while (atEvents.length > 0 && atEvents[0]!.cancelled) atEvents.shift();
     const head = atEvents[0];
-    if (!head || closed) return;
+    // Before the first sample there is no server time: update() arms the events then.
+    if (!head || closed || !current) return;
     const remaining = head.serverTimeMs - serverNow();
     // The shown clock runs at most (1 + drift + maxSlewRate) times local time: never fire late.
-    const fastest = 1 + Math.abs(current?.slope ?? 0) + config.maxSlewRate;
+    const fastest = 1 + Math.abs(current.slope) + config.maxSlewRate;
     atTimer = time.setTimeout(fireDueEvents, Math.max(0, remaining / fastest));
   }
 
   function at(serverTimeMs: number, fn: () => void): ScheduledEvent {
     if (!Number.isFinite(serverTimeMs)) invalid(`serverTimeMs must be finite, got ${serverTimeMs}`);
     if (typeof fn !== 'function') invalid('at() takes a function');
-    const event: AtEvent = { serverTimeMs, seq: atSeq++, fn, cancelled: false };
-    let index = atEvents.length;
-    while (index > 0 && atEvents[index - 1]!.serverTimeMs > serverTimeMs) index--;
-    atEvents.splice(index, 0, event);
-    if (index === 0) rearmAt();
-    return {
+    const handle: ScheduledEvent = {
       serverTimeMs,
       cancel() {
         event.cancelled = true;
       },
     };
+    const event: AtEvent = { serverTimeMs, fn, cancelled: false, handle };
+    if (closed) {
+      event.cancelled = true;
+      return handle;
+    }
+    let index = atEvents.length;
+    while (index > 0 && atEvents[index - 1]!.serverTimeMs > serverTimeMs) index--;
+    atEvents.splice(index, 0, event);
+    if (index === 0) rearmAt();
+    return handle;
+  }
+
+  function shutdown(reason: string): void {
+    if (closed) return;
+    closed = true;
+    closedReason = reason;
+    loopTimer?.cancel();
+    atTimer?.cancel();
+    for (const p of pending.values()) p.timer.cancel();
+    pending.clear();
+    atEvents.length = 0;
+    const settled = waiters;
+    waiters = [];
+    for (const w of settled) {
+      w.reject(new TickwireError(ErrorCode.CLOSED, `timesync: sync aborted, ${reason}`));
+    }
   }
 
   const client: TimeSyncClient = {
@@ -626,7 +706,7 @@ export function createClientInternals(options: TimeSyncClientOptions): ClientInt
     receive,
     sync() {
       if (closed) {
-        return Promise.reject(new TickwireError(ErrorCode.CLOSED, 'timesync: client is closed'));
+        return Promise.reject(new TickwireError(ErrorCode.CLOSED, `timesync: ${closedReason}`));
       }
       return new Promise<TimeSyncStats>((resolve, rejectPromise) => {
         waiters.push({ resolve, reject: rejectPromise });
@@ -639,23 +719,10 @@ export function createClientInternals(options: TimeSyncClientOptions): ClientInt
     currentTick: () => tickAt(serverNow()),
     at,
     stats,
-    close() {
-      if (closed) return;
-      closed = true;
-      loopTimer?.cancel();
-      atTimer?.cancel();
-      for (const p of pending.values()) p.timer.cancel();
-      pending.clear();
-      atEvents.length = 0;
-      const settled = waiters;
-      waiters = [];
-      for (const w of settled) {
-        w.reject(new TickwireError(ErrorCode.CLOSED, 'timesync: client closed during sync'));
-      }
-    },
+    close: () => shutdown('client closed'),
   };
   if (config.autoStart) startBurst();
-  return { client, reject };
+  return { client, reject, shutdown };
 }
 
 /**

@@ -96,4 +96,55 @@ describe('timeSyncOverConnection', () => {
     time.advance(5_000);
     expect(time.pending).toBe(0);
   });
+
+  it('stops at once on a connection already closed: sync() rejects, nothing is sent', async () => {
+    const [clientEnd, serverEnd] = createMemoryConnectionPair();
+    const received: Uint8Array[] = [];
+    serverEnd.on('message', (data) => received.push(data));
+    clientEnd.close();
+    await flush();
+    expect(clientEnd.state).toBe('closed');
+    const time = createManualTime();
+    const client = timeSyncOverConnection(clientEnd, { time });
+    expect(time.pending).toBe(0);
+    const done = client.sync();
+    await expect(done).rejects.toMatchObject({
+      code: ErrorCode.CLOSED,
+      message: expect.stringMatching(/connection is closed/),
+    });
+    time.advance(60_000);
+    await flush();
+    expect(client.stats().requests).toBe(0);
+    expect(time.pending).toBe(0);
+    expect(received).toHaveLength(0);
+    client.close();
+  });
+
+  it('stops when its own end closes mid-sync, even while still closing at creation', async () => {
+    for (const closeBeforeCreate of [false, true]) {
+      const [clientEnd, serverEnd] = createMemoryConnectionPair();
+      const time = createManualTime();
+      const server = serveTimeSync(serverEnd, { time: { now: () => time.now() + 5_000 } });
+      if (closeBeforeCreate) clientEnd.close();
+      const client = timeSyncOverConnection(clientEnd, { time });
+      const done = client.sync();
+      const settled = expect(done).rejects.toMatchObject({ code: ErrorCode.CLOSED });
+      if (!closeBeforeCreate) {
+        // Two burst requests go out unanswered in time, then the client's end closes.
+        time.advance(150);
+        clientEnd.close();
+      }
+      expect(clientEnd.state).toBe('closing');
+      await flush();
+      await settled;
+      const requests = client.stats().requests;
+      expect(requests).toBe(closeBeforeCreate ? 0 : 2);
+      time.advance(60_000);
+      await flush();
+      expect(client.stats().requests).toBe(requests);
+      expect(client.stats().timeouts).toBe(0);
+      expect(time.pending).toBe(0);
+      server.close();
+    }
+  });
 });

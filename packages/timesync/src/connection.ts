@@ -29,14 +29,16 @@ const asTickwireError = (error: unknown): TickwireError =>
 /**
  * A {@link TimeSyncClient} over a `Connection`: requests go out as `Opcode.TimeRequest` frames,
  * `Opcode.TimeResponse` frames come back; other frames are left alone, malformed time frames
- * are counted in `stats().rejected`. `close()` also detaches from the connection.
+ * are counted in `stats().rejected`. The client closes with the connection (at once if it is
+ * already closed): sampling stops and `sync()` rejects with CLOSED. `close()` also detaches
+ * from the connection.
  */
 export function timeSyncOverConnection(
   connection: Connection,
   options: TimeSyncConnectionOptions = {},
 ): TimeSyncClient {
   const channel = options.channel ?? 'unreliable';
-  const { client, reject } = createClientInternals({
+  const { client, reject, shutdown } = createClientInternals({
     ...options,
     send: (request) => {
       if (connection.state === 'open') connection.send(encodeTimeRequest(request), channel);
@@ -50,13 +52,15 @@ export function timeSyncOverConnection(
       reject(asTickwireError(error));
     }
   });
-  const offClose = connection.on('close', () => client.close());
-  const close = client.close;
-  client.close = () => {
+  const stop = (reason: string): void => {
     off();
     offClose();
-    close();
+    shutdown(reason);
   };
+  const offClose = connection.on('close', () => stop('connection closed'));
+  client.close = () => stop('client closed');
+  // Its close event is over: nothing would ever stop the sampling.
+  if (connection.state === 'closed') stop('connection is closed');
   return client;
 }
 

@@ -135,6 +135,9 @@ function edges(values: readonly number[], k: number) {
  * the upward delays and of the downward ones: the midrange of each direction when the
  * delays look uniform (bounded both sides: the efficient estimate there), the lower edge
  * (the fastest packet) when they look skewed like queueing delay, blended in between.
+ *
+ * Every sample must be possible: t2 ≥ t1 and t2 − t1 ≤ t3 − t0 (the client rejects others).
+ * An impossible one makes the bounds cross: `confidenceMs` comes out negative.
  */
 export function estimate(samples: readonly TimeSample[], options: EstimatorOptions): Estimate {
   const last = samples[samples.length - 1]!;
