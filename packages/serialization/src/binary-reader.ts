@@ -18,6 +18,7 @@ export class BinaryReader {
   private position = 0;
   private bitBuffer = 0;
   private bitCount = 0;
+  private zeroBitItems = 0;
 
   /** Starts reading `bytes` from the beginning. */
   reset(bytes: Uint8Array): this {
@@ -25,7 +26,17 @@ export class BinaryReader {
     this.position = 0;
     this.bitBuffer = 0;
     this.bitCount = 0;
+    this.zeroBitItems = 0;
     return this;
+  }
+
+  /**
+   * Counts `count` more container items that take no bits on the wire (`t.literal`,
+   * `t.object({})`…) and returns the total since `reset`; the codec caps it per message.
+   */
+  addZeroBitItems(count: number): number {
+    this.zeroBitItems += count;
+    return this.zeroBitItems;
   }
 
   /** Unread bits, including those buffered from a partly read byte. */

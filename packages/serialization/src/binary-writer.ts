@@ -21,6 +21,7 @@ export class BinaryWriter {
   private position = 0;
   private bitBuffer = 0;
   private bitCount = 0;
+  private zeroBitItems = 0;
 
   constructor(options: BinaryWriterOptions = {}) {
     const initial = options.initialBytes ?? 1024;
@@ -37,6 +38,16 @@ export class BinaryWriter {
     this.position = 0;
     this.bitBuffer = 0;
     this.bitCount = 0;
+    this.zeroBitItems = 0;
+  }
+
+  /**
+   * Counts `count` more container items that take no bits on the wire (`t.literal`,
+   * `t.object({})`…) and returns the total since `reset`; the codec caps it per message.
+   */
+  addZeroBitItems(count: number): number {
+    this.zeroBitItems += count;
+    return this.zeroBitItems;
   }
 
   /** Bytes written so far, counting a partly filled last byte. */

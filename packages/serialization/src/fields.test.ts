@@ -323,3 +323,94 @@ describe('factories reject bad declarations', () => {
     () => defineSchema(5 as never),
   ])('%#', (make) => expectCode(make, 'INVALID_ARGUMENT'));
 });
+
+describe('containers of zero-bit items (DoS guard)', () => {
+  const huge = 2 ** 32 - 1;
+  const claim = [0xff, 0xff, 0xff, 0x7f]; // varuint 2^28 - 1
+
+  // A zero-bit item type that counts its reads: a refused count must read (and allocate) nothing.
+  function counting(): { type: Type<null>; reads: () => number } {
+    let reads = 0;
+    const type: Type<null> = {
+      ...t.literal(null),
+      read: () => {
+        reads++;
+        return null;
+      },
+    };
+    return { type, reads: () => reads };
+  }
+
+  it('refuses 4 bytes that claim 2^28 - 1 items before reading or allocating any', () => {
+    const item = counting();
+    const schemas: Schema<unknown>[] = [
+      defineSchema(t.array(item.type, { maxLength: huge })),
+      defineSchema(t.array(t.object({}), { maxLength: huge })),
+      defineSchema(t.array(t.literal('x'), { maxLength: huge })),
+      defineSchema(t.array(t.enum([7]), { maxLength: huge })),
+      defineSchema(t.record(t.literal('k'), t.object({}), { maxSize: huge })),
+      defineSchema(t.map(t.object({}), item.type, { maxSize: huge })),
+    ];
+    for (const schema of schemas)
+      expectCode(
+        () => schema.decode(Uint8Array.from(claim)),
+        'VALIDATION_FAILED',
+        /^\(root\): more than 65536 zero-bit items in one message \(268435455\)$/,
+      );
+    expect(item.reads()).toBe(0);
+  });
+
+  it('counts every container of one message against the same budget', () => {
+    const nested = defineSchema(
+      t.array(t.array(t.object({}), { maxLength: 65_536 }), { maxLength: 4 }),
+    );
+    // Outer count 2; each inner array claims 40,000 items (varuint 0xc0 0xb8 0x02).
+    const bytes = Uint8Array.from([2, 0xc0, 0xb8, 0x02, 0xc0, 0xb8, 0x02]);
+    expectCode(
+      () => nested.decode(bytes),
+      'VALIDATION_FAILED',
+      /^\[1\]: more than 65536 zero-bit items in one message \(80000\)$/,
+    );
+    const value = [
+      Array.from({ length: 40_000 }, () => ({})),
+      Array.from({ length: 40_000 }, () => ({})),
+    ];
+    expectCode(
+      () => nested.encode(value),
+      'VALIDATION_FAILED',
+      /^\[1\]: more than 65536 zero-bit items in one message \(80000\)$/,
+    );
+    const result = nested.validate(value);
+    expect(result.ok).toBe(false);
+    if (!result.ok)
+      expect(result.issues).toEqual([
+        { path: [1], message: 'more than 65536 zero-bit items in one message' },
+      ]);
+    expect(nested.is(value)).toBe(false);
+  });
+
+  it('keeps legitimate schemas and values working, up to 65,536 items per message', () => {
+    const schema = defineSchema(t.array(t.literal(0), { maxLength: huge }));
+    const full = new Array(65_536).fill(0);
+    const bytes = schema.encode(full);
+    expect(bytes.length).toBe(3); // the count only
+    // The budget is per message: the same reader and writer serve the next one afresh.
+    for (let run = 0; run < 3; run++) {
+      expect(schema.decode(schema.encode(full))).toEqual(full);
+      expect(schema.validate(full).ok).toBe(true);
+    }
+    expectCode(() => schema.encode([...full, 0]), 'VALIDATION_FAILED', /zero-bit items/);
+    expect(schema.is([...full, 0])).toBe(false);
+    const shapes = defineSchema({
+      empties: t.array(t.object({}), { maxLength: 100 }),
+      tags: t.record(t.literal('only'), t.literal(true), { maxSize: 1 }),
+      set: t.map(t.literal(1), t.object({}), { maxSize: 1 }),
+    });
+    const value = {
+      empties: [{}, {}, {}],
+      tags: { only: true as const },
+      set: new Map([[1 as const, {}]]),
+    };
+    expect(shapes.decode(shapes.encode(value))).toEqual(value);
+  });
+});

@@ -452,6 +452,19 @@ interface Compiled<T> {
   read(reader: BinaryReader): T;
 }
 
+// A field named like a member of Object.prototype (`toString`, `constructor`, `__proto__`…) is
+// read only as an own property: `{}` lacks it rather than holding the inherited member. Other
+// fields are read with a plain `value[key]` (fast, and getters of class instances still work).
+const hasOwn = Object.hasOwn;
+
+function inheritedName(key: string): boolean {
+  return key in Object.prototype;
+}
+
+function ownField(record: Record<string, unknown>, key: string): unknown {
+  return hasOwn(record, key) ? record[key] : undefined;
+}
+
 function objectType<S extends Shape>(shape: S): Type<ShapeValue<S>> {
   if (!isPlainObject(shape)) throw invalidArgument('object: expected an object of field types');
   const keys = Object.keys(shape);
@@ -462,22 +475,44 @@ function objectType<S extends Shape>(shape: S): Type<ShapeValue<S>> {
   });
   const count = keys.length;
   const optional = types.map((type) => type.optional);
-  const hasProtoKey = keys.includes('__proto__');
+  const guarded = keys.map(inheritedName);
+  const anyGuarded = guarded.includes(true);
   const signature = `object{${keys.map((k, i) => `${JSON.stringify(k)}:${types[i]!.signature}`).join(',')}}`;
   const notObject = (v: unknown) => `expected an object, got ${describe(v)}`;
   const notObjectError = (v: unknown) => new FieldError(VALIDATION, notObject(v));
+  const field = (record: Record<string, unknown>, i: number): unknown =>
+    guarded[i] ? ownField(record, keys[i]!) : record[keys[i]!];
+
+  // Generated code. Decoded objects keep declaration order: an object literal holds the fields
+  // up to the first optional one, the rest are assigned in order (optional ones when present).
+  // `__proto__` is a computed key in the literal and defined with setProperty after it, so it
+  // becomes an own property rather than the prototype.
   const locals = types.map((_, i) => `const t${i} = types[${i}];`).join('\n');
-  const compiled = hasProtoKey
-    ? undefined
-    : compile<Compiled<ShapeValue<S>>>(
-        ['types', 'keys', 'isPlainObject', 'notObjectError', 'addSegment'],
-        `${locals}
+  const name = (i: number) => JSON.stringify(keys[i]);
+  const readField = (i: number) =>
+    guarded[i]
+      ? `(hasOwn(value, ${name(i)}) ? value[${name(i)}] : undefined)`
+      : `value[${name(i)}]`;
+  const firstOptional = optional.indexOf(true) < 0 ? count : optional.indexOf(true);
+  const literalKey = (i: number) => (keys[i] === '__proto__' ? `[${name(i)}]` : name(i));
+  const assign = (i: number) =>
+    keys[i] === '__proto__' ? `setProperty(out, ${name(i)}, a${i});` : `out[${name(i)}] = a${i};`;
+  const assignments = keys
+    .map((_, i) => {
+      if (i < firstOptional) return '';
+      return optional[i] ? `      if (a${i} !== undefined) ${assign(i)}` : `      ${assign(i)}`;
+    })
+    .filter((x) => x !== '')
+    .join('\n');
+  const compiled = compile<Compiled<ShapeValue<S>>>(
+    ['types', 'keys', 'isPlainObject', 'notObjectError', 'addSegment', 'hasOwn', 'setProperty'],
+    `${locals}
 return {
   write(w, value) {
     if (!isPlainObject(value)) throw notObjectError(value);
     let i = 0;
     try {
-${keys.map((k, i) => `      t${i}.write(w, value[${JSON.stringify(k)}]); i = ${i + 1};`).join('\n')}
+${keys.map((_, i) => `      t${i}.write(w, ${readField(i)}); i = ${i + 1};`).join('\n')}
     } catch (error) {
       throw addSegment(error, keys[i]);
     }
@@ -487,23 +522,18 @@ ${keys.map((k, i) => `      t${i}.write(w, value[${JSON.stringify(k)}]); i = ${i
     try {
 ${keys.map((_, i) => `      const a${i} = t${i}.read(r); i = ${i + 1};`).join('\n')}
       const out = { ${keys
-        .map((k, i) => (optional[i] ? '' : `${JSON.stringify(k)}: a${i}`))
-        .filter((x) => x !== '')
+        .slice(0, firstOptional)
+        .map((_, i) => `${literalKey(i)}: a${i}`)
         .join(', ')} };
-${keys
-  .map((k, i) =>
-    optional[i] ? `      if (a${i} !== undefined) out[${JSON.stringify(k)}] = a${i};` : '',
-  )
-  .filter((x) => x !== '')
-  .join('\n')}
+${assignments}
       return out;
     } catch (error) {
       throw addSegment(error, keys[i]);
     }
   },
 };`,
-        [types, keys, isPlainObject, notObjectError, addSegment],
-      );
+    [types, keys, isPlainObject, notObjectError, addSegment, hasOwn, setProperty],
+  );
   return {
     kind: 'object',
     signature,
@@ -516,7 +546,8 @@ ${keys
         const record = value as Record<string, unknown>;
         let i = 0;
         try {
-          for (; i < count; i++) types[i]!.write(w, record[keys[i]!]);
+          if (anyGuarded) for (; i < count; i++) types[i]!.write(w, field(record, i));
+          else for (; i < count; i++) types[i]!.write(w, record[keys[i]!]);
         } catch (error) {
           throw addSegment(error, keys[i]!);
         }
@@ -529,10 +560,7 @@ ${keys
         try {
           for (; i < count; i++) {
             const v = types[i]!.read(r);
-            if (v !== undefined || !optional[i]) {
-              if (hasProtoKey) setProperty(out, keys[i]!, v);
-              else out[keys[i]!] = v;
-            }
+            if (v !== undefined || !optional[i]) setProperty(out, keys[i]!, v);
           }
         } catch (error) {
           throw addSegment(error, keys[i]!);
@@ -543,7 +571,7 @@ ${keys
       if (!isPlainObject(value)) return issue(issues, path, notObject(value));
       for (let i = 0; i < count; i++) {
         path.push(keys[i]!);
-        types[i]!.check(value[keys[i]!], path, issues);
+        types[i]!.check(field(value, i), path, issues);
         path.pop();
       }
     },
@@ -556,9 +584,43 @@ export interface ArrayOptions {
   maxLength: number;
 }
 
+/**
+ * Items of an array, record or map whose type takes no bits (`t.literal`, `t.object({})`, a
+ * one-value enum…) cost nothing on the wire, so the remaining bytes cannot bound their count:
+ * at most this many are encoded, decoded or validated per message (per reset of the writer or
+ * reader), whatever the declared maximum.
+ */
+const MAX_ZERO_BIT_ITEMS = 65_536;
+const zeroBitReason = `more than ${MAX_ZERO_BIT_ITEMS} zero-bit items in one message`;
+
+function zeroBitError(total: number): FieldError {
+  return new FieldError(VALIDATION, `${zeroBitReason} (${total})`);
+}
+
+/** Encode side of the zero-bit budget: call with the count of a container of zero-bit items. */
+function spendZeroBitItems(w: BinaryWriter, count: number): void {
+  const total = w.addZeroBitItems(count);
+  if (total > MAX_ZERO_BIT_ITEMS) throw zeroBitError(total);
+}
+
+// Validation counts per traversal: one `issues` array is one traversal (see `collectIssues`).
+const zeroBitChecked = new WeakMap<ValidationIssue[], number>();
+
+function checkZeroBitItems(count: number, path: PathSegment[], issues: ValidationIssue[]): void {
+  const before = zeroBitChecked.get(issues) ?? 0;
+  const total = before + count;
+  zeroBitChecked.set(issues, total);
+  if (total > MAX_ZERO_BIT_ITEMS && before <= MAX_ZERO_BIT_ITEMS)
+    issue(issues, path, zeroBitReason);
+}
+
+/** Refuses a decoded count before anything is allocated for it. */
 function checkCount(r: BinaryReader, count: number, max: number, minBits: number, what: string) {
   if (count > max) throw new FieldError(VALIDATION, `more than ${max} ${what} (${count})`);
-  if (count * minBits > r.remainingBits)
+  if (minBits === 0) {
+    const total = r.addZeroBitItems(count);
+    if (total > MAX_ZERO_BIT_ITEMS) throw zeroBitError(total);
+  } else if (count * minBits > r.remainingBits)
     throw new FieldError(DECODE, `truncated: ${count} ${what} cannot fit in the remaining bytes`);
 }
 
@@ -568,13 +630,22 @@ function arrayType<T>(item: Type<T>, options: ArrayOptions): Type<T[]> {
   const notArray = (v: unknown) => `expected an array, got ${describe(v)}`;
   const notArrayError = (v: unknown) => new FieldError(VALIDATION, notArray(v));
   const tooManyError = () => new FieldError(VALIDATION, `more than ${maxLength} items`);
+  const zeroBit = item.minBits === 0;
   const compiled = compile<Compiled<T[]>>(
-    ['item', 'maxLength', 'notArrayError', 'tooManyError', 'addSegment', 'checkCount'],
+    [
+      'item',
+      'maxLength',
+      'notArrayError',
+      'tooManyError',
+      'addSegment',
+      'checkCount',
+      'spendZeroBitItems',
+    ],
     `return {
   write(w, value) {
     if (!Array.isArray(value)) throw notArrayError(value);
     const length = value.length;
-    if (length > maxLength) throw tooManyError();
+    if (length > maxLength) throw tooManyError();${zeroBit ? '\n    spendZeroBitItems(w, length);' : ''}
     w.writeVarUint(length);
     let i = 0;
     try {
@@ -596,7 +667,7 @@ function arrayType<T>(item: Type<T>, options: ArrayOptions): Type<T[]> {
     return out;
   },
 };`,
-    [item, maxLength, notArrayError, tooManyError, addSegment, checkCount],
+    [item, maxLength, notArrayError, tooManyError, addSegment, checkCount, spendZeroBitItems],
   );
   return {
     kind: 'array',
@@ -609,6 +680,7 @@ function arrayType<T>(item: Type<T>, options: ArrayOptions): Type<T[]> {
         if (!Array.isArray(value)) throw notArrayError(value);
         const length = value.length;
         if (length > maxLength) throw tooManyError();
+        if (zeroBit) spendZeroBitItems(w, length);
         w.writeVarUint(length);
         let i = 0;
         try {
@@ -634,6 +706,7 @@ function arrayType<T>(item: Type<T>, options: ArrayOptions): Type<T[]> {
     check(value, path, issues) {
       if (!Array.isArray(value)) return issue(issues, path, notArray(value));
       if (value.length > maxLength) issue(issues, path, `more than ${maxLength} items`);
+      if (zeroBit) checkZeroBitItems(value.length, path, issues);
       for (let i = 0; i < value.length; i++) {
         path.push(i);
         item.check(value[i], path, issues);
@@ -668,6 +741,7 @@ function recordType<V>(
       if (!isPlainObject(value)) throw new FieldError(VALIDATION, notObject(value));
       const keys = Object.keys(value);
       if (keys.length > maxSize) throw new FieldError(VALIDATION, `more than ${maxSize} entries`);
+      if (entryBits === 0) spendZeroBitItems(w, keys.length);
       w.writeVarUint(keys.length);
       for (const key of keys) {
         try {
@@ -698,6 +772,7 @@ function recordType<V>(
       if (!isPlainObject(value)) return issue(issues, path, notObject(value));
       const keys = Object.keys(value);
       if (keys.length > maxSize) issue(issues, path, `more than ${maxSize} entries`);
+      if (entryBits === 0) checkZeroBitItems(keys.length, path, issues);
       for (const key of keys) {
         path.push(key);
         keyType.check(key, path, issues);
@@ -728,6 +803,7 @@ function mapType<K, V>(
     write(w, value) {
       if (!(value instanceof Map)) throw new FieldError(VALIDATION, notMap(value));
       if (value.size > maxSize) throw new FieldError(VALIDATION, `more than ${maxSize} entries`);
+      if (entryBits === 0) spendZeroBitItems(w, value.size);
       w.writeVarUint(value.size);
       let i = 0;
       for (const [key, entry] of value) {
@@ -759,6 +835,7 @@ function mapType<K, V>(
     check(value, path, issues) {
       if (!(value instanceof Map)) return issue(issues, path, notMap(value));
       if (value.size > maxSize) issue(issues, path, `more than ${maxSize} entries`);
+      if (entryBits === 0) checkZeroBitItems(value.size, path, issues);
       let i = 0;
       for (const [key, entry] of value) {
         path.push(segment(key, i++));
