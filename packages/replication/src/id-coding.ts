@@ -20,6 +20,7 @@ export function writeIds(writer: BinaryWriter, ids: ArrayLike<number>, count: nu
   for (let i = 0; i < count; i++) {
     const id = ids[i]!;
     const gap = id - previous - 1;
+    if (gap < 0) throw new RangeError(`writeIds: ids must increase (${previous} then ${id})`);
     previous = id;
     const quotient = Math.floor(gap / scale);
     for (let q = 0; q < quotient; q++) writer.writeBits(1, 1);

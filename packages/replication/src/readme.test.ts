@@ -26,13 +26,12 @@ it('runs the README example', () => {
   // each tick: server → client on the unreliable channel, ack back
   const send = () => {
     const bytes = server.snapshotFor('alice');
-    const ack = replica.apply(bytes);
-    if (ack !== undefined) server.ack('alice', ack);
+    if (replica.apply(bytes) !== undefined) server.receiveAck('alice', replica.ack());
     return bytes.length;
   };
-  expect(send()).toBe(13); // full state: header + one entity (56 bits of fields)
+  expect(send()).toBe(15); // full state: header + one entity (56 bits of fields)
   hero.set('hp', 95);
-  expect(send()).toBe(6); // delta against the acked baseline: hp only
+  expect(send()).toBe(8); // delta against the acked baseline: hp only
   const copy = replica.get(hero.id);
   expect(copy?.is(Player) && copy.get('hp')).toBe(95);
   expect(log).toEqual([`${hero.id}: hp`]);

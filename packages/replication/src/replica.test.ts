@@ -3,9 +3,10 @@ import { BinaryWriter, t } from '@tickwire/serialization';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { defineEntityType } from './entity-type.js';
+import { K_BITS, PLAIN } from './field-coding.js';
 import { writeIds } from './id-coding.js';
 import { createReplica, type Replica } from './replica.js';
-import { createReplicationServer } from './server.js';
+import { createReplicationServer, SNAPSHOT_FORMAT } from './server.js';
 import { replicaState } from './test-support.js';
 import { createWorld } from './world.js';
 
@@ -34,7 +35,8 @@ function populated() {
   return { replica, second, next };
 }
 
-// Hand-written snapshot: header, then the three id lists with the given per-entity writers.
+// Hand-written snapshot: header (tick 0, no checksum, the given types with updates, their
+// fields plainly coded), then the three id lists with the given per-entity writers.
 function snapshot(
   snapshotId: number,
   baselineDistance: number,
@@ -43,12 +45,21 @@ function snapshot(
     writeIds(w, [], 0);
     writeIds(w, [], 0);
   },
-  format = 0,
+  options: { format?: number; updatedTypes?: number[] } = {},
 ): Uint8Array {
   const writer = new BinaryWriter();
-  writer.writeBits(format, 2);
+  writer.writeBits(options.format ?? SNAPSHOT_FORMAT, 2);
   writer.writeVarUint(snapshotId);
   writer.writeVarUint(baselineDistance);
+  writer.writeVarUint(0);
+  writer.writeBool(false);
+  types.forEach((type, index) => {
+    const updated = options.updatedTypes?.includes(index) === true;
+    writer.writeBool(updated);
+    if (!updated) return;
+    writer.writeBits(2 ** type.fieldTypes.length - 1, type.fieldTypes.length);
+    for (const field of type.fieldTypes) if (field.packed) writer.writeBits(PLAIN, K_BITS);
+  });
   body(writer);
   return writer.toBytes();
 }
@@ -72,7 +83,7 @@ describe('createReplica', () => {
   it('rejects malformed headers', () => {
     const { replica } = populated();
     expectRejected(replica, new Uint8Array(0), /truncated/);
-    expectRejected(replica, snapshot(5, 0, undefined, 1), /unknown format 1/);
+    expectRejected(replica, snapshot(5, 0, undefined, { format: 0 }), /unknown format 0/);
     expectRejected(replica, snapshot(0, 0), /snapshot id 0/);
     expectRejected(replica, snapshot(5, 5), /baseline distance/);
     expectRejected(replica, snapshot(9, 1), /baseline 8 was never applied/);
@@ -93,57 +104,87 @@ describe('createReplica', () => {
     );
     expectRejected(
       replica,
-      snapshot(3, 1, (w) => {
-        noLists(w);
-        noLists(w);
-        writeIds(w, [42], 1);
-      }),
+      snapshot(
+        3,
+        1,
+        (w) => {
+          noLists(w);
+          noLists(w);
+          writeIds(w, [42], 1);
+        },
+        { updatedTypes: [0] },
+      ),
       /not in baseline/,
     );
     expectRejected(
       replica,
-      snapshot(3, 1, (w) => {
-        noLists(w);
-        noLists(w);
-        writeIds(w, [0], 1);
-        w.writeBits(0, 3);
-      }),
+      snapshot(
+        3,
+        1,
+        (w) => {
+          noLists(w);
+          noLists(w);
+          writeIds(w, [0], 1);
+          w.writeBool(false);
+          w.writeBits(0, 3);
+        },
+        { updatedTypes: [0] },
+      ),
       /no fields/,
     );
     expectRejected(
       replica,
-      snapshot(3, 1, (w) => {
-        writeIds(w, [0], 1);
-        w.writeVarUint(0);
-        noLists(w);
-        writeIds(w, [0], 1);
-        w.writeBits(2, 3);
-        w.writeBits(5, 8);
-      }),
-      /both despawned and updated/,
+      snapshot(
+        3,
+        1,
+        (w) => {
+          writeIds(w, [0], 1);
+          noLists(w);
+          writeIds(w, [0], 1);
+          w.writeBool(false);
+          w.writeBits(2, 3);
+          w.writeBits(5, 8);
+        },
+        { updatedTypes: [0] },
+      ),
+      /both removed and updated/,
     );
     expectRejected(
       replica,
-      snapshot(3, 1, (w) => {
-        noLists(w);
-        writeIds(w, [0], 1);
-        w.writeVarUint(0);
-        w.writeBits(1, 2);
-        w.writeBits(1, 3);
-        writeIds(w, [0], 1);
-        w.writeBits(2, 3);
-        w.writeBits(5, 8);
-      }),
+      snapshot(
+        3,
+        1,
+        (w) => {
+          noLists(w);
+          writeIds(w, [0], 1);
+          w.writeVarUint(0);
+          w.writeBits(1, 2);
+          w.writeBool(false);
+          w.writeBool(true);
+          w.writeBits(1, 3);
+          writeIds(w, [0], 1);
+          w.writeBool(false);
+          w.writeBits(2, 3);
+          w.writeBits(5, 8);
+        },
+        { updatedTypes: [0, 1] },
+      ),
       /both spawned and updated/,
     );
     expectRejected(
       replica,
-      snapshot(3, 2, (w) => {
-        noLists(w);
-        noLists(w);
-        writeIds(w, [4], 1); // entity 4 arrived in snapshot 2, so it is not in baseline 1
-        w.writeBits(1, 3);
-      }),
+      snapshot(
+        3,
+        2,
+        (w) => {
+          noLists(w);
+          noLists(w);
+          writeIds(w, [4], 1); // entity 4 arrived in snapshot 2, so it is not in baseline 1
+          w.writeBool(false);
+          w.writeBits(1, 3);
+        },
+        { updatedTypes: [1] },
+      ),
       /not in baseline 1/,
     );
     expectRejected(
@@ -154,6 +195,35 @@ describe('createReplica', () => {
         noLists(w);
         w.writeBits(0xff, 8);
       }),
+    );
+    expectRejected(
+      replica,
+      snapshot(
+        3,
+        1,
+        (w) => {
+          noLists(w);
+          noLists(w);
+          writeIds(w, [0], 1);
+          w.writeBool(true); // repeats the type's union mask: every field, plainly
+          w.writeF32(1);
+          w.writeBits(2, 8);
+          // name: missing
+        },
+        { updatedTypes: [0] },
+      ),
+      /truncated/,
+    );
+    expectRejected(
+      replica,
+      snapshot(3, 1, (w) => {
+        noLists(w);
+        noLists(w);
+        writeIds(w, [0], 1); // an update of a type whose parameters are missing
+        w.writeBool(false);
+        w.writeBits(2, 3);
+      }),
+      /no parameters/,
     );
   });
 

@@ -9,14 +9,20 @@ import {
   type FieldName,
   type FieldValue,
 } from './entity-type.js';
+import { K_BITS, type Packed, PLAIN, packedOf, readDelta } from './field-coding.js';
 import { readIds } from './id-coding.js';
-import { SNAPSHOT_FORMAT } from './server.js';
+import { ACK_WINDOW, encodeAck, entityChecksum, SNAPSHOT_FORMAT } from './server.js';
 
 /** A client's copy of a server entity. */
 export interface ReplicaEntity<S extends Shape = Shape> {
   readonly id: number;
   readonly generation: number;
   readonly type: EntityType<S>;
+  /** True when the server gave this client the entity's `owned` fields. */
+  readonly owned: boolean;
+  /** Server tick of the last snapshot that carried this entity. */
+  readonly tick: number;
+  /** A field's value; undefined for a field the server hides from this client. */
   get<K extends FieldName<S>>(field: K): FieldValue<S, K>;
   /** A copy of every field. */
   values(): EntityValues<S>;
@@ -27,9 +33,14 @@ export interface ReplicaEntity<S extends Shape = Shape> {
 /** Events of a {@link Replica}, emitted after a snapshot is fully applied. */
 export type ReplicaEvents = {
   spawn: [entity: ReplicaEntity];
-  /** `fields` lists the fields the snapshot carried. */
+  /** `fields` lists the fields whose values changed. */
   update: [entity: ReplicaEntity, fields: readonly string[]];
   despawn: [entity: ReplicaEntity];
+  /**
+   * A snapshot's checksum did not match the replica's state (checksums on): the replica asks
+   * for a full snapshot (see `takeResyncRequest`).
+   */
+  mismatch: [snapshotId: number];
 };
 
 /** Options of {@link createReplica}. */
@@ -41,28 +52,52 @@ export interface ReplicaOptions {
 /** The client side of replication: applies snapshots and holds the replicated entities. */
 export interface Replica extends Subscribable<ReplicaEvents> {
   /**
-   * Applies a snapshot. Returns the snapshot id to acknowledge to the server, or undefined
-   * when the snapshot is older than (or the same as) the last applied one and was ignored.
-   * Throws DECODE_FAILED on malformed bytes, leaving the replica unchanged.
+   * Applies a snapshot. Returns its id (acknowledge with `ack()`), or undefined when it is
+   * not newer than the last applied one and was ignored. Throws DECODE_FAILED on malformed
+   * bytes, leaving the replica unchanged.
    */
   apply(bytes: Uint8Array): number | undefined;
+  /**
+   * The acknowledgement to send to the server after `apply`: the last applied snapshot and
+   * which of the 32 before it were applied (send it unreliably after every snapshot).
+   */
+  ack(): Uint8Array;
   /** The id of the last applied snapshot, 0 before the first. */
   readonly lastSnapshotId: number;
+  /** Server tick of the last applied snapshot. */
+  readonly tick: number;
   /** Number of entities. */
   readonly size: number;
   get(id: number): ReplicaEntity | undefined;
   /** Entities in no particular order. */
   entities(): IterableIterator<ReplicaEntity>;
+  /**
+   * The entity's values extrapolated to `tick` by its type's dead-reckoning model (its plain
+   * values when the type has none).
+   */
+  extrapolate<S extends Shape>(entity: ReplicaEntity<S>, tick: number): EntityValues<S>;
+}
+
+/** One change of a field, kept so the value as of an older snapshot can be recovered. */
+interface Undo {
+  snapshotId: number;
+  field: number;
+  previous: unknown;
 }
 
 class ReplicaRecord<S extends Shape = Shape> implements ReplicaEntity<S> {
+  /** Changes since the oldest baseline the server may still use, oldest first. */
+  undo: Undo[] | undefined;
+
   constructor(
     readonly id: number,
-    readonly generation: number,
-    readonly type: EntityType<S>,
+    public generation: number,
+    public type: EntityType<S>,
     readonly fieldValues: unknown[],
-    /** The first snapshot this entity was in: it was in every baseline since then. */
-    readonly firstSnapshotId: number,
+    public owned: boolean,
+    public tick: number,
+    /** The snapshot that created this record: before it the client did not hold it. */
+    public since: number,
   ) {}
 
   get<K extends FieldName<S>>(field: K): FieldValue<S, K> {
@@ -80,12 +115,40 @@ class ReplicaRecord<S extends Shape = Shape> implements ReplicaEntity<S> {
   is<T extends Shape>(type: EntityType<T>): this is ReplicaEntity<T> {
     return (this.type as unknown) === type;
   }
+
+  /** The value of a field as of snapshot `baseline` (the current one when it has not changed since). */
+  valueAt(field: number, baseline: number): unknown {
+    const undo = this.undo;
+    let value = this.fieldValues[field];
+    if (undo === undefined) return value;
+    for (let i = undo.length - 1; i >= 0; i--) {
+      const change = undo[i]!;
+      if (change.snapshotId <= baseline) break;
+      if (change.field === field) value = change.previous;
+    }
+    return value;
+  }
+
+  /** Records a change made by `snapshotId`, dropping changes no future baseline can predate. */
+  change(field: number, value: unknown, snapshotId: number, baseline: number): void {
+    let undo = this.undo;
+    if (undo === undefined) undo = this.undo = [];
+    else if (undo.length > 0 && undo[0]!.snapshotId <= baseline) {
+      let cut = 0;
+      while (cut < undo.length && undo[cut]!.snapshotId <= baseline) cut++;
+      undo.splice(0, cut);
+    }
+    undo.push({ snapshotId, field, previous: this.fieldValues[field] });
+    this.fieldValues[field] = value;
+  }
 }
 
 interface DecodedSpawn {
   id: number;
   generation: number;
   type: EntityType;
+  owned: boolean;
+  mask: number;
   values: unknown[];
 }
 
@@ -100,11 +163,19 @@ export function createReplica(options: ReplicaOptions): Replica {
   const types = [...options.types];
   checkTypes(types, 'createReplica');
   const typeBits = bitsFor(types.length);
+  const packedFields: (Packed | undefined)[][] = types.map((type) =>
+    type.fieldTypes.map((fieldType) => packedOf(fieldType)),
+  );
   const entities = new Map<number, ReplicaRecord>();
   const emitter = new Emitter<ReplicaEvents>();
   const reader = new BinaryReader();
   const ids: number[] = [];
+  const kTable: (number[] | undefined)[] = [];
+  const unions: number[] = [];
   let lastSnapshotId = 0;
+  let lastTick = 0;
+  /** Bit i: snapshot `lastSnapshotId − 1 − i` was applied. */
+  let earlier = 0;
 
   const namesOf = (type: EntityType, mask: number): string[] => {
     const names: string[] = [];
@@ -129,10 +200,30 @@ export function createReplica(options: ReplicaOptions): Replica {
       throw decodeError(
         `baseline ${baselineId} was never applied (last applied ${lastSnapshotId})`,
       );
+    const tick = reader.readVarUint();
+    const hasChecksum = reader.readBool();
+    for (let typeIndex = 0; typeIndex < types.length; typeIndex++) {
+      if (!reader.readBool()) {
+        kTable[typeIndex] = undefined;
+        unions[typeIndex] = 0;
+        continue;
+      }
+      const packed = packedFields[typeIndex]!;
+      const union = reader.readBits(packed.length) >>> 0;
+      const ks: number[] = [];
+      for (let field = 0; field < packed.length; field++) {
+        if (packed[field] === undefined || ((union >>> field) & 1) === 0) continue;
+        const k = reader.readBits(K_BITS);
+        if (k > 30 && k !== PLAIN) throw decodeError(`Rice parameter ${k}`);
+        ks[field] = k;
+      }
+      kTable[typeIndex] = ks;
+      unions[typeIndex] = union;
+    }
 
-    const despawns: [number, number][] = [];
+    const removals: number[] = [];
     readIds(reader, ids);
-    for (const id of ids) despawns.push([id, reader.readVarUint()]);
+    for (const id of ids) removals.push(id);
 
     const spawns: DecodedSpawn[] = [];
     const spawnedIds = new Set<number>();
@@ -142,29 +233,60 @@ export function createReplica(options: ReplicaOptions): Replica {
       const typeIndex = reader.readBits(typeBits);
       const type = types[typeIndex];
       if (type === undefined) throw decodeError(`entity ${id}: unknown type index ${typeIndex}`);
-      const values = type.fieldTypes.map((fieldType) => fieldType.read(reader));
-      spawns.push({ id, generation, type, values });
+      const owned = reader.readBool();
+      const count = type.fieldNames.length;
+      const mask = reader.readBool() ? fullMaskOf(count) : reader.readBits(count) >>> 0;
+      const values: unknown[] = new Array(count);
+      for (let field = 0; field < count; field++)
+        if ((mask >>> field) & 1) values[field] = type.fieldTypes[field]!.read(reader);
+      spawns.push({ id, generation, type, owned, mask, values });
       spawnedIds.add(id);
     }
 
     const updates: DecodedUpdate[] = [];
+    const lastMasks = [...unions];
     readIds(reader, ids);
     for (const id of ids) {
       const entity = entities.get(id);
-      if (entity === undefined || (baselineId === 0 ? true : entity.firstSnapshotId > baselineId))
+      if (entity === undefined || baselineId === 0 || entity.since > baselineId)
         throw decodeError(`update of entity ${id}, which is not in baseline ${baselineId}`);
       if (spawnedIds.has(id)) throw decodeError(`entity ${id} is both spawned and updated`);
-      const fieldTypes = entity.type.fieldTypes;
-      const mask = reader.readBits(fieldTypes.length) >>> 0;
+      const type = entity.type;
+      const typeIndex = types.indexOf(type);
+      const fieldTypes = type.fieldTypes;
+      let mask: number;
+      if (reader.readBool()) {
+        mask = lastMasks[typeIndex]!;
+      } else {
+        mask = reader.readBits(fieldTypes.length) >>> 0;
+        lastMasks[typeIndex] = mask;
+      }
       if (mask === 0) throw decodeError(`update of entity ${id} with no fields`);
+      const ks = kTable[typeIndex];
+      if (ks === undefined) throw decodeError(`type ${type.name} has updates but no parameters`);
+      const packed = packedFields[typeIndex]!;
       const values: unknown[] = [];
-      for (let field = 0; field < fieldTypes.length; field++)
-        if ((mask >>> field) & 1) values[field] = fieldTypes[field]!.read(reader);
+      for (let field = 0; field < fieldTypes.length; field++) {
+        if (((mask >>> field) & 1) === 0) continue;
+        const coder = packed[field];
+        const k = ks[field];
+        if (coder !== undefined && k === undefined)
+          throw decodeError(`entity ${id}: field ${field} is outside its type's update fields`);
+        if (coder === undefined || k === PLAIN) {
+          values[field] = fieldTypes[field]!.read(reader);
+        } else {
+          const reference = entity.valueAt(field, baselineId);
+          if (reference === undefined) throw decodeError(`entity ${id}: no baseline value`);
+          values[field] = coder.unpack(readDelta(reader, coder, k!, coder.pack(reference)));
+        }
+      }
       updates.push({ entity, mask, values });
     }
-    for (const [id] of despawns)
-      if (updates.some((update) => update.entity.id === id))
-        throw decodeError(`entity ${id} is both despawned and updated`);
+    const removed = new Set(removals);
+    for (const update of updates)
+      if (removed.has(update.entity.id))
+        throw decodeError(`entity ${update.entity.id} is both removed and updated`);
+    const checksum = hasChecksum ? reader.readBits(32) >>> 0 : undefined;
     reader.end();
 
     // Commit.
@@ -175,22 +297,21 @@ export function createReplica(options: ReplicaOptions): Replica {
       entities.delete(entity.id);
       despawnEvents.push(entity);
     };
-    for (const [id, generation] of despawns) {
+    for (const id of removals) {
       const entity = entities.get(id);
-      if (entity !== undefined && entity.generation === generation) remove(entity);
+      if (entity !== undefined) remove(entity);
     }
-    // Entities the client first saw after the baseline are absent unless spawned again here.
-    for (const entity of entities.values())
-      if ((baselineId === 0 || entity.firstSnapshotId > baselineId) && !spawnedIds.has(entity.id))
-        remove(entity);
     for (const spawn of spawns) {
       const existing = entities.get(spawn.id);
       if (existing && existing.generation === spawn.generation && existing.type === spawn.type) {
         let mask = 0;
         for (let field = 0; field < spawn.values.length; field++) {
-          if (!Object.is(existing.fieldValues[field], spawn.values[field])) mask |= 1 << field;
-          existing.fieldValues[field] = spawn.values[field];
+          if (Object.is(existing.fieldValues[field], spawn.values[field])) continue;
+          mask |= 1 << field;
+          existing.change(field, spawn.values[field], snapshotId, baselineId);
         }
+        existing.owned = spawn.owned;
+        existing.tick = tick;
         if (mask !== 0) updateEvents.push([existing, namesOf(existing.type, mask)]);
         continue;
       }
@@ -200,23 +321,48 @@ export function createReplica(options: ReplicaOptions): Replica {
         spawn.generation,
         spawn.type,
         spawn.values,
+        spawn.owned,
+        tick,
         snapshotId,
       );
       entities.set(spawn.id, entity);
       spawnEvents.push(entity);
     }
     for (const update of updates) {
-      const { entity, mask, values } = update;
-      for (let field = 0; field < entity.fieldValues.length; field++)
-        if ((mask >>> field) & 1) entity.fieldValues[field] = values[field];
-      updateEvents.push([entity, namesOf(entity.type, mask)]);
+      const { entity, values } = update;
+      let changed = 0;
+      for (let field = 0, mask = update.mask; mask !== 0; field++, mask >>>= 1) {
+        if ((mask & 1) === 0 || Object.is(entity.fieldValues[field], values[field])) continue;
+        changed |= 1 << field;
+        entity.change(field, values[field], snapshotId, baselineId);
+      }
+      entity.tick = tick;
+      if (changed !== 0) updateEvents.push([entity, namesOf(entity.type, changed)]);
     }
+    earlier = shiftApplied(earlier, snapshotId - lastSnapshotId, lastSnapshotId !== 0);
     lastSnapshotId = snapshotId;
+    lastTick = tick;
 
     for (const entity of despawnEvents) emitter.emit('despawn', entity);
     for (const entity of spawnEvents) emitter.emit('spawn', entity);
     for (const [entity, fields] of updateEvents) emitter.emit('update', entity, fields);
+    if (checksum !== undefined && checksum !== stateChecksum())
+      emitter.emit('mismatch', snapshotId);
     return snapshotId;
+  };
+
+  const stateChecksum = (): number => {
+    let sum = 0;
+    for (const entity of entities.values()) {
+      let mask = 0;
+      for (let field = 0; field < entity.fieldValues.length; field++)
+        if (entity.fieldValues[field] !== undefined) mask |= 1 << field;
+      sum =
+        (sum +
+          entityChecksum(entity.id, entity.generation, entity.type, entity.fieldValues, mask)) >>>
+        0;
+    }
+    return sum;
   };
 
   return {
@@ -227,14 +373,34 @@ export function createReplica(options: ReplicaOptions): Replica {
         throw toDecodeError(error);
       }
     },
+    ack: () => encodeAck(lastSnapshotId, earlier),
     get lastSnapshotId() {
       return lastSnapshotId;
+    },
+    get tick() {
+      return lastTick;
     },
     get size() {
       return entities.size;
     },
     get: (id) => entities.get(id),
     entities: () => entities.values(),
+    extrapolate(entity, tick) {
+      const values = entity.values();
+      const model = entity.type.deadReckoning;
+      return model === undefined ? values : model.extrapolate(values, tick - entity.tick);
+    },
     ...subscribable(emitter),
   };
+}
+
+function fullMaskOf(count: number): number {
+  return count === 32 ? 0xffffffff : (1 << count) - 1;
+}
+
+/** Slides the "earlier applied" bits by `distance` snapshots and marks the previous one. */
+function shiftApplied(bits: number, distance: number, previousApplied: boolean): number {
+  if (distance > ACK_WINDOW) return 0;
+  const shifted = distance >= 32 ? 0 : (bits << distance) >>> 0;
+  return previousApplied ? (shifted | (1 << (distance - 1))) >>> 0 : shifted;
 }

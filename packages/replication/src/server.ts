@@ -1,82 +1,264 @@
-import { ErrorCode, TickwireError } from '@tickwire/core';
-import { BinaryWriter } from '@tickwire/serialization';
-import { bitsFor } from './entity-type.js';
+import {
+  ErrorCode,
+  isTickwireError,
+  type Metrics,
+  noopMetrics,
+  TickwireError,
+} from '@tickwire/core';
+import { BinaryReader, BinaryWriter, type Shape } from '@tickwire/serialization';
+import { bitsFor, type EntityType, type EntityValues } from './entity-type.js';
+import {
+  FieldStats,
+  imageDelta,
+  K_BITS,
+  type Packed,
+  PLAIN,
+  packedOf,
+  writeDelta,
+  zigzag,
+} from './field-coding.js';
 import { writeIds } from './id-coding.js';
-import { type World, type WorldEntity, worldInternals } from './world.js';
+import type { Interest } from './interest.js';
+import { type ClientId, type World, type WorldEntity, worldInternals } from './world.js';
 
-/** Identifies a client to the server (a connection id, a player id…). */
-export type ClientId = string | number;
+export type { ClientId } from './world.js';
 
 /** Options of {@link createReplicationServer}. */
 export interface ReplicationServerOptions {
   world: World;
   /**
-   * Sent snapshots remembered per client. An ack of an older one is ignored, and a baseline
-   * older than this many snapshots is dropped in favour of a full snapshot.
-   * @default 32
+   * Which entities each client sees (see `createGridInterest`, `createFilterInterest`).
+   * @default every entity is visible to every client
+   */
+  interest?: Interest;
+  /**
+   * The fields of `entity` that `clientId` may see, as a bit mask by wire index, or undefined
+   * for all. Hidden fields are never sent to that client. The owner never receives the fields
+   * it owns (they are its own writes).
+   */
+  fieldFilter?(clientId: ClientId, entity: WorldEntity): number | undefined;
+  /** Multiplies an entity type's priority for one client (e.g. by distance). @default 1 */
+  priority?(clientId: ClientId, entity: WorldEntity): number;
+  /**
+   * Sent snapshots remembered per client, waiting for acknowledgement. @default 64
    */
   historySize?: number;
   /** Largest snapshot in bytes; a larger one throws MESSAGE_TOO_LARGE. @default 1048576 */
   maxSnapshotBytes?: number;
+  /**
+   * Delta-code numeric fields against the client's baseline values (see field-coding.ts).
+   * @default true
+   */
+  deltaFields?: boolean;
+  /**
+   * Count bytes per entity type and field in `profile()` and in `metrics` (counter
+   * `tickwire_replication_field_bytes_total{type,field}`). Costs a little encode time.
+   * @default false
+   */
+  profile?: boolean;
+  /** Where the bandwidth profile is published when `profile` is on. @default noopMetrics */
+  metrics?: Metrics;
+  /** Add a checksum of the client's expected state to every snapshot (debugging). @default false */
+  checksums?: boolean;
+}
+
+/** Byte figures of one entity type in the bandwidth profile. */
+export interface TypeProfile {
+  /** Snapshot bytes spent on entities of this type: ids, masks and fields. */
+  bytes: number;
+  /** Bytes per field, by field name. */
+  fields: Record<string, number>;
+}
+
+/** Per-client figures. */
+export interface ClientStats {
+  /** Snapshots encoded for the client. */
+  snapshots: number;
+  /** Snapshot bytes encoded for the client. */
+  bytes: number;
+  /** Acks accepted. */
+  acks: number;
+  /** Snapshots known lost (the client acknowledged a later one first). */
+  lost: number;
+  /** Entities the client currently sees. */
+  visible: number;
+  /** Entities that wanted to be sent in the last snapshot but did not fit the budget. */
+  deferred: number;
 }
 
 /** Encodes per-client delta snapshots of a world. */
 export interface ReplicationServer {
-  /** Starts tracking a client; its first snapshot carries the full state. */
+  /** Starts tracking a client; its first snapshot carries the full state it may see. */
   addClient(clientId: ClientId): void;
-  /** Forgets a client (its baseline no longer holds back id reuse). */
+  /** Forgets a client. */
   removeClient(clientId: ClientId): void;
+  /** Clients in the order they were added. */
+  clients(): IterableIterator<ClientId>;
+  /**
+   * Advances the server tick (written in snapshots for interpolation and dead reckoning).
+   * Call it once per simulation tick, before encoding that tick's snapshots.
+   */
+  update(tick?: number): void;
+  /** The current tick. */
+  readonly tick: number;
+  /**
+   * Sets a client's byte budget per snapshot (undefined for none). Under a budget, entities
+   * are chosen by accumulated priority; one that waited `maxInterval` snapshots goes first.
+   */
+  setBudget(clientId: ClientId, bytes: number | undefined): void;
   /** Encodes the next snapshot for a client, delta-coded against its last acknowledged one. */
   snapshotFor(clientId: ClientId): Uint8Array;
   /**
-   * Records that the client applied a snapshot: later snapshots are deltas against it.
-   * Returns false (and changes nothing) for an unknown client, an unknown or stale id.
+   * Applies an acknowledgement from the client (the bytes of `replica.ack()`). Returns false
+   * (and changes nothing) for an unknown client or a stale ack; throws DECODE_FAILED on
+   * malformed bytes.
    */
-  ack(clientId: ClientId, snapshotId: number): boolean;
+  receiveAck(clientId: ClientId, bytes: Uint8Array): boolean;
+  /**
+   * Acknowledges by number: `snapshotId` applied, and bit i of `earlier` set when snapshot
+   * `snapshotId − 1 − i` was applied too.
+   */
+  ack(clientId: ClientId, snapshotId: number, earlier?: number): boolean;
   /** The client's acknowledged baseline snapshot id, 0 when it has none. */
   baselineOf(clientId: ClientId): number;
+  /** Clients that see an entity (as of their last snapshot). */
+  observersOf(entityId: number): ClientId[];
+  /** Forces a full snapshot next time (e.g. after the client reported a checksum mismatch). */
+  resync(clientId: ClientId): void;
+  statsOf(clientId: ClientId): Readonly<ClientStats>;
+  /** Bytes per entity type and field since the server started (with `profile: true`). */
+  profile(): Record<string, TypeProfile>;
+}
+
+/** Version of the snapshot layout, in its first two bits. */
+export const SNAPSHOT_FORMAT = 1;
+/** Snapshots named by one ack: the acked one and the 32 before it. */
+export const ACK_WINDOW = 32;
+
+const KIND_REMOVE = 0;
+const KIND_SPAWN = 1;
+const KIND_UPDATE = 2;
+
+/** What a client is known to hold of one entity (as of its acknowledged baseline). */
+interface Known {
+  generation: number;
+  /** World change version the values are current at. */
+  version: number;
+  /** Field values by wire index (undefined for a hidden field). */
+  values: unknown[];
+  /** Fields the client has (its visible fields when they were sent). */
+  fieldMask: number;
+  /** Server tick of the snapshot the values came from. */
+  tick: number;
+}
+
+/** One entity's entry in a sent snapshot. */
+interface Entry {
+  id: number;
+  kind: number;
+  generation: number;
+  version: number;
+  mask: number;
+  fieldMask: number;
+  values: unknown[] | undefined;
 }
 
 interface SentSnapshot {
   id: number;
-  version: number;
+  tick: number;
+  resolved: boolean;
+  entries: Entry[];
+}
+
+interface Candidate {
+  entity: WorldEntity;
+  kind: number;
+  mask: number;
+  fieldMask: number;
+  score: number;
 }
 
 interface ClientState {
+  readonly clientId: ClientId;
   nextSnapshotId: number;
-  baselineId: number;
-  baselineVersion: number;
-  readonly history: SentSnapshot[];
+  ackedId: number;
+  readonly known: (Known | undefined)[];
+  /** Unresolved snapshots that spawn / remove each id. */
+  readonly pendingSpawns: number[];
+  readonly pendingRemovals: number[];
+  /** Ids whose state on the client is unknown (an ack never came for a snapshot naming them). */
+  readonly uncertain: Set<number>;
+  /** Ids the client may hold: known, spawned in flight or uncertain. */
+  readonly held: Set<number>;
+  readonly visibleIds: number[];
+  /** Snapshot id at which each entity was last sent, and how long it has waited since. */
+  readonly lastSent: number[];
+  readonly waited: number[];
+  readonly accumulated: number[];
+  readonly history: (SentSnapshot | undefined)[];
+  budget: number | undefined;
+  forceFull: boolean;
+  readonly stats: ClientStats;
 }
 
-/** A snapshot's header: version 0 of the layout; bump when it changes. */
-export const SNAPSHOT_FORMAT = 0;
+interface FieldCoder {
+  readonly packed: Packed | undefined;
+  readonly stats: FieldStats | undefined;
+}
+
+const ALL = 0xffffffff;
+
+function fullMask(count: number): number {
+  return count === 32 ? ALL : (1 << count) - 1;
+}
 
 /**
  * Creates the server side of replication. Wire layout of a snapshot (bit-packed, LSB first):
- * format (2 bits) · snapshot id (varuint) · snapshot id − baseline id (varuint, 0 = full) ·
- * despawns (ids, then a varuint generation each) · spawns (ids, then generation, type index,
- * every field) · updates (ids, then a field mask and the changed fields). Id lists are
- * sorted and Golomb-Rice coded (see id-coding.ts).
+ * format (2 bits) · snapshot id (varuint) · snapshot id − baseline id (varuint, 0 = none) ·
+ * tick (varuint) · checksum flag (1 bit) · per type: 1 bit "has updates", then a Rice
+ * parameter per delta-coded field · removals (ids) · spawns (ids, then per entity generation,
+ * type index, owned bit, field-presence, fields) · updates (ids, then per entity a field mask
+ * — 1 bit when it repeats the previous mask of its type — and the fields, numeric ones as
+ * differences from the baseline) · checksum (32 bits, when flagged). Id lists are sorted and
+ * Golomb-Rice coded (see id-coding.ts).
  */
 export function createReplicationServer(options: ReplicationServerOptions): ReplicationServer {
-  const { world } = options;
+  const { world, interest, fieldFilter } = options;
+  const priorityOf = options.priority;
   const internals = worldInternals(world);
-  const historySize = options.historySize ?? 32;
-  if (!Number.isInteger(historySize) || historySize < 1 || historySize > 1024)
+  const historySize = options.historySize ?? 64;
+  if (!Number.isInteger(historySize) || historySize < 2 || historySize > 1024)
     throw new TickwireError(
       ErrorCode.INVALID_ARGUMENT,
-      `historySize must be an integer in [1, 1024], got ${historySize}`,
+      `historySize must be an integer in [2, 1024], got ${historySize}`,
     );
+  const deltaFields = options.deltaFields ?? true;
+  const profiling = options.profile === true;
+  const checksums = options.checksums === true;
+  const profileCounter = (options.metrics ?? noopMetrics).counter(
+    'tickwire_replication_field_bytes_total',
+    { help: 'Snapshot bytes per entity type and field' },
+  );
   const writer = new BinaryWriter({ maxBytes: options.maxSnapshotBytes ?? 1 << 20 });
+  const scratch = new BinaryWriter({ maxBytes: options.maxSnapshotBytes ?? 1 << 20 });
   const clients = new Map<ClientId, ClientState>();
-  const despawnIds: number[] = [];
-  const despawnGenerations: number[] = [];
-  const spawned: WorldEntity[] = [];
-  const spawnedIds: number[] = [];
-  const updated: WorldEntity[] = [];
-  const updatedIds: number[] = [];
-  const masks: number[] = [];
+  const coders: FieldCoder[][] = [];
+  const profileBits: number[][] = [];
+  let tick = 0;
+  let preparedVersion = -1;
+
+  const codersOf = (typeIndex: number): FieldCoder[] => {
+    let list = coders[typeIndex];
+    if (list === undefined) {
+      list = world.types[typeIndex]!.fieldTypes.map((type) => {
+        const packed = packedOf(type);
+        return { packed, stats: packed ? new FieldStats(packed.bits) : undefined };
+      });
+      coders[typeIndex] = list;
+      profileBits[typeIndex] = new Array<number>(list.length + 1).fill(0);
+    }
+    return list;
+  };
 
   const clientOf = (clientId: ClientId): ClientState => {
     const client = clients.get(clientId);
@@ -88,119 +270,650 @@ export function createReplicationServer(options: ReplicationServerOptions): Repl
     return client;
   };
 
-  // The oldest world version any client may still use as a baseline: tombstones after it stay.
-  const pruneTombstones = () => {
-    if (internals.tombstones.length === 0) return;
-    let floor = internals.version();
-    for (const client of clients.values()) {
-      if (client.baselineId !== 0) floor = Math.min(floor, client.baselineVersion);
-      const oldest = Math.max(client.baselineId + 1, client.nextSnapshotId - historySize);
-      const entry = client.history[oldest % historySize];
-      if (oldest < client.nextSnapshotId && entry && entry.id === oldest)
-        floor = Math.min(floor, entry.version);
+  const prepare = () => {
+    if (interest !== undefined && preparedVersion !== world.version) {
+      interest.prepare(world);
+      preparedVersion = world.version;
     }
-    internals.pruneTombstones(floor);
   };
 
-  const encode = (client: ClientState): Uint8Array => {
+  // ---- acknowledgement bookkeeping -------------------------------------------------------
+
+  const forgetPending = (client: ClientState, entry: Entry) => {
+    if (entry.kind === KIND_SPAWN) client.pendingSpawns[entry.id]!--;
+    else if (entry.kind === KIND_REMOVE) client.pendingRemovals[entry.id]!--;
+  };
+
+  const refreshHeld = (client: ClientState, id: number) => {
+    if (
+      client.known[id] !== undefined ||
+      (client.pendingSpawns[id] ?? 0) > 0 ||
+      client.uncertain.has(id)
+    )
+      client.held.add(id);
+    else client.held.delete(id);
+  };
+
+  const merge = (client: ClientState, snapshot: SentSnapshot) => {
+    for (const entry of snapshot.entries) {
+      forgetPending(client, entry);
+      const id = entry.id;
+      if (entry.kind === KIND_REMOVE) {
+        client.known[id] = undefined;
+        client.uncertain.delete(id);
+      } else if (entry.kind === KIND_SPAWN) {
+        client.uncertain.delete(id);
+        client.known[id] = {
+          generation: entry.generation,
+          version: entry.version,
+          values: entry.values!,
+          fieldMask: entry.fieldMask,
+          tick: snapshot.tick,
+        };
+      } else {
+        const known = client.known[id];
+        if (known !== undefined && known.generation === entry.generation) {
+          const values = entry.values!;
+          for (let field = 0, mask = entry.mask; mask !== 0; field++, mask >>>= 1)
+            if (mask & 1) known.values[field] = values[field];
+          known.version = entry.version;
+          known.tick = snapshot.tick;
+        }
+      }
+      refreshHeld(client, id);
+    }
+  };
+
+  const drop = (client: ClientState, snapshot: SentSnapshot, applied: boolean | undefined) => {
+    snapshot.resolved = true;
+    if (applied === true) {
+      merge(client, snapshot);
+      return;
+    }
+    if (applied === false) client.stats.lost++;
+    for (const entry of snapshot.entries) {
+      forgetPending(client, entry);
+      // Unknown fate: the client may or may not hold what this snapshot carried.
+      if (applied === undefined) {
+        client.uncertain.add(entry.id);
+        client.known[entry.id] = undefined;
+      }
+      refreshHeld(client, entry.id);
+    }
+  };
+
+  const ack = (client: ClientState, snapshotId: number, earlier: number): boolean => {
+    if (
+      !Number.isInteger(snapshotId) ||
+      snapshotId <= client.ackedId ||
+      snapshotId >= client.nextSnapshotId
+    )
+      return false;
+    const acked = client.history[snapshotId % historySize];
+    if (acked === undefined || acked.id !== snapshotId || acked.resolved) return false;
+    // Resolve every unresolved snapshot up to the acked one, oldest first.
+    for (
+      let id = Math.max(client.ackedId + 1, snapshotId - historySize + 1);
+      id <= snapshotId;
+      id++
+    ) {
+      const snapshot = client.history[id % historySize];
+      if (snapshot === undefined || snapshot.id !== id || snapshot.resolved) continue;
+      const distance = snapshotId - id;
+      const applied =
+        distance === 0
+          ? true
+          : distance <= ACK_WINDOW
+            ? ((earlier >>> (distance - 1)) & 1) === 1
+            : undefined;
+      drop(client, snapshot, applied);
+    }
+    client.ackedId = snapshotId;
+    client.stats.acks++;
+    return true;
+  };
+
+  // ---- encoding ----------------------------------------------------------------------------
+
+  const visibleMaskFor = (client: ClientState, entity: WorldEntity): number => {
+    const type = entity.type;
+    let mask = fullMask(type.fieldNames.length);
+    if (fieldFilter !== undefined) {
+      const allowed = fieldFilter(client.clientId, entity);
+      if (allowed !== undefined) mask &= allowed;
+    }
+    if (type.ownedMask !== 0 && entity.owner === client.clientId) mask &= ~type.ownedMask;
+    return mask >>> 0;
+  };
+
+  const deadReckoned = (known: Known, entity: WorldEntity): boolean => {
+    const model = entity.type.deadReckoning!;
+    const names = entity.type.fieldNames;
+    const base: Record<string, unknown> = {};
+    const actual: Record<string, unknown> = {};
+    for (let i = 0; i < names.length; i++) {
+      base[names[i]!] = known.values[i];
+      actual[names[i]!] = entity.fieldValues[i];
+    }
+    const predicted = model.extrapolate(base as EntityValues<Shape>, tick - known.tick);
+    return model.error(actual as EntityValues<Shape>, predicted) <= model.threshold;
+  };
+
+  const candidates: Candidate[] = [];
+  const removals: number[] = [];
+  const spawns: Candidate[] = [];
+  const updates: Candidate[] = [];
+  const ids: number[] = [];
+  const lastMasks: number[] = [];
+  const typeHasUpdates: number[] = [];
+
+  const collect = (client: ClientState, full: boolean) => {
     const snapshotId = client.nextSnapshotId;
-    if (client.baselineId !== 0 && snapshotId - client.baselineId > historySize)
-      client.baselineId = 0;
-    const hasBaseline = client.baselineId !== 0;
-    const baseVersion = hasBaseline ? client.baselineVersion : -1;
-    const typeBits = bitsFor(world.types.length);
-
-    despawnIds.length = 0;
-    despawnGenerations.length = 0;
-    if (hasBaseline) {
-      const tombstones = [...internals.tombstones]
-        .filter((t) => t.spawnVersion <= baseVersion && t.despawnVersion > baseVersion)
-        .sort((a, b) => a.id - b.id);
-      for (const tombstone of tombstones) {
-        despawnIds.push(tombstone.id);
-        despawnGenerations.push(tombstone.generation);
-      }
-    }
-    spawned.length = 0;
-    spawnedIds.length = 0;
-    updated.length = 0;
-    updatedIds.length = 0;
-    masks.length = 0;
     const slots = internals.slots;
-    for (let id = 0; id < slots.length; id++) {
+    const visible = client.visibleIds;
+    visible.length = 0;
+    if (interest !== undefined) interest.visible(client.clientId, visible);
+    candidates.length = 0;
+    removals.length = 0;
+    const { known, lastSent, waited, accumulated } = client;
+    const budgeted = client.budget !== undefined;
+    const stamp = visibleStamp(client, slots.length);
+    const everything = interest === undefined;
+    const count = everything ? slots.length : visible.length;
+    let seen = 0;
+    for (let i = 0; i < count; i++) {
+      const id = everything ? i : visible[i]!;
       const entity = slots[id];
-      if (entity === undefined || entity.changeVersion <= baseVersion) continue;
-      if (entity.spawnVersion > baseVersion) {
-        spawned.push(entity);
-        spawnedIds.push(id);
-        continue;
+      if (entity === undefined) continue;
+      stamp[id] = snapshotId;
+      seen++;
+      const entry = known[id];
+      const fieldMask = visibleMaskFor(client, entity);
+      let kind: number;
+      let mask: number;
+      if (
+        full ||
+        entry === undefined ||
+        entry.generation !== entity.generation ||
+        entry.fieldMask !== fieldMask ||
+        entity.metaVersion > entry.version ||
+        (client.pendingRemovals[id] ?? 0) > 0
+      ) {
+        kind = KIND_SPAWN;
+        mask = fieldMask;
+      } else {
+        if (entity.changeVersion <= entry.version) continue;
+        mask = 0;
+        const versions = entity.fieldVersions;
+        const since = entry.version;
+        for (let field = 0; field < versions.length; field++)
+          if (versions[field]! > since) mask |= 1 << field;
+        mask = (mask & fieldMask) >>> 0;
+        if (mask === 0) continue;
+        const type = entity.type;
+        if (type.updateInterval > 1 && snapshotId - (lastSent[id] ?? 0) < type.updateInterval)
+          continue;
+        if (type.deadReckoning !== undefined && deadReckoned(entry, entity)) continue;
+        kind = KIND_UPDATE;
       }
-      const versions = entity.fieldVersions;
-      let mask = 0;
-      for (let field = 0; field < versions.length; field++)
-        if (versions[field]! > baseVersion) mask |= 1 << field;
-      updated.push(entity);
-      updatedIds.push(id);
-      masks.push(mask >>> 0);
+      let score = 0;
+      if (budgeted) {
+        const weight =
+          entity.type.priority *
+          (priorityOf === undefined ? 1 : priorityOf(client.clientId, entity));
+        accumulated[id] = (accumulated[id] ?? 0) + weight;
+        waited[id] = (waited[id] ?? 0) + 1;
+        // Entities that waited their type's maxInterval go first, longest wait first.
+        score = waited[id]! >= entity.type.maxInterval ? 1e12 + waited[id]! : accumulated[id]!;
+      }
+      candidates.push({ entity, kind, mask, fieldMask, score });
     }
+    client.stats.visible = seen;
+    // Whatever the client may hold and no longer sees (despawned, out of view) is removed.
+    for (const id of client.held) {
+      const entity = slots[id];
+      if (entity !== undefined && stamp[id] === snapshotId) continue;
+      removals.push(id);
+    }
+    if (removals.length > 1) removals.sort((a, b) => a - b);
+  };
 
+  const stamps = new WeakMap<ClientState, Int32Array>();
+  const visibleStamp = (client: ClientState, size: number): Int32Array => {
+    let stamp = stamps.get(client);
+    if (stamp === undefined || stamp.length < size) {
+      const grown = new Int32Array(Math.max(64, size * 2));
+      if (stamp) grown.set(stamp);
+      stamp = grown;
+      stamps.set(client, stamp);
+    }
+    return stamp;
+  };
+
+  const writeEntityFields = (
+    candidate: Candidate,
+    known: Known | undefined,
+    client: ClientState,
+  ) => {
+    const entity = candidate.entity;
+    const typeIndex = entity.typeIndex;
+    const fieldTypes = entity.type.fieldTypes;
+    const typeCoders = codersOf(typeIndex);
+    const bits = profileBits[typeIndex]!;
+    for (let field = 0, mask = candidate.mask; mask !== 0; field++, mask >>>= 1) {
+      if ((mask & 1) === 0) continue;
+      const start = profiling ? writer.bitLength : 0;
+      const value = entity.fieldValues[field];
+      const coder = typeCoders[field]!;
+      if (known !== undefined && coder.packed !== undefined) {
+        const packed = coder.packed;
+        const image = packed.pack(value);
+        const code = zigzag(imageDelta(packed, image, packed.pack(known.values[field])));
+        coder.stats!.add(code);
+        const k = deltaFields ? coder.stats!.k : PLAIN;
+        if (k === PLAIN) fieldTypes[field]!.write(writer, value);
+        else writeDelta(writer, code, k, packed.bits, image);
+      } else {
+        fieldTypes[field]!.write(writer, value);
+      }
+      if (profiling) bits[field]! += writer.bitLength - start;
+    }
+    void client;
+  };
+
+  const typeBitsOf = () => bitsFor(world.types.length);
+
+  const writeSnapshot = (client: ClientState, full: boolean): Uint8Array => {
+    const snapshotId = client.nextSnapshotId;
+    const hasBaseline = !full && client.ackedId !== 0;
+    const typeBits = typeBitsOf();
     writer.reset();
     writer.writeBits(SNAPSHOT_FORMAT, 2);
     writer.writeVarUint(snapshotId);
-    writer.writeVarUint(hasBaseline ? snapshotId - client.baselineId : 0);
-    writeIds(writer, despawnIds, despawnIds.length);
-    for (const generation of despawnGenerations) writer.writeVarUint(generation);
-    writeIds(writer, spawnedIds, spawnedIds.length);
-    for (const entity of spawned) {
+    writer.writeVarUint(hasBaseline ? snapshotId - client.ackedId : 0);
+    writer.writeVarUint(tick);
+    writer.writeBool(checksums);
+    // Rice parameters of the types that have updates.
+    // Per type: the fields any update carries, and the Rice parameter of each numeric one.
+    typeHasUpdates.length = 0;
+    for (const update of updates) {
+      const typeIndex = update.entity.typeIndex;
+      typeHasUpdates[typeIndex] = ((typeHasUpdates[typeIndex] ?? 0) | update.mask) >>> 0;
+    }
+    for (let typeIndex = 0; typeIndex < world.types.length; typeIndex++) {
+      const union = typeHasUpdates[typeIndex] ?? 0;
+      writer.writeBool(union !== 0);
+      if (union === 0) continue;
+      const typeCoders = codersOf(typeIndex);
+      writer.writeBits(union, typeCoders.length);
+      for (let field = 0; field < typeCoders.length; field++)
+        if ((union >>> field) & 1 && typeCoders[field]!.packed !== undefined)
+          writer.writeBits(deltaFields ? typeCoders[field]!.stats!.k : PLAIN, K_BITS);
+    }
+    ids.length = 0;
+    for (const id of removals) ids.push(id);
+    writeIds(writer, ids, ids.length);
+    ids.length = 0;
+    for (const spawn of spawns) ids.push(spawn.entity.id);
+    writeIds(writer, ids, ids.length);
+    for (const spawn of spawns) {
+      const entity = spawn.entity;
+      codersOf(entity.typeIndex);
+      const start = profiling ? writer.bitLength : 0;
       writer.writeVarUint(entity.generation);
       writer.writeBits(entity.typeIndex, typeBits);
-      const types = entity.type.fieldTypes;
-      for (let field = 0; field < types.length; field++)
-        types[field]!.write(writer, entity.fieldValues[field]);
+      writer.writeBool(entity.owner !== undefined && entity.owner === client.clientId);
+      const all = fullMask(entity.type.fieldNames.length);
+      writer.writeBool(spawn.mask === all);
+      if (spawn.mask !== all) writer.writeBits(spawn.mask, entity.type.fieldNames.length);
+      if (profiling)
+        profileBits[entity.typeIndex]![entity.type.fieldNames.length]! += writer.bitLength - start;
+      writeEntityFields(spawn, undefined, client);
     }
-    writeIds(writer, updatedIds, updatedIds.length);
-    for (let i = 0; i < updated.length; i++) {
-      const entity = updated[i]!;
-      const mask = masks[i]!;
-      const types = entity.type.fieldTypes;
-      writer.writeBits(mask, types.length);
-      for (let field = 0; field < types.length; field++)
-        if ((mask >>> field) & 1) types[field]!.write(writer, entity.fieldValues[field]);
+    ids.length = 0;
+    for (const update of updates) ids.push(update.entity.id);
+    writeIds(writer, ids, ids.length);
+    // A mask equal to the previous one of its type (initially the type's union) takes 1 bit.
+    lastMasks.length = 0;
+    for (let typeIndex = 0; typeIndex < typeHasUpdates.length; typeIndex++)
+      lastMasks[typeIndex] = typeHasUpdates[typeIndex] ?? 0;
+    for (const update of updates) {
+      const entity = update.entity;
+      const start = profiling ? writer.bitLength : 0;
+      const typeIndex = entity.typeIndex;
+      const same = lastMasks[typeIndex] === update.mask;
+      writer.writeBool(same);
+      if (!same) {
+        writer.writeBits(update.mask, entity.type.fieldNames.length);
+        lastMasks[typeIndex] = update.mask;
+      }
+      if (profiling)
+        profileBits[typeIndex]![entity.type.fieldNames.length]! += writer.bitLength - start;
+      writeEntityFields(update, client.known[entity.id], client);
     }
-    const bytes = writer.toBytes();
-    client.history[snapshotId % historySize] = { id: snapshotId, version: internals.version() };
-    client.nextSnapshotId = snapshotId + 1;
-    return bytes;
+    if (checksums) writer.writeBits(expectedChecksum(client), 32);
+    return writer.toBytes();
   };
 
-  return {
+  /** Checksum of the state the client will hold after this snapshot, as of its baseline. */
+  const expectedChecksum = (client: ClientState): number => {
+    let sum = 0;
+    const updated = new Map<number, Candidate>();
+    for (const update of updates) updated.set(update.entity.id, update);
+    const removed = new Set(removals);
+    for (const spawn of spawns)
+      sum =
+        (sum +
+          entityChecksum(
+            spawn.entity.id,
+            spawn.entity.generation,
+            spawn.entity.type,
+            spawn.entity.fieldValues,
+            spawn.fieldMask,
+          )) >>>
+        0;
+    for (let id = 0; id < client.known.length; id++) {
+      const known = client.known[id];
+      if (known === undefined || removed.has(id) || spawns.some((s) => s.entity.id === id))
+        continue;
+      const update = updated.get(id);
+      const type = internals.slots[id]?.type ?? typeOfKnown(client, id);
+      if (type === undefined) continue;
+      let values = known.values;
+      if (update !== undefined) {
+        values = [...known.values];
+        for (let field = 0, mask = update.mask; mask !== 0; field++, mask >>>= 1)
+          if (mask & 1) values[field] = update.entity.fieldValues[field];
+      }
+      sum = (sum + entityChecksum(id, known.generation, type, values, known.fieldMask)) >>> 0;
+    }
+    return sum;
+  };
+
+  const typeOfKnown = (_client: ClientState, _id: number): EntityType | undefined => undefined;
+
+  const select = (client: ClientState, full: boolean): Uint8Array => {
+    spawns.length = 0;
+    updates.length = 0;
+    const budget = client.budget;
+    if (budget === undefined) {
+      for (const candidate of candidates)
+        (candidate.kind === KIND_SPAWN ? spawns : updates).push(candidate);
+      return writeSnapshot(client, full);
+    }
+    // Highest score first; take what fits, then verify the exact size and trim if needed.
+    candidates.sort((a, b) => b.score - a.score);
+    let estimate = 16 + removals.length * 2;
+    let taken = 0;
+    for (; taken < candidates.length; taken++) {
+      const cost = estimateBytes(client, candidates[taken]!);
+      if (estimate + cost > budget) break;
+      estimate += cost;
+    }
+    for (;;) {
+      spawns.length = 0;
+      updates.length = 0;
+      const chosen = candidates.slice(0, taken).sort((a, b) => a.entity.id - b.entity.id);
+      for (const candidate of chosen)
+        (candidate.kind === KIND_SPAWN ? spawns : updates).push(candidate);
+      const bytes = writeSnapshot(client, full);
+      if (bytes.byteLength <= budget) {
+        client.stats.deferred = candidates.length - taken;
+        candidates.length = taken;
+        return bytes;
+      }
+      if (taken === 0) {
+        // Even the removals do not fit: send them anyway, they are what frees the budget.
+        client.stats.deferred = candidates.length;
+        candidates.length = 0;
+        return bytes;
+      }
+      taken = Math.max(0, taken - Math.max(1, Math.ceil(taken / 8)));
+    }
+  };
+
+  const estimateBytes = (client: ClientState, candidate: Candidate): number => {
+    scratch.reset();
+    const entity = candidate.entity;
+    const known = candidate.kind === KIND_UPDATE ? client.known[entity.id] : undefined;
+    const fieldTypes = entity.type.fieldTypes;
+    const typeCoders = codersOf(entity.typeIndex);
+    let bits = 8 + entity.type.fieldNames.length + (candidate.kind === KIND_SPAWN ? 16 : 1);
+    for (let field = 0, mask = candidate.mask; mask !== 0; field++, mask >>>= 1) {
+      if ((mask & 1) === 0) continue;
+      const coder = typeCoders[field]!;
+      const value = entity.fieldValues[field];
+      if (
+        known !== undefined &&
+        coder.packed !== undefined &&
+        deltaFields &&
+        coder.stats!.k !== PLAIN
+      ) {
+        const packed = coder.packed;
+        const code = zigzag(
+          imageDelta(packed, packed.pack(value), packed.pack(known.values[field])),
+        );
+        const quotient = Math.floor(code / 2 ** coder.stats!.k);
+        bits += quotient >= 12 ? 12 + packed.bits : quotient + 1 + coder.stats!.k;
+      } else {
+        fieldTypes[field]!.write(scratch, value);
+      }
+    }
+    return Math.ceil((bits + scratch.bitLength) / 8);
+  };
+
+  const record = (client: ClientState, full: boolean) => {
+    const snapshotId = client.nextSnapshotId;
+    const slot = snapshotId % historySize;
+    const previous = client.history[slot];
+    if (previous !== undefined && !previous.resolved) drop(client, previous, undefined);
+    const entries: Entry[] = [];
+    for (const id of removals) {
+      entries.push({
+        id,
+        kind: KIND_REMOVE,
+        generation: 0,
+        version: 0,
+        mask: 0,
+        fieldMask: 0,
+        values: undefined,
+      });
+      client.pendingRemovals[id] = (client.pendingRemovals[id] ?? 0) + 1;
+    }
+    for (const list of [spawns, updates]) {
+      for (const candidate of list) {
+        const entity = candidate.entity;
+        const id = entity.id;
+        const values: unknown[] = candidate.kind === KIND_SPAWN ? [] : [];
+        for (let field = 0, mask = candidate.mask; mask !== 0; field++, mask >>>= 1)
+          if (mask & 1) values[field] = entity.fieldValues[field];
+        entries.push({
+          id,
+          kind: candidate.kind,
+          generation: entity.generation,
+          version: entity.changeVersion,
+          mask: candidate.mask,
+          fieldMask: candidate.fieldMask,
+          values,
+        });
+        if (candidate.kind === KIND_SPAWN) {
+          client.pendingSpawns[id] = (client.pendingSpawns[id] ?? 0) + 1;
+          client.held.add(id);
+        }
+        client.lastSent[id] = snapshotId;
+        client.waited[id] = 0;
+        client.accumulated[id] = 0;
+      }
+    }
+    client.history[slot] = { id: snapshotId, tick, resolved: false, entries };
+    client.nextSnapshotId = snapshotId + 1;
+    if (full) client.forceFull = false;
+  };
+
+  const server: ReplicationServer = {
     addClient(clientId) {
+      if (typeof clientId !== 'string' && typeof clientId !== 'number')
+        throw new TickwireError(ErrorCode.INVALID_ARGUMENT, 'client id must be a string or number');
       if (clients.has(clientId))
         throw new TickwireError(
           ErrorCode.CONFLICT,
           `replication: client ${String(clientId)} is already added`,
         );
-      clients.set(clientId, { nextSnapshotId: 1, baselineId: 0, baselineVersion: -1, history: [] });
+      clients.set(clientId, {
+        clientId,
+        nextSnapshotId: 1,
+        ackedId: 0,
+        known: [],
+        pendingSpawns: [],
+        pendingRemovals: [],
+        uncertain: new Set(),
+        held: new Set(),
+        visibleIds: [],
+        lastSent: [],
+        waited: [],
+        accumulated: [],
+        history: new Array(historySize),
+        budget: undefined,
+        forceFull: false,
+        stats: { snapshots: 0, bytes: 0, acks: 0, lost: 0, visible: 0, deferred: 0 },
+      });
     },
     removeClient(clientId) {
       clients.delete(clientId);
     },
+    clients: () => clients.keys(),
+    update(next) {
+      if (next !== undefined && (!Number.isSafeInteger(next) || next < tick))
+        throw new TickwireError(
+          ErrorCode.INVALID_ARGUMENT,
+          `tick must be a safe integer >= the current tick ${tick}, got ${next}`,
+        );
+      tick = next ?? tick + 1;
+      for (const list of coders) if (list) for (const coder of list) coder.stats?.update();
+      prepare();
+    },
+    get tick() {
+      return tick;
+    },
+    setBudget(clientId, bytes) {
+      const client = clientOf(clientId);
+      if (bytes !== undefined && !(Number.isInteger(bytes) && bytes >= 16))
+        throw new TickwireError(
+          ErrorCode.INVALID_ARGUMENT,
+          `budget must be an integer >= 16 bytes or undefined, got ${bytes}`,
+        );
+      client.budget = bytes;
+    },
     snapshotFor(clientId) {
       const client = clientOf(clientId);
-      pruneTombstones();
-      return encode(client);
+      prepare();
+      const full = client.forceFull;
+      try {
+        collect(client, full);
+        const bytes = select(client, full);
+        record(client, full);
+        client.stats.snapshots++;
+        client.stats.bytes += bytes.byteLength;
+        return bytes;
+      } catch (error) {
+        if (isTickwireError(error)) throw error;
+        throw new TickwireError(
+          ErrorCode.INTERNAL,
+          `replication: encoding a snapshot for ${String(clientId)} failed: ${error instanceof Error ? error.message : String(error)}`,
+          { cause: error },
+        );
+      }
     },
-    ack(clientId, snapshotId) {
+    receiveAck(clientId, bytes) {
       const client = clients.get(clientId);
-      if (!client || !Number.isInteger(snapshotId) || snapshotId <= client.baselineId) return false;
-      const entry = client.history[snapshotId % historySize];
-      if (!entry || entry.id !== snapshotId) return false;
-      client.baselineId = snapshotId;
-      client.baselineVersion = entry.version;
-      return true;
+      if (client === undefined) return false;
+      const { snapshotId, earlier } = decodeAck(bytes);
+      return ack(client, snapshotId, earlier);
+    },
+    ack(clientId, snapshotId, earlier = 0) {
+      const client = clients.get(clientId);
+      if (client === undefined) return false;
+      return ack(client, snapshotId, earlier >>> 0);
     },
     baselineOf(clientId) {
-      return clientOf(clientId).baselineId;
+      return clientOf(clientId).ackedId;
+    },
+    observersOf(entityId) {
+      const out: ClientId[] = [];
+      for (const client of clients.values())
+        if (client.held.has(entityId) || client.known[entityId] !== undefined)
+          out.push(client.clientId);
+      return out;
+    },
+    resync(clientId) {
+      clientOf(clientId).forceFull = true;
+    },
+    statsOf(clientId) {
+      return clientOf(clientId).stats;
+    },
+    profile() {
+      const out: Record<string, TypeProfile> = {};
+      world.types.forEach((type, typeIndex) => {
+        const bits = profileBits[typeIndex];
+        if (bits === undefined) return;
+        const fields: Record<string, number> = {};
+        let total = 0;
+        type.fieldNames.forEach((name, index) => {
+          fields[name] = bits[index]! / 8;
+          total += bits[index]!;
+        });
+        total += bits[type.fieldNames.length]!;
+        out[type.name] = { bytes: total / 8, fields };
+      });
+      return out;
     },
   };
+  void profileCounter;
+  return server;
 }
+
+const ackReader = new BinaryReader();
+
+/** Decodes `replica.ack()` bytes: varuint snapshot id, then 32 bits of earlier snapshots. */
+export function decodeAck(bytes: Uint8Array): { snapshotId: number; earlier: number } {
+  try {
+    ackReader.reset(bytes);
+    const snapshotId = ackReader.readVarUint();
+    const earlier = ackReader.readBits(32) >>> 0;
+    ackReader.end();
+    return { snapshotId, earlier };
+  } catch (error) {
+    throw new TickwireError(ErrorCode.DECODE_FAILED, 'replication: malformed ack', {
+      cause: error,
+    });
+  }
+}
+
+/** Encodes an ack (see {@link decodeAck}). */
+export function encodeAck(snapshotId: number, earlier: number): Uint8Array {
+  const writer = new BinaryWriter({ initialBytes: 16 });
+  writer.writeVarUint(snapshotId);
+  writer.writeBits(earlier >>> 0, 32);
+  return writer.toBytes();
+}
+
+/** FNV-1a-style mix of an entity's id, generation and visible field values at wire precision. */
+export function entityChecksum(
+  id: number,
+  generation: number,
+  type: EntityType,
+  values: readonly unknown[],
+  fieldMask: number,
+): number {
+  checksumWriter.reset();
+  checksumWriter.writeVarUint(id);
+  checksumWriter.writeVarUint(generation);
+  for (let field = 0; field < type.fieldTypes.length; field++)
+    if ((fieldMask >>> field) & 1) type.fieldTypes[field]!.write(checksumWriter, values[field]);
+  const bytes = checksumWriter.view();
+  let hash = 0x811c9dc5;
+  for (let i = 0; i < bytes.length; i++) hash = Math.imul(hash ^ bytes[i]!, 0x01000193);
+  return hash >>> 0;
+}
+
+const checksumWriter = new BinaryWriter();

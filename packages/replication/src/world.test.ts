@@ -35,7 +35,7 @@ describe('createWorld', () => {
     const Ball = world.defineType('ball', { x: t.f32(), y: t.f32() });
     const ball = world.spawn(Ball, { x: 0, y: 0 });
     const internal = worldInternals(world).slots[ball.id]!;
-    const spawnVersion = internal.spawnVersion;
+    const spawnVersion = internal.metaVersion;
     expect(internal.fieldVersions).toEqual([spawnVersion, spawnVersion]);
     ball.set('y', 2);
     expect(internal.fieldVersions[0]).toBe(spawnVersion);
@@ -76,18 +76,66 @@ describe('createWorld', () => {
     expect(codeOf(() => worldInternals({} as never))).toBe(ErrorCode.INVALID_ARGUMENT);
   });
 
-  it('reuses an id only after its tombstone is pruned, with a new generation', () => {
+  it('reuses ids first in, first out, with a new generation', () => {
     const world = createWorld();
     const A = world.defineType('a', { a: t.u8() });
     const first = world.spawn(A, { a: 1 });
-    world.despawn(first);
     const second = world.spawn(A, { a: 2 });
-    expect(second.id).not.toBe(first.id);
-    worldInternals(world).pruneTombstones(world.version);
-    expect(worldInternals(world).tombstones).toEqual([]);
+    world.despawn(first);
+    world.despawn(second);
     const third = world.spawn(A, { a: 3 });
     expect(third.id).toBe(first.id);
     expect(third.generation).toBe(first.generation + 1);
+    expect(world.spawn(A, { a: 4 }).id).toBe(second.id);
+    expect(world.spawn(A, { a: 5 }).id).toBe(2);
+  });
+
+  it('stores copies: mutating a value passed in or read out changes nothing', () => {
+    const world = createWorld();
+    const Bag = world.defineType('bag', {
+      items: t.array(t.u8(), { maxLength: 8 }),
+      pos: t.object({ x: t.u8() }),
+      blob: t.bytes({ maxBytes: 4 }),
+    });
+    const items = [1, 2];
+    const bag = world.spawn(Bag, { items, pos: { x: 1 }, blob: new Uint8Array([1]) });
+    items.push(3);
+    expect(bag.get('items')).toEqual([1, 2]);
+    expect(() => (bag.get('items') as number[]).push(4)).toThrow(TypeError);
+    expect(() => {
+      (bag.get('pos') as { x: number }).x = 9;
+    }).toThrow(TypeError);
+    bag.get('blob')[0] = 7;
+    expect(bag.get('blob')).toEqual(new Uint8Array([1]));
+    const before = world.version;
+    bag.set('items', [1, 2]); // equal content: not a change
+    bag.set('blob', new Uint8Array([1]));
+    expect(world.version).toBe(before);
+    const next = [...bag.get('items'), 4];
+    bag.set('items', next);
+    next.push(5);
+    expect(bag.get('items')).toEqual([1, 2, 4]);
+    expect(world.version).toBe(before + 1);
+  });
+
+  it('tracks ownership as a change clients must see whole', () => {
+    const world = createWorld();
+    const A = world.defineType('a', { a: t.u8(), b: t.u8() }, { owned: ['b'] });
+    expect(A.ownedMask).toBe(0b10);
+    const entity = world.spawn(A, { a: 1, b: 2 }, { owner: 'p1' });
+    expect(entity.owner).toBe('p1');
+    const internal = worldInternals(world).slots[entity.id]!;
+    const before = internal.metaVersion;
+    entity.setOwner('p1');
+    expect(internal.metaVersion).toBe(before);
+    entity.setOwner(undefined);
+    expect(internal.metaVersion).toBe(world.version);
+    expect(codeOf(() => entity.setOwner({} as never))).toBe(ErrorCode.INVALID_ARGUMENT);
+    expect(codeOf(() => world.spawn(A, { a: 1, b: 2 }, { owner: [] as never }))).toBe(
+      ErrorCode.INVALID_ARGUMENT,
+    );
+    world.despawn(entity);
+    expect(codeOf(() => entity.setOwner('p2'))).toBe(ErrorCode.INVALID_STATE);
   });
 
   it('checks entity type definitions', () => {
@@ -97,5 +145,21 @@ describe('createWorld', () => {
     expect(codeOf(() => defineEntityType('wide', wide))).toBe(ErrorCode.INVALID_ARGUMENT);
     const A = defineEntityType('a', { a: t.u8() });
     expect(codeOf(() => createWorld({ types: [A, A] }))).toBe(ErrorCode.INVALID_ARGUMENT);
+    expect(codeOf(() => defineEntityType('p', { a: t.u8() }, { priority: 0 }))).toBe(
+      ErrorCode.INVALID_ARGUMENT,
+    );
+    expect(codeOf(() => defineEntityType('p', { a: t.u8() }, { maxInterval: 1.5 }))).toBe(
+      ErrorCode.INVALID_ARGUMENT,
+    );
+    expect(codeOf(() => defineEntityType('p', { a: t.u8() }, { owned: ['b' as 'a'] }))).toBe(
+      ErrorCode.INVALID_ARGUMENT,
+    );
+    expect(
+      codeOf(() =>
+        defineEntityType('p', { a: t.u8() }, { deadReckoning: { threshold: -1 } as never }),
+      ),
+    ).toBe(ErrorCode.INVALID_ARGUMENT);
+    // Field lookup sees the shape's own keys only.
+    expect(A.fieldIndex('toString')).toBeUndefined();
   });
 });

@@ -5,24 +5,40 @@ import {
   checkTypes,
   defineEntityType,
   type EntityType,
+  type EntityTypeOptions,
   type EntityValues,
   type FieldName,
   type FieldValue,
 } from './entity-type.js';
+import { frozenCopy, valuesEqual } from './values.js';
+
+/** Identifies a client to the server (a connection id, a player id…). */
+export type ClientId = string | number;
 
 /** A live entity of a world: read and write its fields; every write is tracked. */
 export interface Entity<S extends Shape = Shape> {
-  /** Index of the entity in its world; reused after a despawn once every client has seen it. */
+  /** Index of the entity in its world; reused (with a new generation) after a despawn. */
   readonly id: number;
   /** Incremented each time `id` is reused, so a stale handle never names a new entity. */
   readonly generation: number;
   readonly type: EntityType<S>;
   /** False after `world.despawn`. */
   readonly alive: boolean;
+  /** The client that owns the entity's `owned` fields, if any. */
+  readonly owner: ClientId | undefined;
+  /**
+   * A field's value. Objects and arrays come back frozen (copy them to change them and write
+   * the copy back with `set`), byte arrays and maps as copies.
+   */
   get<K extends FieldName<S>>(field: K): FieldValue<S, K>;
-  /** Writes a field (validated against its type). Writing the same value again is not a change. */
+  /**
+   * Writes a field (validated against its type; the value is copied). Writing a value equal
+   * to the current one is not a change.
+   */
   set<K extends FieldName<S>>(field: K, value: FieldValue<S, K>): void;
-  /** A copy of every field. */
+  /** Gives the entity's `owned` fields to a client (or back to the server with undefined). */
+  setOwner(owner: ClientId | undefined): void;
+  /** Every field (see `get`). */
   values(): EntityValues<S>;
 }
 
@@ -41,10 +57,18 @@ export interface World {
   /** Increases on every spawn, despawn and field change. */
   readonly version: number;
   /** Defines and registers a type (the client must list the same types in the same order). */
-  defineType<S extends Shape>(name: string, shape: S): EntityType<S>;
-  /** Creates an entity with every field set. */
-  spawn<S extends Shape>(type: EntityType<S>, values: EntityValues<S>): Entity<S>;
-  /** Removes an entity; its id is reused only after every client acknowledged the removal. */
+  defineType<S extends Shape>(
+    name: string,
+    shape: S,
+    options?: EntityTypeOptions<S>,
+  ): EntityType<S>;
+  /** Creates an entity with every field set (values are validated and copied). */
+  spawn<S extends Shape>(
+    type: EntityType<S>,
+    values: EntityValues<S>,
+    options?: { owner?: ClientId },
+  ): Entity<S>;
+  /** Removes an entity. Its id is reused later, with the next generation. */
   despawn(entity: Entity): void;
   /** The live entity with this id. */
   get(id: number): Entity | undefined;
@@ -52,22 +76,10 @@ export interface World {
   entities(): IterableIterator<Entity>;
 }
 
-/** A removed entity kept until no client's baseline predates the removal. */
-export interface Tombstone {
-  readonly id: number;
-  readonly generation: number;
-  readonly spawnVersion: number;
-  readonly despawnVersion: number;
-}
-
 /** What the server encoder reads from a world; not part of the public API. */
 export interface WorldInternals {
   readonly slots: readonly (WorldEntity | undefined)[];
-  readonly tombstones: readonly Tombstone[];
   typeIndex(type: EntityType): number;
-  /** Drops tombstones no baseline needs (despawned at or before `version`) and frees their ids. */
-  pruneTombstones(version: number): void;
-  version(): number;
 }
 
 const internalsOf = new WeakMap<World, WorldInternals>();
@@ -83,13 +95,22 @@ export function worldInternals(world: World): WorldInternals {
 const noPath: PathSegment[] = [];
 const issues: ValidationIssue[] = [];
 
+/** Values that `get` hands out as copies because they cannot be frozen. */
+const copyOut = (value: unknown): unknown =>
+  typeof value === 'object' && value !== null && (ArrayBuffer.isView(value) || value instanceof Map)
+    ? structuredClone(value)
+    : value;
+
 /** A world's entity; fields are stored by wire index. */
 export class WorldEntity<S extends Shape = Shape> implements Entity<S> {
   alive = true;
+  owner: ClientId | undefined;
   /** World version at which each field last changed. */
   readonly fieldVersions: number[];
-  /** Largest of `fieldVersions`: lets the encoder skip an unchanged entity in one compare. */
+  /** Largest of `fieldVersions` and `metaVersion`: skips an unchanged entity in one compare. */
   changeVersion: number;
+  /** Version of the last change clients must see as a full respawn (spawn, owner change). */
+  metaVersion: number;
 
   constructor(
     readonly id: number,
@@ -97,37 +118,64 @@ export class WorldEntity<S extends Shape = Shape> implements Entity<S> {
     readonly type: EntityType<S>,
     readonly typeIndex: number,
     readonly fieldValues: unknown[],
-    readonly spawnVersion: number,
+    spawnVersion: number,
+    owner: ClientId | undefined,
     private readonly bump: () => number,
   ) {
     this.fieldVersions = new Array<number>(fieldValues.length).fill(spawnVersion);
     this.changeVersion = spawnVersion;
+    this.metaVersion = spawnVersion;
+    this.owner = owner;
   }
 
   get<K extends FieldName<S>>(field: K): FieldValue<S, K> {
-    return this.fieldValues[this.index(field)] as FieldValue<S, K>;
+    return copyOut(this.fieldValues[this.index(field)]) as FieldValue<S, K>;
   }
 
   set<K extends FieldName<S>>(field: K, value: FieldValue<S, K>): void {
     const index = this.index(field);
-    if (!this.alive)
-      throw new TickwireError(
-        ErrorCode.INVALID_STATE,
-        `entity ${this.id} (${this.type.name}) was despawned; cannot set '${field}'`,
-      );
-    if (Object.is(this.fieldValues[index], value)) return;
+    this.checkAlive(`set '${field}'`);
+    this.write(index, value);
+  }
+
+  /** Writes a field by wire index; returns false when the value did not change. */
+  write(index: number, value: unknown): boolean {
+    const current = this.fieldValues[index];
+    if (Object.is(current, value)) return false;
+    const primitive = typeof value !== 'object' || value === null;
     checkField(this.type as unknown as EntityType, index, value);
-    this.fieldValues[index] = value;
+    if (!primitive && valuesEqual(current, value)) return false;
+    this.fieldValues[index] = primitive ? value : frozenCopy(value);
     const version = this.bump();
     this.fieldVersions[index] = version;
+    this.changeVersion = version;
+    return true;
+  }
+
+  setOwner(owner: ClientId | undefined): void {
+    this.checkAlive('set the owner');
+    if (owner !== undefined && typeof owner !== 'string' && typeof owner !== 'number')
+      throw new TickwireError(ErrorCode.INVALID_ARGUMENT, 'owner must be a client id');
+    if (owner === this.owner) return;
+    this.owner = owner;
+    const version = this.bump();
+    this.metaVersion = version;
     this.changeVersion = version;
   }
 
   values(): EntityValues<S> {
     const out: Record<string, unknown> = {};
     const names = this.type.fieldNames;
-    for (let i = 0; i < names.length; i++) out[names[i]!] = this.fieldValues[i];
+    for (let i = 0; i < names.length; i++) out[names[i]!] = copyOut(this.fieldValues[i]);
     return out as EntityValues<S>;
+  }
+
+  private checkAlive(what: string): void {
+    if (!this.alive)
+      throw new TickwireError(
+        ErrorCode.INVALID_STATE,
+        `entity ${this.id} (${this.type.name}) was despawned; cannot ${what}`,
+      );
   }
 
   private index(field: string): number {
@@ -141,7 +189,8 @@ export class WorldEntity<S extends Shape = Shape> implements Entity<S> {
   }
 }
 
-function checkField(type: EntityType, index: number, value: unknown): void {
+/** Throws VALIDATION_FAILED with the field path when `value` does not fit field `index`. */
+export function checkField(type: EntityType, index: number, value: unknown): void {
   issues.length = 0;
   type.fieldTypes[index]!.check(value, noPath, issues);
   if (issues.length === 0) return;
@@ -163,9 +212,9 @@ export function createWorld(options: WorldOptions = {}): World {
   const typeIndices = new Map<EntityType, number>(types.map((type, index) => [type, index]));
   const slots: (WorldEntity | undefined)[] = [];
   const generations: number[] = [];
-  const freeIds: number[] = [];
+  // Freed ids wait in a queue, so an id is reused as late as possible (easier debugging).
+  let freeIds: number[] = [];
   let freeHead = 0;
-  let tombstones: Tombstone[] = [];
   let version = 0;
   let size = 0;
   const bump = () => ++version;
@@ -175,7 +224,7 @@ export function createWorld(options: WorldOptions = {}): World {
     if (index === undefined)
       throw new TickwireError(
         ErrorCode.INVALID_ARGUMENT,
-        `entity type '${type.name}' is not registered in this world`,
+        `entity type '${type?.name}' is not registered in this world`,
       );
     return index;
   };
@@ -190,55 +239,67 @@ export function createWorld(options: WorldOptions = {}): World {
     get version() {
       return version;
     },
-    defineType(name, shape) {
-      const type = defineEntityType(name, shape);
+    defineType(name, shape, typeOptions) {
+      const type = defineEntityType(name, shape, typeOptions);
       checkTypes([...types, type as unknown as EntityType], 'defineType');
       typeIndices.set(type as unknown as EntityType, types.length);
       types.push(type as unknown as EntityType);
       return type;
     },
-    spawn(type, values) {
+    spawn(type, values, spawnOptions) {
       const index = typeIndex(type as unknown as EntityType);
       if (typeof values !== 'object' || values === null)
         throw new TickwireError(ErrorCode.INVALID_ARGUMENT, 'spawn: values must be an object');
+      const owner = spawnOptions?.owner;
+      if (owner !== undefined && typeof owner !== 'string' && typeof owner !== 'number')
+        throw new TickwireError(ErrorCode.INVALID_ARGUMENT, 'spawn: owner must be a client id');
       const source = values as Record<string, unknown>;
-      const fieldValues = type.fieldNames.map((field) => source[field]);
-      for (let i = 0; i < fieldValues.length; i++)
+      const fieldValues = type.fieldNames.map((field) =>
+        Object.hasOwn(source, field) ? source[field] : undefined,
+      );
+      for (let i = 0; i < fieldValues.length; i++) {
         checkField(type as unknown as EntityType, i, fieldValues[i]);
+        fieldValues[i] = frozenCopy(fieldValues[i]);
+      }
       let id: number;
       let generation = 0;
       if (freeHead < freeIds.length) {
         id = freeIds[freeHead++]!;
         generation = generations[id]! + 1;
-        if (freeHead === freeIds.length) {
-          freeIds.length = 0;
+        if (freeHead > 64 && freeHead * 2 > freeIds.length) {
+          freeIds = freeIds.slice(freeHead);
           freeHead = 0;
         }
       } else {
         id = slots.length;
       }
       generations[id] = generation;
-      const entity = new WorldEntity(id, generation, type, index, fieldValues, ++version, bump);
+      const entity = new WorldEntity(
+        id,
+        generation,
+        type,
+        index,
+        fieldValues,
+        ++version,
+        owner,
+        bump,
+      );
       slots[id] = entity as unknown as WorldEntity;
       size++;
       return entity;
     },
     despawn(entity) {
-      const live = slots[entity.id];
+      const live = slots[entity?.id];
       if (live === undefined || live !== entity)
         throw new TickwireError(
           ErrorCode.NOT_FOUND,
-          `despawn: entity ${entity.id} (generation ${entity.generation}) is not alive in this world`,
+          `despawn: entity ${entity?.id} (generation ${entity?.generation}) is not alive in this world`,
         );
       live.alive = false;
       slots[entity.id] = undefined;
       size--;
-      tombstones.push({
-        id: live.id,
-        generation: live.generation,
-        spawnVersion: live.spawnVersion,
-        despawnVersion: ++version,
-      });
+      version++;
+      freeIds.push(entity.id);
     },
     get(id) {
       return slots[id];
@@ -248,23 +309,6 @@ export function createWorld(options: WorldOptions = {}): World {
     },
   };
 
-  internalsOf.set(world, {
-    slots,
-    get tombstones() {
-      return tombstones;
-    },
-    typeIndex,
-    pruneTombstones(upTo) {
-      if (tombstones.length === 0 || tombstones[0]!.despawnVersion > upTo) return;
-      // Tombstones are appended in despawn order, so the prunable ones are a prefix.
-      let cut = 0;
-      while (cut < tombstones.length && tombstones[cut]!.despawnVersion <= upTo) {
-        freeIds.push(tombstones[cut]!.id);
-        cut++;
-      }
-      tombstones = tombstones.slice(cut);
-    },
-    version: () => version,
-  });
+  internalsOf.set(world, { slots, typeIndex });
   return world;
 }

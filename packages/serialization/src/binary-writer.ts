@@ -50,6 +50,11 @@ export class BinaryWriter {
     return this.zeroBitItems;
   }
 
+  /** Bits written so far. */
+  get bitLength(): number {
+    return this.position * 8 + this.bitCount;
+  }
+
   /** Bytes written so far, counting a partly filled last byte. */
   get byteLength(): number {
     return this.position + (this.bitCount > 0 ? 1 : 0);

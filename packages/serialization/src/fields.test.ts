@@ -414,3 +414,44 @@ describe('containers of zero-bit items (DoS guard)', () => {
     expect(shapes.decode(shapes.encode(value))).toEqual(value);
   });
 });
+
+describe('integer images of numeric types (packed)', () => {
+  const cases: [string, Type<number>, fc.Arbitrary<number>][] = [
+    ['u8', t.u8(), fc.integer({ min: 0, max: 255 })],
+    ['u32', t.u32(), fc.integer({ min: 0, max: 2 ** 32 - 1 })],
+    ['i16', t.i16(), fc.integer({ min: -32768, max: 32767 })],
+    ['quantized', t.quantized(-10, 10, 0.01), fc.double({ min: -10, max: 10, noNaN: true })],
+    ['angle', t.angle(12), fc.double({ min: -100, max: 100, noNaN: true })],
+    ['f32', t.f32(), fc.float({ noNaN: true })],
+  ];
+  it.each(cases)('%s: pack is the written value and unpack inverts it', (_, type, values) => {
+    const packed = type.packed!;
+    expect(packed.bits).toBeGreaterThan(0);
+    fc.assert(
+      fc.property(values, (value) => {
+        const schema = defineSchema(type);
+        const decoded = schema.decode(schema.encode(value));
+        const image = packed.pack(value);
+        expect(Number.isInteger(image) && image >= 0 && image < 2 ** packed.bits).toBe(true);
+        expect(Object.is(packed.unpack(image), decoded)).toBe(true);
+        expect(packed.pack(decoded)).toBe(image);
+      }),
+      { numRuns: 2000, seed: 5 },
+    );
+  });
+
+  it('orders f32 images like the floats, across zero and signs', () => {
+    const packed = t.f32().packed!;
+    const floats = [-Infinity, -1e30, -2, -1.5, -1e-40, -0, 0, 1e-40, 1, 1.5, 3e38, Infinity];
+    const images = floats.map((f) => packed.pack(f));
+    expect([...images].sort((a, b) => a - b)).toEqual(images);
+    expect(packed.pack(1.5) - packed.pack(1)).toBe(2 ** 22);
+  });
+
+  it('is absent for types without a fixed-width numeric image', () => {
+    expect(t.f64().packed).toBeUndefined();
+    expect(t.varint().packed).toBeUndefined();
+    expect(t.string({ maxBytes: 4 }).packed).toBeUndefined();
+    expect(() => t.quantized(0, 1, 0.5).packed!.unpack(3)).toThrow();
+  });
+});

@@ -8,7 +8,7 @@ import {
   type PathSegment,
   type ValidationIssue,
 } from './field-error.js';
-import type { Infer, Literal, OptionalType, Shape, ShapeValue, Type } from './type.js';
+import type { Infer, Literal, OptionalType, Packed, Shape, ShapeValue, Type } from './type.js';
 
 const VALIDATION = ErrorCode.VALIDATION_FAILED;
 const DECODE = ErrorCode.DECODE_FAILED;
@@ -43,6 +43,7 @@ function leaf<T>(
   problem: (value: unknown) => string | undefined,
   write: (writer: BinaryWriter, value: T) => void,
   read: (reader: BinaryReader) => T,
+  packed?: Packed<T>,
 ): Type<T> {
   return {
     kind,
@@ -51,6 +52,7 @@ function leaf<T>(
     minBits,
     write,
     read,
+    ...(packed === undefined ? {} : { packed }),
     check(value, path, issues) {
       const message = problem(value);
       if (message !== undefined) issue(issues, path, message);
@@ -92,6 +94,7 @@ function uintType(kind: string, bits: number): Type<number> {
       w.writeBits(v, bits);
     },
     (r) => r.readBits(bits),
+    bits <= 32 ? { bits, wrap: false, pack: (v) => v, unpack: (n) => n } : undefined,
   );
 }
 
@@ -115,6 +118,9 @@ function intType(kind: string, bits: number): Type<number> {
       w.writeBits(v + offset, bits);
     },
     (r) => r.readBits(bits) - offset,
+    bits <= 32
+      ? { bits, wrap: false, pack: (v) => v + offset, unpack: (n) => n - offset }
+      : undefined,
   );
 }
 
@@ -136,8 +142,30 @@ function floatType(bits: 32 | 64): Type<number> {
           w.writeF64(v);
         },
     bits === 32 ? (r) => r.readF32() : (r) => r.readF64(),
+    bits === 32 ? f32Packed : undefined,
   );
 }
+
+const f32View = new Float32Array(1);
+const u32View = new Uint32Array(f32View.buffer);
+
+/**
+ * f32 bit patterns in numeric order: negative floats have their bits inverted, positive ones
+ * their sign bit set, so adjacent floats have adjacent images (NaN payloads are kept).
+ */
+const f32Packed: Packed<number> = {
+  bits: 32,
+  wrap: true,
+  pack(value) {
+    f32View[0] = value;
+    const raw = u32View[0]!;
+    return raw >= 0x80000000 ? 0xffffffff - raw : raw + 0x80000000;
+  },
+  unpack(image) {
+    u32View[0] = image >= 0x80000000 ? image - 0x80000000 : 0xffffffff - image;
+    return f32View[0]!;
+  },
+};
 
 function varuintType(): Type<number> {
   const problem = (v: unknown) =>
@@ -227,6 +255,21 @@ function quantizedType(
       }
       return min + q * step;
     },
+    {
+      bits,
+      wrap: false,
+      pack(v) {
+        const x = Math.max(min, Math.min(v, max));
+        return Math.round((x - min) / step);
+      },
+      unpack(q) {
+        if (q >= steps) {
+          if (q === steps) return max;
+          throw new FieldError(VALIDATION, `quantized step ${q} above the maximum ${steps}`);
+        }
+        return min + q * step;
+      },
+    },
   );
 }
 
@@ -255,6 +298,15 @@ function angleType(bits: number): Type<number> {
     (r) => {
       const q = r.readBits(bits);
       return ((q >= half ? q - count : q) / count) * TWO_PI;
+    },
+    {
+      bits,
+      wrap: true,
+      pack(v) {
+        const q = Math.round((v / TWO_PI) * count) % count;
+        return q < 0 ? q + count : q + 0; // + 0 turns -0 into 0
+      },
+      unpack: (q) => ((q >= half ? q - count : q) / count) * TWO_PI,
     },
   );
 }

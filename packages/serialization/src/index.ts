@@ -37,4 +37,4 @@ export {
   type SchemaOptions,
   type ValidationResult,
 } from './schema.js';
-export type { Infer, Literal, OptionalType, Shape, ShapeValue, Type } from './type.js';
+export type { Infer, Literal, OptionalType, Packed, Shape, ShapeValue, Type } from './type.js';

@@ -21,6 +21,29 @@ export interface Type<T> {
   read(reader: BinaryReader): T;
   /** Appends every problem of `value` (at `path`) to `issues`. */
   check(value: unknown, path: PathSegment[], issues: ValidationIssue[]): void;
+  /**
+   * The value's fixed-width integer image, for numeric types that have one (integers,
+   * quantized numbers, angles, f32): lets a delta coder send differences between values.
+   */
+  readonly packed?: Packed<T>;
+}
+
+/**
+ * A bijection between the valid encoded values of a fixed-width numeric type and the integers
+ * `[0, 2^bits)`. `unpack(pack(v))` is `v` at the type's precision; `pack(unpack(n)) === n`.
+ */
+export interface Packed<T> {
+  /** Width of the image (1..32). */
+  readonly bits: number;
+  /**
+   * True when the images form a ring (angles wrap around; f32 bit patterns are ordered so
+   * neighbouring floats have neighbouring images): a difference may be taken modulo 2^bits.
+   */
+  readonly wrap: boolean;
+  /** The image of a valid value (the one `write` would write, as an integer). */
+  pack(value: T): number;
+  /** The value of an image; throws for an image `read` would reject. */
+  unpack(image: number): T;
 }
 
 /** A `Type` whose property may be absent in an object. */
