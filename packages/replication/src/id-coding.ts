@@ -23,15 +23,17 @@ export function writeIds(writer: BinaryWriter, ids: ArrayLike<number>, count: nu
     if (gap < 0) throw new RangeError(`writeIds: ids must increase (${previous} then ${id})`);
     previous = id;
     const quotient = Math.floor(gap / scale);
-    for (let q = 0; q < quotient; q++) writer.writeBits(1, 1);
-    writer.writeBits(0, 1);
+    if (quotient < 24) writer.writeBits(2 ** quotient - 1, quotient + 1);
+    else {
+      for (let q = 0; q < quotient; q++) writer.writeBits(1, 1);
+      writer.writeBits(0, 1);
+    }
     if (k > 0) writer.writeBits(gap - quotient * scale, k);
   }
 }
 
-/** Reads ids written by {@link writeIds} into `out`; returns how many. */
+/** Reads ids written by {@link writeIds} into `out` (from index 0); returns how many. */
 export function readIds(reader: BinaryReader, out: number[]): number {
-  out.length = 0;
   if (!reader.readBool()) return 0;
   const count = reader.readVarUint() + 1;
   // Every id takes at least one bit: a larger count is a lie that would make us allocate.
@@ -42,14 +44,12 @@ export function readIds(reader: BinaryReader, out: number[]): number {
   const maxQuotient = Math.ceil((MAX_ID + 1) / scale);
   let previous = -1;
   for (let i = 0; i < count; i++) {
-    let quotient = 0;
-    while (reader.readBits(1) === 1) {
-      if (++quotient > maxQuotient) throw decodeError('id gap too large');
-    }
+    const quotient = reader.readUnary(maxQuotient + 1);
+    if (quotient > maxQuotient) throw decodeError('id gap too large');
     const gap = quotient * scale + (k > 0 ? reader.readBits(k) : 0);
     const id = previous + 1 + gap;
     if (id > MAX_ID) throw decodeError(`entity id ${id} above ${MAX_ID}`);
-    out.push(id);
+    out[i] = id;
     previous = id;
   }
   return count;

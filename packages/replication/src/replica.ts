@@ -9,7 +9,7 @@ import {
   type FieldName,
   type FieldValue,
 } from './entity-type.js';
-import { K_BITS, type Packed, PLAIN, packedOf, readDelta } from './field-coding.js';
+import { type DeltaCoder, deltaCoderOf, K_BITS, PLAIN } from './field-coding.js';
 import { readIds } from './id-coding.js';
 import { ACK_WINDOW, encodeAck, entityChecksum, SNAPSHOT_FORMAT } from './server.js';
 
@@ -78,21 +78,19 @@ export interface Replica extends Subscribable<ReplicaEvents> {
   extrapolate<S extends Shape>(entity: ReplicaEntity<S>, tick: number): EntityValues<S>;
 }
 
-/** One change of a field, kept so the value as of an older snapshot can be recovered. */
-interface Undo {
-  snapshotId: number;
-  field: number;
-  previous: unknown;
-}
-
 class ReplicaRecord<S extends Shape = Shape> implements ReplicaEntity<S> {
-  /** Changes since the oldest baseline the server may still use, oldest first. */
-  undo: Undo[] | undefined;
+  /**
+   * Changes since the oldest baseline the server may still use, oldest first, as flat
+   * triples (snapshot id, field index, previous value) from `undoHead` on.
+   */
+  undo: unknown[] | undefined;
+  undoHead = 0;
 
   constructor(
     readonly id: number,
     public generation: number,
     public type: EntityType<S>,
+    readonly typeIndex: number,
     readonly fieldValues: unknown[],
     public owned: boolean,
     public tick: number,
@@ -121,10 +119,9 @@ class ReplicaRecord<S extends Shape = Shape> implements ReplicaEntity<S> {
     const undo = this.undo;
     let value = this.fieldValues[field];
     if (undo === undefined) return value;
-    for (let i = undo.length - 1; i >= 0; i--) {
-      const change = undo[i]!;
-      if (change.snapshotId <= baseline) break;
-      if (change.field === field) value = change.previous;
+    for (let i = undo.length - 3; i >= this.undoHead; i -= 3) {
+      if ((undo[i] as number) <= baseline) break;
+      if (undo[i + 1] === field) value = undo[i + 2];
     }
     return value;
   }
@@ -133,12 +130,16 @@ class ReplicaRecord<S extends Shape = Shape> implements ReplicaEntity<S> {
   change(field: number, value: unknown, snapshotId: number, baseline: number): void {
     let undo = this.undo;
     if (undo === undefined) undo = this.undo = [];
-    else if (undo.length > 0 && undo[0]!.snapshotId <= baseline) {
-      let cut = 0;
-      while (cut < undo.length && undo[cut]!.snapshotId <= baseline) cut++;
-      undo.splice(0, cut);
+    else {
+      let head = this.undoHead;
+      while (head < undo.length && (undo[head] as number) <= baseline) head += 3;
+      if (head === undo.length) {
+        undo.length = 0;
+        head = 0;
+      }
+      this.undoHead = head;
     }
-    undo.push({ snapshotId, field, previous: this.fieldValues[field] });
+    undo.push(snapshotId, field, this.fieldValues[field]);
     this.fieldValues[field] = value;
   }
 }
@@ -147,13 +148,8 @@ interface DecodedSpawn {
   id: number;
   generation: number;
   type: EntityType;
+  typeIndex: number;
   owned: boolean;
-  mask: number;
-  values: unknown[];
-}
-
-interface DecodedUpdate {
-  entity: ReplicaRecord;
   mask: number;
   values: unknown[];
 }
@@ -163,14 +159,18 @@ export function createReplica(options: ReplicaOptions): Replica {
   const types = [...options.types];
   checkTypes(types, 'createReplica');
   const typeBits = bitsFor(types.length);
-  const packedFields: (Packed | undefined)[][] = types.map((type) =>
-    type.fieldTypes.map((fieldType) => packedOf(fieldType)),
+  const packedFields: (DeltaCoder | undefined)[][] = types.map((type) =>
+    type.fieldTypes.map((fieldType) => deltaCoderOf(fieldType)),
   );
   const entities = new Map<number, ReplicaRecord>();
   const emitter = new Emitter<ReplicaEvents>();
   const reader = new BinaryReader();
   const ids: number[] = [];
   const kTable: (number[] | undefined)[] = [];
+  const updateEntities: ReplicaRecord[] = [];
+  const updateMasks: number[] = [];
+  const updateValues: unknown[] = [];
+  const lastMasksScratch: number[] = [];
   const unions: number[] = [];
   let lastSnapshotId = 0;
   let lastTick = 0;
@@ -222,13 +222,14 @@ export function createReplica(options: ReplicaOptions): Replica {
     }
 
     const removals: number[] = [];
-    readIds(reader, ids);
-    for (const id of ids) removals.push(id);
+    const removalCount = readIds(reader, ids);
+    for (let i = 0; i < removalCount; i++) removals.push(ids[i]!);
 
     const spawns: DecodedSpawn[] = [];
     const spawnedIds = new Set<number>();
-    readIds(reader, ids);
-    for (const id of ids) {
+    const spawnCount = readIds(reader, ids);
+    for (let i = 0; i < spawnCount; i++) {
+      const id = ids[i]!;
       const generation = reader.readVarUint();
       const typeIndex = reader.readBits(typeBits);
       const type = types[typeIndex];
@@ -239,21 +240,25 @@ export function createReplica(options: ReplicaOptions): Replica {
       const values: unknown[] = new Array(count);
       for (let field = 0; field < count; field++)
         if ((mask >>> field) & 1) values[field] = type.fieldTypes[field]!.read(reader);
-      spawns.push({ id, generation, type, owned, mask, values });
+      spawns.push({ id, generation, type, typeIndex, owned, mask, values });
       spawnedIds.add(id);
     }
 
-    const updates: DecodedUpdate[] = [];
-    const lastMasks = [...unions];
-    readIds(reader, ids);
-    for (const id of ids) {
+    // Decoded updates, flat: entity, mask and the offset of its values in `updateValues`.
+    let updateCount = 0;
+    let valueCount = 0;
+    const lastMasks = lastMasksScratch;
+    for (let i = 0; i < unions.length; i++) lastMasks[i] = unions[i]!;
+    const idCount = readIds(reader, ids);
+    for (let i = 0; i < idCount; i++) {
+      const id = ids[i]!;
       const entity = entities.get(id);
       if (entity === undefined || baselineId === 0 || entity.since > baselineId)
         throw decodeError(`update of entity ${id}, which is not in baseline ${baselineId}`);
-      if (spawnedIds.has(id)) throw decodeError(`entity ${id} is both spawned and updated`);
-      const type = entity.type;
-      const typeIndex = types.indexOf(type);
-      const fieldTypes = type.fieldTypes;
+      if (spawnedIds.size > 0 && spawnedIds.has(id))
+        throw decodeError(`entity ${id} is both spawned and updated`);
+      const typeIndex = entity.typeIndex;
+      const fieldTypes = entity.type.fieldTypes;
       let mask: number;
       if (reader.readBool()) {
         mask = lastMasks[typeIndex]!;
@@ -263,33 +268,40 @@ export function createReplica(options: ReplicaOptions): Replica {
       }
       if (mask === 0) throw decodeError(`update of entity ${id} with no fields`);
       const ks = kTable[typeIndex];
-      if (ks === undefined) throw decodeError(`type ${type.name} has updates but no parameters`);
-      const packed = packedFields[typeIndex]!;
-      const values: unknown[] = [];
-      for (let field = 0; field < fieldTypes.length; field++) {
-        if (((mask >>> field) & 1) === 0) continue;
-        const coder = packed[field];
+      if (ks === undefined)
+        throw decodeError(`type ${entity.type.name} has updates but no parameters`);
+      const coders = packedFields[typeIndex]!;
+      updateEntities[updateCount] = entity;
+      updateMasks[updateCount++] = mask;
+      for (let field = 0, bits = mask; bits !== 0; field++, bits >>>= 1) {
+        if ((bits & 1) === 0) continue;
+        const coder = coders[field];
         const k = ks[field];
-        if (coder !== undefined && k === undefined)
-          throw decodeError(`entity ${id}: field ${field} is outside its type's update fields`);
         if (coder === undefined || k === PLAIN) {
-          values[field] = fieldTypes[field]!.read(reader);
+          if (coder !== undefined && k === undefined)
+            throw decodeError(`entity ${id}: field ${field} is outside its type's update fields`);
+          updateValues[valueCount++] = fieldTypes[field]!.read(reader);
         } else {
+          if (k === undefined)
+            throw decodeError(`entity ${id}: field ${field} is outside its type's update fields`);
           const reference = entity.valueAt(field, baselineId);
           if (reference === undefined) throw decodeError(`entity ${id}: no baseline value`);
-          values[field] = coder.unpack(readDelta(reader, coder, k!, coder.pack(reference)));
+          const packed = coder.packed;
+          updateValues[valueCount++] = packed.unpack(coder.read(reader, k, packed.pack(reference)));
         }
       }
-      updates.push({ entity, mask, values });
     }
-    const removed = new Set(removals);
-    for (const update of updates)
-      if (removed.has(update.entity.id))
-        throw decodeError(`entity ${update.entity.id} is both removed and updated`);
+    if (removals.length > 0) {
+      const removed = new Set(removals);
+      for (let i = 0; i < updateCount; i++)
+        if (removed.has(updateEntities[i]!.id))
+          throw decodeError(`entity ${updateEntities[i]!.id} is both removed and updated`);
+    }
     const checksum = hasChecksum ? reader.readBits(32) >>> 0 : undefined;
     reader.end();
 
     // Commit.
+    const listening = emitter.listenerCount('update') > 0;
     const spawnEvents: ReplicaRecord[] = [];
     const updateEvents: [ReplicaRecord, string[]][] = [];
     const despawnEvents: ReplicaRecord[] = [];
@@ -312,7 +324,7 @@ export function createReplica(options: ReplicaOptions): Replica {
         }
         existing.owned = spawn.owned;
         existing.tick = tick;
-        if (mask !== 0) updateEvents.push([existing, namesOf(existing.type, mask)]);
+        if (mask !== 0 && listening) updateEvents.push([existing, namesOf(existing.type, mask)]);
         continue;
       }
       if (existing) remove(existing);
@@ -320,6 +332,7 @@ export function createReplica(options: ReplicaOptions): Replica {
         spawn.id,
         spawn.generation,
         spawn.type,
+        spawn.typeIndex,
         spawn.values,
         spawn.owned,
         tick,
@@ -328,16 +341,19 @@ export function createReplica(options: ReplicaOptions): Replica {
       entities.set(spawn.id, entity);
       spawnEvents.push(entity);
     }
-    for (const update of updates) {
-      const { entity, values } = update;
+    let offset = 0;
+    for (let i = 0; i < updateCount; i++) {
+      const entity = updateEntities[i]!;
       let changed = 0;
-      for (let field = 0, mask = update.mask; mask !== 0; field++, mask >>>= 1) {
-        if ((mask & 1) === 0 || Object.is(entity.fieldValues[field], values[field])) continue;
+      for (let field = 0, mask = updateMasks[i]!; mask !== 0; field++, mask >>>= 1) {
+        if ((mask & 1) === 0) continue;
+        const value = updateValues[offset++];
+        if (Object.is(entity.fieldValues[field], value)) continue;
         changed |= 1 << field;
-        entity.change(field, values[field], snapshotId, baselineId);
+        entity.change(field, value, snapshotId, baselineId);
       }
       entity.tick = tick;
-      if (changed !== 0) updateEvents.push([entity, namesOf(entity.type, changed)]);
+      if (changed !== 0 && listening) updateEvents.push([entity, namesOf(entity.type, changed)]);
     }
     earlier = shiftApplied(earlier, snapshotId - lastSnapshotId, lastSnapshotId !== 0);
     lastSnapshotId = snapshotId;

@@ -8,14 +8,12 @@ import {
 import { BinaryReader, BinaryWriter, type Shape } from '@tickwire/serialization';
 import { bitsFor, type EntityType, type EntityValues } from './entity-type.js';
 import {
+  type DeltaCoder,
+  deltaBits,
+  deltaCoderOf,
   FieldStats,
-  imageDelta,
   K_BITS,
-  type Packed,
   PLAIN,
-  packedOf,
-  writeDelta,
-  zigzag,
 } from './field-coding.js';
 import { writeIds } from './id-coding.js';
 import type { Interest } from './interest.js';
@@ -152,22 +150,53 @@ interface Known {
   tick: number;
 }
 
-/** One entity's entry in a sent snapshot. */
-interface Entry {
-  id: number;
-  kind: number;
-  generation: number;
-  version: number;
-  mask: number;
-  fieldMask: number;
-  values: unknown[] | undefined;
-}
+/**
+ * What a sent snapshot carried, kept until the client acknowledges it (or it is known lost):
+ * one entry per entity, in parallel arrays that are reused when the history slot is.
+ */
+class SentSnapshot {
+  id = 0;
+  tick = 0;
+  resolved = true;
+  /** Entries in the arrays below (which are never shrunk, to avoid reallocating). */
+  count = 0;
+  readonly ids: number[] = [];
+  readonly kinds: number[] = [];
+  readonly generations: number[] = [];
+  /** The entity's change version when sent. */
+  readonly versions: number[] = [];
+  readonly masks: number[] = [];
+  readonly fieldMasks: number[] = [];
+  /** The sent field values of every spawn and update, in entry and field order. */
+  readonly values: unknown[] = [];
+  valueCount = 0;
 
-interface SentSnapshot {
-  id: number;
-  tick: number;
-  resolved: boolean;
-  entries: Entry[];
+  reset(id: number, tick: number): void {
+    this.id = id;
+    this.tick = tick;
+    this.resolved = false;
+    this.count = 0;
+    // Drop references to old values so they can be collected.
+    this.values.fill(undefined, 0, this.valueCount);
+    this.valueCount = 0;
+  }
+
+  add(
+    id: number,
+    kind: number,
+    generation: number,
+    version: number,
+    mask: number,
+    fieldMask: number,
+  ): void {
+    const i = this.count++;
+    this.ids[i] = id;
+    this.kinds[i] = kind;
+    this.generations[i] = generation;
+    this.versions[i] = version;
+    this.masks[i] = mask;
+    this.fieldMasks[i] = fieldMask;
+  }
 }
 
 interface Candidate {
@@ -184,17 +213,19 @@ interface ClientState {
   ackedId: number;
   readonly known: (Known | undefined)[];
   /** Unresolved snapshots that spawn / remove each id. */
-  readonly pendingSpawns: number[];
-  readonly pendingRemovals: number[];
+  pendingSpawns: Int32Array;
+  pendingRemovals: Int32Array;
   /** Ids whose state on the client is unknown (an ack never came for a snapshot naming them). */
   readonly uncertain: Set<number>;
   /** Ids the client may hold: known, spawned in flight or uncertain. */
   readonly held: Set<number>;
   readonly visibleIds: number[];
   /** Snapshot id at which each entity was last sent, and how long it has waited since. */
-  readonly lastSent: number[];
-  readonly waited: number[];
-  readonly accumulated: number[];
+  lastSent: Int32Array;
+  waited: Int32Array;
+  accumulated: Float64Array;
+  /** Snapshot id of the last snapshot each entity was visible in. */
+  stamp: Int32Array;
   readonly history: (SentSnapshot | undefined)[];
   budget: number | undefined;
   forceFull: boolean;
@@ -202,11 +233,13 @@ interface ClientState {
 }
 
 interface FieldCoder {
-  readonly packed: Packed | undefined;
+  readonly delta: DeltaCoder | undefined;
   readonly stats: FieldStats | undefined;
 }
 
 const ALL = 0xffffffff;
+
+const byId = (a: { entity: WorldEntity }, b: { entity: WorldEntity }) => a.entity.id - b.entity.id;
 
 function fullMask(count: number): number {
   return count === 32 ? ALL : (1 << count) - 1;
@@ -251,8 +284,8 @@ export function createReplicationServer(options: ReplicationServerOptions): Repl
     let list = coders[typeIndex];
     if (list === undefined) {
       list = world.types[typeIndex]!.fieldTypes.map((type) => {
-        const packed = packedOf(type);
-        return { packed, stats: packed ? new FieldStats(packed.bits) : undefined };
+        const delta = deltaCoderOf(type);
+        return { delta, stats: delta ? new FieldStats(delta.bits) : undefined };
       });
       coders[typeIndex] = list;
       profileBits[typeIndex] = new Array<number>(list.length + 1).fill(0);
@@ -279,44 +312,49 @@ export function createReplicationServer(options: ReplicationServerOptions): Repl
 
   // ---- acknowledgement bookkeeping -------------------------------------------------------
 
-  const forgetPending = (client: ClientState, entry: Entry) => {
-    if (entry.kind === KIND_SPAWN) client.pendingSpawns[entry.id]!--;
-    else if (entry.kind === KIND_REMOVE) client.pendingRemovals[entry.id]!--;
+  const forgetPending = (client: ClientState, kind: number, id: number) => {
+    if (kind === KIND_SPAWN) client.pendingSpawns[id]!--;
+    else if (kind === KIND_REMOVE) client.pendingRemovals[id]!--;
   };
 
   const refreshHeld = (client: ClientState, id: number) => {
-    if (
-      client.known[id] !== undefined ||
-      (client.pendingSpawns[id] ?? 0) > 0 ||
-      client.uncertain.has(id)
-    )
+    if (client.known[id] !== undefined || client.pendingSpawns[id]! > 0 || client.uncertain.has(id))
       client.held.add(id);
     else client.held.delete(id);
   };
 
   const merge = (client: ClientState, snapshot: SentSnapshot) => {
-    for (const entry of snapshot.entries) {
-      forgetPending(client, entry);
-      const id = entry.id;
-      if (entry.kind === KIND_REMOVE) {
+    const { ids, kinds, generations, versions, masks, fieldMasks, values } = snapshot;
+    let offset = 0;
+    for (let i = 0; i < snapshot.count; i++) {
+      const id = ids[i]!;
+      const kind = kinds[i]!;
+      forgetPending(client, kind, id);
+      if (kind === KIND_REMOVE) {
         client.known[id] = undefined;
         client.uncertain.delete(id);
-      } else if (entry.kind === KIND_SPAWN) {
+      } else if (kind === KIND_SPAWN) {
         client.uncertain.delete(id);
+        const knownValues: unknown[] = [];
+        for (let field = 0, mask = masks[i]!; mask !== 0; field++, mask >>>= 1)
+          if (mask & 1) knownValues[field] = values[offset++];
         client.known[id] = {
-          generation: entry.generation,
-          version: entry.version,
-          values: entry.values!,
-          fieldMask: entry.fieldMask,
+          generation: generations[i]!,
+          version: versions[i]!,
+          values: knownValues,
+          fieldMask: fieldMasks[i]!,
           tick: snapshot.tick,
         };
       } else {
         const known = client.known[id];
-        if (known !== undefined && known.generation === entry.generation) {
-          const values = entry.values!;
-          for (let field = 0, mask = entry.mask; mask !== 0; field++, mask >>>= 1)
-            if (mask & 1) known.values[field] = values[field];
-          known.version = entry.version;
+        const current = known !== undefined && known.generation === generations[i];
+        for (let field = 0, mask = masks[i]!; mask !== 0; field++, mask >>>= 1) {
+          if ((mask & 1) === 0) continue;
+          const value = values[offset++];
+          if (current) known.values[field] = value;
+        }
+        if (current) {
+          known.version = versions[i]!;
           known.tick = snapshot.tick;
         }
       }
@@ -331,14 +369,16 @@ export function createReplicationServer(options: ReplicationServerOptions): Repl
       return;
     }
     if (applied === false) client.stats.lost++;
-    for (const entry of snapshot.entries) {
-      forgetPending(client, entry);
+    const { ids, kinds } = snapshot;
+    for (let i = 0; i < snapshot.count; i++) {
+      const id = ids[i]!;
+      forgetPending(client, kinds[i]!, id);
       // Unknown fate: the client may or may not hold what this snapshot carried.
       if (applied === undefined) {
-        client.uncertain.add(entry.id);
-        client.known[entry.id] = undefined;
+        client.uncertain.add(id);
+        client.known[id] = undefined;
       }
-      refreshHeld(client, entry.id);
+      refreshHeld(client, id);
     }
   };
 
@@ -375,6 +415,17 @@ export function createReplicationServer(options: ReplicationServerOptions): Repl
 
   // ---- encoding ----------------------------------------------------------------------------
 
+  let typeMaskCache: number[] = [];
+  /** Every field's bit, by type index. */
+  const fullMasks = (): number[] => {
+    if (typeMaskCache.length !== world.types.length) {
+      typeMaskCache = world.types.map((type) => fullMask(type.fieldNames.length));
+      anyOwned = world.types.some((type) => type.ownedMask !== 0);
+    }
+    return typeMaskCache;
+  };
+  let anyOwned = false;
+
   const visibleMaskFor = (client: ClientState, entity: WorldEntity): number => {
     const type = entity.type;
     let mask = fullMask(type.fieldNames.length);
@@ -400,6 +451,7 @@ export function createReplicationServer(options: ReplicationServerOptions): Repl
   };
 
   const candidates: Candidate[] = [];
+  const candidatePool: Candidate[] = [];
   const removals: number[] = [];
   const spawns: Candidate[] = [];
   const updates: Candidate[] = [];
@@ -415,9 +467,12 @@ export function createReplicationServer(options: ReplicationServerOptions): Repl
     if (interest !== undefined) interest.visible(client.clientId, visible);
     candidates.length = 0;
     removals.length = 0;
-    const { known, lastSent, waited, accumulated } = client;
+    const { known } = client;
     const budgeted = client.budget !== undefined;
-    const stamp = visibleStamp(client, slots.length);
+    reserve(client, slots.length);
+    const { stamp, pendingRemovals, lastSent, waited, accumulated } = client;
+    const typeMasks = fullMasks();
+    const simpleMasks = fieldFilter === undefined && !anyOwned;
     const everything = interest === undefined;
     const count = everything ? slots.length : visible.length;
     let seen = 0;
@@ -428,7 +483,7 @@ export function createReplicationServer(options: ReplicationServerOptions): Repl
       stamp[id] = snapshotId;
       seen++;
       const entry = known[id];
-      const fieldMask = visibleMaskFor(client, entity);
+      const fieldMask = simpleMasks ? typeMasks[entity.typeIndex]! : visibleMaskFor(client, entity);
       let kind: number;
       let mask: number;
       if (
@@ -437,7 +492,7 @@ export function createReplicationServer(options: ReplicationServerOptions): Repl
         entry.generation !== entity.generation ||
         entry.fieldMask !== fieldMask ||
         entity.metaVersion > entry.version ||
-        (client.pendingRemovals[id] ?? 0) > 0
+        pendingRemovals[id]! > 0
       ) {
         kind = KIND_SPAWN;
         mask = fieldMask;
@@ -451,8 +506,7 @@ export function createReplicationServer(options: ReplicationServerOptions): Repl
         mask = (mask & fieldMask) >>> 0;
         if (mask === 0) continue;
         const type = entity.type;
-        if (type.updateInterval > 1 && snapshotId - (lastSent[id] ?? 0) < type.updateInterval)
-          continue;
+        if (type.updateInterval > 1 && snapshotId - lastSent[id]! < type.updateInterval) continue;
         if (type.deadReckoning !== undefined && deadReckoned(entry, entity)) continue;
         kind = KIND_UPDATE;
       }
@@ -461,12 +515,22 @@ export function createReplicationServer(options: ReplicationServerOptions): Repl
         const weight =
           entity.type.priority *
           (priorityOf === undefined ? 1 : priorityOf(client.clientId, entity));
-        accumulated[id] = (accumulated[id] ?? 0) + weight;
-        waited[id] = (waited[id] ?? 0) + 1;
+        accumulated[id] = accumulated[id]! + weight;
+        waited[id] = waited[id]! + 1;
         // Entities that waited their type's maxInterval go first, longest wait first.
         score = waited[id]! >= entity.type.maxInterval ? 1e12 + waited[id]! : accumulated[id]!;
       }
-      candidates.push({ entity, kind, mask, fieldMask, score });
+      let candidate = candidatePool[candidates.length];
+      if (candidate === undefined)
+        candidate = candidatePool[candidates.length] = { entity, kind, mask, fieldMask, score };
+      else {
+        candidate.entity = entity;
+        candidate.kind = kind;
+        candidate.mask = mask;
+        candidate.fieldMask = fieldMask;
+        candidate.score = score;
+      }
+      candidates.push(candidate);
     }
     client.stats.visible = seen;
     // Whatever the client may hold and no longer sees (despawned, out of view) is removed.
@@ -478,16 +542,22 @@ export function createReplicationServer(options: ReplicationServerOptions): Repl
     if (removals.length > 1) removals.sort((a, b) => a - b);
   };
 
-  const stamps = new WeakMap<ClientState, Int32Array>();
-  const visibleStamp = (client: ClientState, size: number): Int32Array => {
-    let stamp = stamps.get(client);
-    if (stamp === undefined || stamp.length < size) {
-      const grown = new Int32Array(Math.max(64, size * 2));
-      if (stamp) grown.set(stamp);
-      stamp = grown;
-      stamps.set(client, stamp);
-    }
-    return stamp;
+  /** Makes the client's per-id arrays hold at least `size` ids. */
+  const reserve = (client: ClientState, size: number) => {
+    if (client.stamp.length >= size) return;
+    const capacity = Math.max(64, size * 2);
+    const grow = <A extends Int32Array | Float64Array>(old: A, make: (n: number) => A): A => {
+      const next = make(capacity);
+      next.set(old);
+      return next;
+    };
+    client.pendingSpawns = grow(client.pendingSpawns, (n) => new Int32Array(n));
+    client.pendingRemovals = grow(client.pendingRemovals, (n) => new Int32Array(n));
+    client.lastSent = grow(client.lastSent, (n) => new Int32Array(n));
+    client.waited = grow(client.waited, (n) => new Int32Array(n));
+    client.accumulated = grow(client.accumulated, (n) => new Float64Array(n));
+    client.stamp = grow(client.stamp, (n) => new Int32Array(n));
+    for (let id = client.known.length; id < capacity; id++) client.known.push(undefined);
   };
 
   const writeEntityFields = (
@@ -505,14 +575,15 @@ export function createReplicationServer(options: ReplicationServerOptions): Repl
       const start = profiling ? writer.bitLength : 0;
       const value = entity.fieldValues[field];
       const coder = typeCoders[field]!;
-      if (known !== undefined && coder.packed !== undefined) {
-        const packed = coder.packed;
+      const delta = coder.delta;
+      if (known !== undefined && delta !== undefined) {
+        const packed = delta.packed;
         const image = packed.pack(value);
-        const code = zigzag(imageDelta(packed, image, packed.pack(known.values[field])));
+        const code = delta.code(image, packed.pack(known.values[field]));
         coder.stats!.add(code);
         const k = deltaFields ? coder.stats!.k : PLAIN;
         if (k === PLAIN) fieldTypes[field]!.write(writer, value);
-        else writeDelta(writer, code, k, packed.bits, image);
+        else delta.write(writer, code, k, image);
       } else {
         fieldTypes[field]!.write(writer, value);
       }
@@ -545,9 +616,11 @@ export function createReplicationServer(options: ReplicationServerOptions): Repl
       writer.writeBool(union !== 0);
       if (union === 0) continue;
       const typeCoders = codersOf(typeIndex);
+      // Retune each field's parameter once enough differences were seen.
+      for (const coder of typeCoders) coder.stats?.update();
       writer.writeBits(union, typeCoders.length);
       for (let field = 0; field < typeCoders.length; field++)
-        if ((union >>> field) & 1 && typeCoders[field]!.packed !== undefined)
+        if ((union >>> field) & 1 && typeCoders[field]!.delta !== undefined)
           writer.writeBits(deltaFields ? typeCoders[field]!.stats!.k : PLAIN, K_BITS);
     }
     ids.length = 0;
@@ -636,6 +709,9 @@ export function createReplicationServer(options: ReplicationServerOptions): Repl
     spawns.length = 0;
     updates.length = 0;
     const budget = client.budget;
+    // An interest lists ids in its own order; the id lists on the wire are sorted.
+    if (interest !== undefined && budget === undefined && candidates.length > 1)
+      candidates.sort(byId);
     if (budget === undefined) {
       for (const candidate of candidates)
         (candidate.kind === KIND_SPAWN ? spawns : updates).push(candidate);
@@ -653,7 +729,7 @@ export function createReplicationServer(options: ReplicationServerOptions): Repl
     for (;;) {
       spawns.length = 0;
       updates.length = 0;
-      const chosen = candidates.slice(0, taken).sort((a, b) => a.entity.id - b.entity.id);
+      const chosen = candidates.slice(0, taken).sort(byId);
       for (const candidate of chosen)
         (candidate.kind === KIND_SPAWN ? spawns : updates).push(candidate);
       const bytes = writeSnapshot(client, full);
@@ -685,16 +761,13 @@ export function createReplicationServer(options: ReplicationServerOptions): Repl
       const value = entity.fieldValues[field];
       if (
         known !== undefined &&
-        coder.packed !== undefined &&
+        coder.delta !== undefined &&
         deltaFields &&
         coder.stats!.k !== PLAIN
       ) {
-        const packed = coder.packed;
-        const code = zigzag(
-          imageDelta(packed, packed.pack(value), packed.pack(known.values[field])),
-        );
-        const quotient = Math.floor(code / 2 ** coder.stats!.k);
-        bits += quotient >= 12 ? 12 + packed.bits : quotient + 1 + coder.stats!.k;
+        const delta = coder.delta;
+        const code = delta.code(delta.packed.pack(value), delta.packed.pack(known.values[field]));
+        bits += deltaBits(code, coder.stats!.k, delta.bits);
       } else {
         fieldTypes[field]!.write(scratch, value);
       }
@@ -705,39 +778,33 @@ export function createReplicationServer(options: ReplicationServerOptions): Repl
   const record = (client: ClientState, full: boolean) => {
     const snapshotId = client.nextSnapshotId;
     const slot = snapshotId % historySize;
-    const previous = client.history[slot];
-    if (previous !== undefined && !previous.resolved) drop(client, previous, undefined);
-    const entries: Entry[] = [];
+    let sent = client.history[slot];
+    if (sent === undefined) sent = client.history[slot] = new SentSnapshot();
+    else if (!sent.resolved) drop(client, sent, undefined);
+    sent.reset(snapshotId, tick);
     for (const id of removals) {
-      entries.push({
-        id,
-        kind: KIND_REMOVE,
-        generation: 0,
-        version: 0,
-        mask: 0,
-        fieldMask: 0,
-        values: undefined,
-      });
-      client.pendingRemovals[id] = (client.pendingRemovals[id] ?? 0) + 1;
+      sent.add(id, KIND_REMOVE, 0, 0, 0, 0);
+      client.pendingRemovals[id] = client.pendingRemovals[id]! + 1;
     }
-    for (const list of [spawns, updates]) {
-      for (const candidate of list) {
+    for (let list = 0; list < 2; list++) {
+      const chosen = list === 0 ? spawns : updates;
+      for (const candidate of chosen) {
         const entity = candidate.entity;
         const id = entity.id;
-        const values: unknown[] = candidate.kind === KIND_SPAWN ? [] : [];
-        for (let field = 0, mask = candidate.mask; mask !== 0; field++, mask >>>= 1)
-          if (mask & 1) values[field] = entity.fieldValues[field];
-        entries.push({
+        sent.add(
           id,
-          kind: candidate.kind,
-          generation: entity.generation,
-          version: entity.changeVersion,
-          mask: candidate.mask,
-          fieldMask: candidate.fieldMask,
-          values,
-        });
+          candidate.kind,
+          entity.generation,
+          entity.changeVersion,
+          candidate.mask,
+          candidate.fieldMask,
+        );
+        const fieldValues = entity.fieldValues;
+        const values = sent.values;
+        for (let field = 0, mask = candidate.mask; mask !== 0; field++, mask >>>= 1)
+          if (mask & 1) values[sent.valueCount++] = fieldValues[field];
         if (candidate.kind === KIND_SPAWN) {
-          client.pendingSpawns[id] = (client.pendingSpawns[id] ?? 0) + 1;
+          client.pendingSpawns[id] = client.pendingSpawns[id]! + 1;
           client.held.add(id);
         }
         client.lastSent[id] = snapshotId;
@@ -745,7 +812,6 @@ export function createReplicationServer(options: ReplicationServerOptions): Repl
         client.accumulated[id] = 0;
       }
     }
-    client.history[slot] = { id: snapshotId, tick, resolved: false, entries };
     client.nextSnapshotId = snapshotId + 1;
     if (full) client.forceFull = false;
   };
@@ -764,14 +830,15 @@ export function createReplicationServer(options: ReplicationServerOptions): Repl
         nextSnapshotId: 1,
         ackedId: 0,
         known: [],
-        pendingSpawns: [],
-        pendingRemovals: [],
+        pendingSpawns: new Int32Array(0),
+        pendingRemovals: new Int32Array(0),
         uncertain: new Set(),
         held: new Set(),
         visibleIds: [],
-        lastSent: [],
-        waited: [],
-        accumulated: [],
+        lastSent: new Int32Array(0),
+        waited: new Int32Array(0),
+        accumulated: new Float64Array(0),
+        stamp: new Int32Array(0),
         history: new Array(historySize),
         budget: undefined,
         forceFull: false,
@@ -789,7 +856,6 @@ export function createReplicationServer(options: ReplicationServerOptions): Repl
           `tick must be a safe integer >= the current tick ${tick}, got ${next}`,
         );
       tick = next ?? tick + 1;
-      for (const list of coders) if (list) for (const coder of list) coder.stats?.update();
       prepare();
     },
     get tick() {

@@ -63,6 +63,40 @@ export class BinaryReader {
     return acc & ((1 << bits) - 1);
   }
 
+  /**
+   * Reads a unary count: the number of 1 bits before the next 0 bit, which is consumed too.
+   * Stops after `limit` ones (consuming no 0 bit then) and returns `limit`.
+   */
+  readUnary(limit: number): number {
+    let count = 0;
+    const bytes = this.bytes;
+    for (;;) {
+      if (this.bitCount === 0) {
+        if (this.position >= bytes.length) throw truncated();
+        this.bitBuffer = bytes[this.position++]!;
+        this.bitCount = 8;
+      }
+      // Trailing ones of the buffer = trailing zeros of its complement.
+      const inverted = ~this.bitBuffer;
+      let ones = 31 - Math.clz32(inverted & -inverted);
+      if (ones > this.bitCount) ones = this.bitCount;
+      if (count + ones >= limit) {
+        const take = limit - count;
+        this.bitBuffer >>>= take;
+        this.bitCount -= take;
+        return limit;
+      }
+      count += ones;
+      if (ones < this.bitCount) {
+        this.bitBuffer >>>= ones + 1;
+        this.bitCount -= ones + 1;
+        return count;
+      }
+      this.bitBuffer = 0;
+      this.bitCount = 0;
+    }
+  }
+
   /** One bit. */
   readBool(): boolean {
     return this.readBits(1) === 1;
