@@ -8,7 +8,6 @@ import {
   createWorld,
   defineEntityType,
   type Entity,
-  type Interest,
   type Point,
   type Replica,
   type View,
@@ -269,30 +268,6 @@ interface UnitEntity {
   set(field: string, value: number): void;
 }
 
-/**
- * WORKAROUND (library bug, to remove once fixed): `snapshotFor` writes spawn and update ids in
- * the order `interest.visible` appended them, but the id coder needs them increasing, and
- * createGridInterest appends them in cell order, so any view spanning two occupied cells
- * throws "writeIds: ids must increase". The bench sorts each client's ids (a typed-array sort,
- * counted in Tickwire's encode and interest_query timings).
- */
-function sortedInterest(inner: Interest): Interest {
-  let scratch = new Int32Array(UNITS);
-  return {
-    prepare: (world) => inner.prepare(world),
-    visible(clientId, out) {
-      const start = out.length;
-      inner.visible(clientId, out);
-      const n = out.length - start;
-      if (n < 2) return;
-      if (scratch.length < n) scratch = new Int32Array(n * 2);
-      for (let k = 0; k < n; k++) scratch[k] = out[start + k]!;
-      const ids = scratch.subarray(0, n).sort();
-      for (let k = 0; k < n; k++) out[start + k] = ids[k]!;
-    },
-  };
-}
-
 function runTickwireAoi(ticks: number, seed: number): AoiFigures {
   const motion = new Motion(seed);
   const world = createWorld({ types: [TickwireUnit] });
@@ -318,9 +293,9 @@ function runTickwireAoi(ticks: number, seed: number): AoiFigures {
     const p = (clientId as number) * PLAYER_STRIDE;
     return { x: motion.x[p]!, y: motion.y[p]!, radius: RADIUS };
   };
-  const interest = sortedInterest(createGridInterest({ cellSize: CELL, position, view }));
+  const interest = createGridInterest({ cellSize: CELL, position, view });
   // A second grid with the same options, only to time the interest queries on their own.
-  const probe = sortedInterest(createGridInterest({ cellSize: CELL, position, view }));
+  const probe = createGridInterest({ cellSize: CELL, position, view });
   const probeOut: number[] = [];
   const server = createReplicationServer({ world, interest });
   const replicas: Replica[] = [];
