@@ -98,6 +98,11 @@ export function defineEntityType<S extends Shape>(
     );
   const fieldTypes = fieldNames.map((field) => shape[field] as Type<unknown>);
   const indices = new Map<string, number>(fieldNames.map((field, index) => [field, index]));
+  // A prototype-less lookup: one property load, and `toString` is not a field.
+  const lookup: Record<string, number | undefined> = Object.create(null);
+  fieldNames.forEach((field, index) => {
+    lookup[field] = index;
+  });
   const priority = positive(name, 'priority', options.priority ?? 1, false);
   const updateInterval = positive(name, 'updateInterval', options.updateInterval ?? 1, true);
   const maxInterval = positive(name, 'maxInterval', options.maxInterval ?? 30, true);
@@ -127,7 +132,7 @@ export function defineEntityType<S extends Shape>(
     shape,
     fieldNames,
     fieldTypes,
-    fieldIndex: (field) => (Object.hasOwn(shape, field) ? indices.get(field) : undefined),
+    fieldIndex: (field) => lookup[field],
     priority,
     updateInterval,
     maxInterval,

@@ -81,10 +81,11 @@ export interface Replica extends Subscribable<ReplicaEvents> {
 class ReplicaRecord<S extends Shape = Shape> implements ReplicaEntity<S> {
   /**
    * Changes since the oldest baseline the server may still use, oldest first, as flat
-   * triples (snapshot id, field index, previous value) from `undoHead` on.
+   * triples (snapshot id, field index, previous value) from `undoHead` to `undoEnd`.
    */
   undo: unknown[] | undefined;
   undoHead = 0;
+  undoEnd = 0;
 
   constructor(
     readonly id: number,
@@ -119,7 +120,7 @@ class ReplicaRecord<S extends Shape = Shape> implements ReplicaEntity<S> {
     const undo = this.undo;
     let value = this.fieldValues[field];
     if (undo === undefined) return value;
-    for (let i = undo.length - 3; i >= this.undoHead; i -= 3) {
+    for (let i = this.undoEnd - 3; i >= this.undoHead; i -= 3) {
       if ((undo[i] as number) <= baseline) break;
       if (undo[i + 1] === field) value = undo[i + 2];
     }
@@ -132,14 +133,20 @@ class ReplicaRecord<S extends Shape = Shape> implements ReplicaEntity<S> {
     if (undo === undefined) undo = this.undo = [];
     else {
       let head = this.undoHead;
-      while (head < undo.length && (undo[head] as number) <= baseline) head += 3;
-      if (head === undo.length) {
-        undo.length = 0;
+      const end = this.undoEnd;
+      while (head < end && (undo[head] as number) <= baseline) head += 3;
+      // Everything dropped: start over at the front (the array keeps its storage).
+      if (head === end) {
+        this.undoEnd = 0;
         head = 0;
       }
       this.undoHead = head;
     }
-    undo.push(snapshotId, field, this.fieldValues[field]);
+    const end = this.undoEnd;
+    undo[end] = snapshotId;
+    undo[end + 1] = field;
+    undo[end + 2] = this.fieldValues[field];
+    this.undoEnd = end + 3;
     this.fieldValues[field] = value;
   }
 }
@@ -238,8 +245,15 @@ export function createReplica(options: ReplicaOptions): Replica {
       const count = type.fieldNames.length;
       const mask = reader.readBool() ? fullMaskOf(count) : reader.readBits(count) >>> 0;
       const values: unknown[] = new Array(count);
-      for (let field = 0; field < count; field++)
-        if ((mask >>> field) & 1) values[field] = type.fieldTypes[field]!.read(reader);
+      const coders = packedFields[typeIndex]!;
+      for (let field = 0; field < count; field++) {
+        if (((mask >>> field) & 1) === 0) continue;
+        const coder = coders[field];
+        values[field] =
+          coder === undefined
+            ? type.fieldTypes[field]!.read(reader)
+            : coder.packed.unpack(reader.readBits(coder.bits));
+      }
       spawns.push({ id, generation, type, typeIndex, owned, mask, values });
       spawnedIds.add(id);
     }
@@ -277,10 +291,10 @@ export function createReplica(options: ReplicaOptions): Replica {
         if ((bits & 1) === 0) continue;
         const coder = coders[field];
         const k = ks[field];
-        if (coder === undefined || k === PLAIN) {
-          if (coder !== undefined && k === undefined)
-            throw decodeError(`entity ${id}: field ${field} is outside its type's update fields`);
+        if (coder === undefined) {
           updateValues[valueCount++] = fieldTypes[field]!.read(reader);
+        } else if (k === PLAIN) {
+          updateValues[valueCount++] = coder.packed.unpack(reader.readBits(coder.bits));
         } else {
           if (k === undefined)
             throw decodeError(`entity ${id}: field ${field} is outside its type's update fields`);

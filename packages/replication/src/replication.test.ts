@@ -234,7 +234,7 @@ describe('snapshots', () => {
   it('wrap an encoder failure in a typed error', () => {
     const Broken = defineEntityType('broken', {
       v: {
-        ...t.u8(),
+        ...t.string({ maxBytes: 4 }),
         write: () => {
           throw new RangeError('boom');
         },
@@ -243,7 +243,7 @@ describe('snapshots', () => {
     const world = createWorld({ types: [Broken] });
     const server = createReplicationServer({ world });
     server.addClient('c');
-    world.spawn(Broken, { v: 1 });
+    world.spawn(Broken, { v: 'a' });
     const error = errorOf(() => server.snapshotFor('c'));
     expect(isTickwireError(error) && error.code).toBe(ErrorCode.INTERNAL);
   });

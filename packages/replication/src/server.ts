@@ -144,6 +144,8 @@ interface Known {
   version: number;
   /** Field values by wire index (undefined for a hidden field). */
   values: unknown[];
+  /** Integer images of the delta-coded fields' values (see field-coding.ts), by wire index. */
+  images: number[];
   /** Fields the client has (its visible fields when they were sent). */
   fieldMask: number;
   /** Server tick of the snapshot the values came from. */
@@ -169,6 +171,8 @@ class SentSnapshot {
   readonly fieldMasks: number[] = [];
   /** The sent field values of every spawn and update, in entry and field order. */
   readonly values: unknown[] = [];
+  /** Their integer images, where the field has one. */
+  readonly images: number[] = [];
   valueCount = 0;
 
   reset(id: number, tick: number): void {
@@ -240,6 +244,24 @@ interface FieldCoder {
 const ALL = 0xffffffff;
 
 const byId = (a: { entity: WorldEntity }, b: { entity: WorldEntity }) => a.entity.id - b.entity.id;
+
+/** Sorts the first `count` items of `items` in place (insertion sort when short). */
+function sortPrefix<T>(items: T[], count: number, compare: (a: T, b: T) => number): void {
+  if (count > 24) {
+    const sorted = items.slice(0, count).sort(compare);
+    for (let i = 0; i < count; i++) items[i] = sorted[i]!;
+    return;
+  }
+  for (let i = 1; i < count; i++) {
+    const item = items[i]!;
+    let j = i - 1;
+    while (j >= 0 && compare(items[j]!, item) > 0) {
+      items[j + 1] = items[j]!;
+      j--;
+    }
+    items[j + 1] = item;
+  }
+}
 
 function fullMask(count: number): number {
   return count === 32 ? ALL : (1 << count) - 1;
@@ -324,7 +346,7 @@ export function createReplicationServer(options: ReplicationServerOptions): Repl
   };
 
   const merge = (client: ClientState, snapshot: SentSnapshot) => {
-    const { ids, kinds, generations, versions, masks, fieldMasks, values } = snapshot;
+    const { ids, kinds, generations, versions, masks, fieldMasks, values, images } = snapshot;
     let offset = 0;
     for (let i = 0; i < snapshot.count; i++) {
       const id = ids[i]!;
@@ -336,12 +358,17 @@ export function createReplicationServer(options: ReplicationServerOptions): Repl
       } else if (kind === KIND_SPAWN) {
         client.uncertain.delete(id);
         const knownValues: unknown[] = [];
-        for (let field = 0, mask = masks[i]!; mask !== 0; field++, mask >>>= 1)
-          if (mask & 1) knownValues[field] = values[offset++];
+        const knownImages: number[] = [];
+        for (let field = 0, mask = masks[i]!; mask !== 0; field++, mask >>>= 1) {
+          if ((mask & 1) === 0) continue;
+          knownImages[field] = images[offset]!;
+          knownValues[field] = values[offset++];
+        }
         client.known[id] = {
           generation: generations[i]!,
           version: versions[i]!,
           values: knownValues,
+          images: knownImages,
           fieldMask: fieldMasks[i]!,
           tick: snapshot.tick,
         };
@@ -350,8 +377,11 @@ export function createReplicationServer(options: ReplicationServerOptions): Repl
         const current = known !== undefined && known.generation === generations[i];
         for (let field = 0, mask = masks[i]!; mask !== 0; field++, mask >>>= 1) {
           if ((mask & 1) === 0) continue;
-          const value = values[offset++];
-          if (current) known.values[field] = value;
+          if (current) {
+            known.values[field] = values[offset];
+            known.images[field] = images[offset]!;
+          }
+          offset++;
         }
         if (current) {
           known.version = versions[i]!;
@@ -450,14 +480,24 @@ export function createReplicationServer(options: ReplicationServerOptions): Repl
     return model.error(actual as EntityValues<Shape>, predicted) <= model.threshold;
   };
 
+  // Per-snapshot work lists, reused: arrays with explicit counts (never truncated, so V8 keeps
+  // their storage).
   const candidates: Candidate[] = [];
-  const candidatePool: Candidate[] = [];
+  let candidateCount = 0;
   const removals: number[] = [];
+  let removalCount = 0;
   const spawns: Candidate[] = [];
+  let spawnCount = 0;
   const updates: Candidate[] = [];
+  let updateCount = 0;
   const ids: number[] = [];
+  /** Images of every written field in writing order (0 for fields without one). */
+  const images: number[] = [];
+  let imageCount = 0;
   const lastMasks: number[] = [];
   const typeHasUpdates: number[] = [];
+  /** Some entity that wanted to be sent was left out (then no checksum can be exact). */
+  let skipped = false;
 
   const collect = (client: ClientState, full: boolean) => {
     const snapshotId = client.nextSnapshotId;
@@ -465,8 +505,9 @@ export function createReplicationServer(options: ReplicationServerOptions): Repl
     const visible = client.visibleIds;
     visible.length = 0;
     if (interest !== undefined) interest.visible(client.clientId, visible);
-    candidates.length = 0;
-    removals.length = 0;
+    candidateCount = 0;
+    removalCount = 0;
+    skipped = false;
     const { known } = client;
     const budgeted = client.budget !== undefined;
     reserve(client, slots.length);
@@ -506,8 +547,13 @@ export function createReplicationServer(options: ReplicationServerOptions): Repl
         mask = (mask & fieldMask) >>> 0;
         if (mask === 0) continue;
         const type = entity.type;
-        if (type.updateInterval > 1 && snapshotId - lastSent[id]! < type.updateInterval) continue;
-        if (type.deadReckoning !== undefined && deadReckoned(entry, entity)) continue;
+        if (
+          (type.updateInterval > 1 && snapshotId - lastSent[id]! < type.updateInterval) ||
+          (type.deadReckoning !== undefined && deadReckoned(entry, entity))
+        ) {
+          skipped = true;
+          continue;
+        }
         kind = KIND_UPDATE;
       }
       let score = 0;
@@ -520,9 +566,9 @@ export function createReplicationServer(options: ReplicationServerOptions): Repl
         // Entities that waited their type's maxInterval go first, longest wait first.
         score = waited[id]! >= entity.type.maxInterval ? 1e12 + waited[id]! : accumulated[id]!;
       }
-      let candidate = candidatePool[candidates.length];
+      let candidate = candidates[candidateCount];
       if (candidate === undefined)
-        candidate = candidatePool[candidates.length] = { entity, kind, mask, fieldMask, score };
+        candidate = candidates[candidateCount] = { entity, kind, mask, fieldMask, score };
       else {
         candidate.entity = entity;
         candidate.kind = kind;
@@ -530,16 +576,16 @@ export function createReplicationServer(options: ReplicationServerOptions): Repl
         candidate.fieldMask = fieldMask;
         candidate.score = score;
       }
-      candidates.push(candidate);
+      candidateCount++;
     }
     client.stats.visible = seen;
     // Whatever the client may hold and no longer sees (despawned, out of view) is removed.
     for (const id of client.held) {
       const entity = slots[id];
       if (entity !== undefined && stamp[id] === snapshotId) continue;
-      removals.push(id);
+      removals[removalCount++] = id;
     }
-    if (removals.length > 1) removals.sort((a, b) => a - b);
+    if (removalCount > 1) sortPrefix(removals, removalCount, (a, b) => a - b);
   };
 
   /** Makes the client's per-id arrays hold at least `size` ids. */
@@ -576,16 +622,21 @@ export function createReplicationServer(options: ReplicationServerOptions): Repl
       const value = entity.fieldValues[field];
       const coder = typeCoders[field]!;
       const delta = coder.delta;
-      if (known !== undefined && delta !== undefined) {
-        const packed = delta.packed;
-        const image = packed.pack(value);
-        const code = delta.code(image, packed.pack(known.values[field]));
-        coder.stats!.add(code);
-        const k = deltaFields ? coder.stats!.k : PLAIN;
-        if (k === PLAIN) fieldTypes[field]!.write(writer, value);
-        else delta.write(writer, code, k, image);
-      } else {
+      if (delta === undefined) {
         fieldTypes[field]!.write(writer, value);
+        images[imageCount++] = 0;
+      } else {
+        const image = delta.packed.pack(value);
+        images[imageCount++] = image;
+        if (known === undefined) {
+          writer.writeBits(image, delta.bits);
+        } else {
+          const code = delta.code(image, known.images[field]!);
+          coder.stats!.add(code);
+          const k = deltaFields ? coder.stats!.k : PLAIN;
+          if (k === PLAIN) writer.writeBits(image, delta.bits);
+          else delta.write(writer, code, k, image);
+        }
       }
       if (profiling) bits[field]! += writer.bitLength - start;
     }
@@ -596,6 +647,7 @@ export function createReplicationServer(options: ReplicationServerOptions): Repl
 
   const writeSnapshot = (client: ClientState, full: boolean): Uint8Array => {
     const snapshotId = client.nextSnapshotId;
+    imageCount = 0;
     const hasBaseline = !full && client.ackedId !== 0;
     const typeBits = typeBitsOf();
     writer.reset();
@@ -603,11 +655,13 @@ export function createReplicationServer(options: ReplicationServerOptions): Repl
     writer.writeVarUint(snapshotId);
     writer.writeVarUint(hasBaseline ? snapshotId - client.ackedId : 0);
     writer.writeVarUint(tick);
-    writer.writeBool(checksums);
-    // Rice parameters of the types that have updates.
+    // A checksum is exact only when nothing that wanted to be sent was left out.
+    const exact = checksums && !skipped && deferred === 0;
+    writer.writeBool(exact);
     // Per type: the fields any update carries, and the Rice parameter of each numeric one.
-    typeHasUpdates.length = 0;
-    for (const update of updates) {
+    typeHasUpdates.fill(0);
+    for (let i = 0; i < updateCount; i++) {
+      const update = updates[i]!;
       const typeIndex = update.entity.typeIndex;
       typeHasUpdates[typeIndex] = ((typeHasUpdates[typeIndex] ?? 0) | update.mask) >>> 0;
     }
@@ -623,13 +677,11 @@ export function createReplicationServer(options: ReplicationServerOptions): Repl
         if ((union >>> field) & 1 && typeCoders[field]!.delta !== undefined)
           writer.writeBits(deltaFields ? typeCoders[field]!.stats!.k : PLAIN, K_BITS);
     }
-    ids.length = 0;
-    for (const id of removals) ids.push(id);
-    writeIds(writer, ids, ids.length);
-    ids.length = 0;
-    for (const spawn of spawns) ids.push(spawn.entity.id);
-    writeIds(writer, ids, ids.length);
-    for (const spawn of spawns) {
+    writeIds(writer, removals, removalCount);
+    for (let i = 0; i < spawnCount; i++) ids[i] = spawns[i]!.entity.id;
+    writeIds(writer, ids, spawnCount);
+    for (let i = 0; i < spawnCount; i++) {
+      const spawn = spawns[i]!;
       const entity = spawn.entity;
       codersOf(entity.typeIndex);
       const start = profiling ? writer.bitLength : 0;
@@ -643,14 +695,13 @@ export function createReplicationServer(options: ReplicationServerOptions): Repl
         profileBits[entity.typeIndex]![entity.type.fieldNames.length]! += writer.bitLength - start;
       writeEntityFields(spawn, undefined, client);
     }
-    ids.length = 0;
-    for (const update of updates) ids.push(update.entity.id);
-    writeIds(writer, ids, ids.length);
+    for (let i = 0; i < updateCount; i++) ids[i] = updates[i]!.entity.id;
+    writeIds(writer, ids, updateCount);
     // A mask equal to the previous one of its type (initially the type's union) takes 1 bit.
-    lastMasks.length = 0;
     for (let typeIndex = 0; typeIndex < typeHasUpdates.length; typeIndex++)
       lastMasks[typeIndex] = typeHasUpdates[typeIndex] ?? 0;
-    for (const update of updates) {
+    for (let i = 0; i < updateCount; i++) {
+      const update = updates[i]!;
       const entity = update.entity;
       const start = profiling ? writer.bitLength : 0;
       const typeIndex = entity.typeIndex;
@@ -664,34 +715,37 @@ export function createReplicationServer(options: ReplicationServerOptions): Repl
         profileBits[typeIndex]![entity.type.fieldNames.length]! += writer.bitLength - start;
       writeEntityFields(update, client.known[entity.id], client);
     }
-    if (checksums) writer.writeBits(expectedChecksum(client), 32);
+    if (exact) writer.writeBits(expectedChecksum(client), 32);
     return writer.toBytes();
   };
 
-  /** Checksum of the state the client will hold after this snapshot, as of its baseline. */
+  /**
+   * Checksum of the state the client holds after applying this snapshot: its state as of the
+   * baseline with this snapshot's removals, spawns and updates applied. Exact only when every
+   * change since the baseline is in the snapshot (see `exact` in writeSnapshot).
+   */
   const expectedChecksum = (client: ClientState): number => {
     let sum = 0;
-    const updated = new Map<number, Candidate>();
-    for (const update of updates) updated.set(update.entity.id, update);
-    const removed = new Set(removals);
-    for (const spawn of spawns)
+    const changed = new Map<number, Candidate | null>();
+    for (let i = 0; i < removalCount; i++) changed.set(removals[i]!, null);
+    for (let i = 0; i < spawnCount; i++) {
+      const spawn = spawns[i]!;
+      const entity = spawn.entity;
+      changed.set(entity.id, null);
+      const values = entity.fieldValues;
       sum =
         (sum +
-          entityChecksum(
-            spawn.entity.id,
-            spawn.entity.generation,
-            spawn.entity.type,
-            spawn.entity.fieldValues,
-            spawn.fieldMask,
-          )) >>>
+          entityChecksum(entity.id, entity.generation, entity.type, values, spawn.fieldMask)) >>>
         0;
+    }
+    for (let i = 0; i < updateCount; i++) changed.set(updates[i]!.entity.id, updates[i]!);
     for (let id = 0; id < client.known.length; id++) {
       const known = client.known[id];
-      if (known === undefined || removed.has(id) || spawns.some((s) => s.entity.id === id))
-        continue;
-      const update = updated.get(id);
-      const type = internals.slots[id]?.type ?? typeOfKnown(client, id);
-      if (type === undefined) continue;
+      if (known === undefined) continue;
+      const update = changed.get(id);
+      if (update === null) continue;
+      // A known entity still held and not removed is alive with the same generation.
+      const type = internals.slots[id]!.type;
       let values = known.values;
       if (update !== undefined) {
         values = [...known.values];
@@ -703,45 +757,49 @@ export function createReplicationServer(options: ReplicationServerOptions): Repl
     return sum;
   };
 
-  const typeOfKnown = (_client: ClientState, _id: number): EntityType | undefined => undefined;
+  /** Splits the first `candidateCount` candidates into spawns and updates. */
+  const split = (count: number) => {
+    spawnCount = 0;
+    updateCount = 0;
+    for (let i = 0; i < count; i++) {
+      const candidate = candidates[i]!;
+      if (candidate.kind === KIND_SPAWN) spawns[spawnCount++] = candidate;
+      else updates[updateCount++] = candidate;
+    }
+  };
 
+  let deferred = 0;
   const select = (client: ClientState, full: boolean): Uint8Array => {
-    spawns.length = 0;
-    updates.length = 0;
     const budget = client.budget;
-    // An interest lists ids in its own order; the id lists on the wire are sorted.
-    if (interest !== undefined && budget === undefined && candidates.length > 1)
-      candidates.sort(byId);
+    deferred = 0;
     if (budget === undefined) {
-      for (const candidate of candidates)
-        (candidate.kind === KIND_SPAWN ? spawns : updates).push(candidate);
+      // An interest lists ids in its own order; the id lists on the wire are sorted.
+      if (interest !== undefined && candidateCount > 1)
+        sortPrefix(candidates, candidateCount, byId);
+      split(candidateCount);
+      client.stats.deferred = 0;
       return writeSnapshot(client, full);
     }
     // Highest score first; take what fits, then verify the exact size and trim if needed.
-    candidates.sort((a, b) => b.score - a.score);
-    let estimate = 16 + removals.length * 2;
+    sortPrefix(candidates, candidateCount, (a, b) => b.score - a.score);
+    let estimate = 16 + removalCount * 2;
     let taken = 0;
-    for (; taken < candidates.length; taken++) {
+    for (; taken < candidateCount; taken++) {
       const cost = estimateBytes(client, candidates[taken]!);
       if (estimate + cost > budget) break;
       estimate += cost;
     }
+    const ranked = candidates.slice(0, candidateCount);
     for (;;) {
-      spawns.length = 0;
-      updates.length = 0;
-      const chosen = candidates.slice(0, taken).sort(byId);
-      for (const candidate of chosen)
-        (candidate.kind === KIND_SPAWN ? spawns : updates).push(candidate);
+      deferred = candidateCount - taken;
+      const chosen = ranked.slice(0, taken).sort(byId);
+      for (let i = 0; i < taken; i++) candidates[i] = chosen[i]!;
+      for (let i = taken; i < candidateCount; i++) candidates[i] = ranked[i]!;
+      split(taken);
       const bytes = writeSnapshot(client, full);
-      if (bytes.byteLength <= budget) {
-        client.stats.deferred = candidates.length - taken;
-        candidates.length = taken;
-        return bytes;
-      }
-      if (taken === 0) {
-        // Even the removals do not fit: send them anyway, they are what frees the budget.
-        client.stats.deferred = candidates.length;
-        candidates.length = 0;
+      if (bytes.byteLength <= budget || taken === 0) {
+        // With nothing taken the removals are sent anyway: they are what frees the budget.
+        client.stats.deferred = deferred;
         return bytes;
       }
       taken = Math.max(0, taken - Math.max(1, Math.ceil(taken / 8)));
@@ -766,7 +824,7 @@ export function createReplicationServer(options: ReplicationServerOptions): Repl
         coder.stats!.k !== PLAIN
       ) {
         const delta = coder.delta;
-        const code = delta.code(delta.packed.pack(value), delta.packed.pack(known.values[field]));
+        const code = delta.code(delta.packed.pack(value), known.images[field]!);
         bits += deltaBits(code, coder.stats!.k, delta.bits);
       } else {
         fieldTypes[field]!.write(scratch, value);
@@ -782,13 +840,16 @@ export function createReplicationServer(options: ReplicationServerOptions): Repl
     if (sent === undefined) sent = client.history[slot] = new SentSnapshot();
     else if (!sent.resolved) drop(client, sent, undefined);
     sent.reset(snapshotId, tick);
-    for (const id of removals) {
+    for (let i = 0; i < removalCount; i++) {
+      const id = removals[i]!;
       sent.add(id, KIND_REMOVE, 0, 0, 0, 0);
       client.pendingRemovals[id] = client.pendingRemovals[id]! + 1;
     }
     for (let list = 0; list < 2; list++) {
       const chosen = list === 0 ? spawns : updates;
-      for (const candidate of chosen) {
+      const count = list === 0 ? spawnCount : updateCount;
+      for (let i = 0; i < count; i++) {
+        const candidate = chosen[i]!;
         const entity = candidate.entity;
         const id = entity.id;
         sent.add(
@@ -800,9 +861,12 @@ export function createReplicationServer(options: ReplicationServerOptions): Repl
           candidate.fieldMask,
         );
         const fieldValues = entity.fieldValues;
-        const values = sent.values;
-        for (let field = 0, mask = candidate.mask; mask !== 0; field++, mask >>>= 1)
-          if (mask & 1) values[sent.valueCount++] = fieldValues[field];
+        const { values, images: sentImages } = sent;
+        for (let field = 0, mask = candidate.mask; mask !== 0; field++, mask >>>= 1) {
+          if ((mask & 1) === 0) continue;
+          sentImages[sent.valueCount] = images[sent.valueCount]!;
+          values[sent.valueCount++] = fieldValues[field];
+        }
         if (candidate.kind === KIND_SPAWN) {
           client.pendingSpawns[id] = client.pendingSpawns[id]! + 1;
           client.held.add(id);

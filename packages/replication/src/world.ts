@@ -191,13 +191,16 @@ export class WorldEntity<S extends Shape = Shape> implements Entity<S> {
 
 /** Throws VALIDATION_FAILED with the field path when `value` does not fit field `index`. */
 export function checkField(type: EntityType, index: number, value: unknown): void {
-  issues.length = 0;
-  type.fieldTypes[index]!.check(value, noPath, issues);
-  if (issues.length === 0) return;
-  const issue = issues[0]!;
+  const fieldType = type.fieldTypes[index]!;
+  // Numeric leaves share one (normally empty) issue list; other types get their own, since
+  // serialization keys per-message validation budgets by the list.
+  const found = fieldType.packed !== undefined ? issues : [];
+  fieldType.check(value, noPath, found);
+  if (found.length === 0) return;
+  const issue = found[0]!;
   const field = type.fieldNames[index]!;
   const path = issue.path.length > 0 ? `${field}.${formatPath(issue.path)}` : field;
-  issues.length = 0;
+  found.length = 0;
   throw new TickwireError(
     ErrorCode.VALIDATION_FAILED,
     `entity type '${type.name}': field '${path}': ${issue.message}`,
