@@ -1,4 +1,4 @@
-import { Emitter, type Subscribable, subscribable } from '@tickwire/core';
+import { Emitter, ErrorCode, type Subscribable, subscribable, TickwireError } from '@tickwire/core';
 import { BinaryReader, type Shape } from '@tickwire/serialization';
 import { decodeError, toDecodeError } from './decode-error.js';
 import {
@@ -11,7 +11,10 @@ import {
 } from './entity-type.js';
 import { type DeltaCoder, deltaCoderOf, K_BITS, PLAIN } from './field-coding.js';
 import { readIds } from './id-coding.js';
+import { decodeOwned, encodeOwned, type OwnedEntry } from './ownership.js';
 import { ACK_WINDOW, encodeAck, entityChecksum, SNAPSHOT_FORMAT } from './server.js';
+import { frozenCopy } from './values.js';
+import { checkField } from './world.js';
 
 /** A client's copy of a server entity. */
 export interface ReplicaEntity<S extends Shape = Shape> {
@@ -41,6 +44,8 @@ export type ReplicaEvents = {
    * for a full snapshot (see `takeResyncRequest`).
    */
   mismatch: [snapshotId: number];
+  /** The server refused this client's write to an owned field, or overrode it. */
+  rollback: [entity: ReplicaEntity, fields: readonly string[]];
 };
 
 /** Options of {@link createReplica}. */
@@ -76,6 +81,24 @@ export interface Replica extends Subscribable<ReplicaEvents> {
    * values when the type has none).
    */
   extrapolate<S extends Shape>(entity: ReplicaEntity<S>, tick: number): EntityValues<S>;
+  /**
+   * Writes a field this client owns (`entity.owned` and the field listed in the type's
+   * `owned`): applied at once locally, sent with the next `takeChanges`. Throws FORBIDDEN for
+   * a field the client does not own, VALIDATION_FAILED for a bad value.
+   */
+  set<S extends Shape, K extends FieldName<S>>(
+    entity: ReplicaEntity<S>,
+    field: K,
+    value: FieldValue<S, K>,
+  ): void;
+  /** The owned-field writes since the last call, to send reliably; undefined when none. */
+  takeChanges(): Uint8Array | undefined;
+  /**
+   * Applies the server's corrections (`server.takeCorrections`): authoritative values of owned
+   * fields, except those this client wrote again since; emits `rollback`. Throws DECODE_FAILED
+   * on malformed bytes (nothing applied).
+   */
+  applyCorrections(bytes: Uint8Array): void;
 }
 
 class ReplicaRecord<S extends Shape = Shape> implements ReplicaEntity<S> {
@@ -93,6 +116,8 @@ class ReplicaRecord<S extends Shape = Shape> implements ReplicaEntity<S> {
     public type: EntityType<S>,
     readonly typeIndex: number,
     readonly fieldValues: unknown[],
+    /** Fields the server sent (the others are hidden from this client). */
+    public mask: number,
     public owned: boolean,
     public tick: number,
     /** The snapshot that created this record: before it the client did not hold it. */
@@ -181,6 +206,10 @@ export function createReplica(options: ReplicaOptions): Replica {
   const unions: number[] = [];
   let lastSnapshotId = 0;
   let lastTick = 0;
+  /** Owned-field writes: a sequence number per write, pending fields per entity id. */
+  let writeSequence = 0;
+  const pendingWrites = new Map<number, { record: ReplicaRecord; mask: number }>();
+  const writeSequences = new WeakMap<ReplicaRecord, number[]>();
   /** Bit i: snapshot `lastSnapshotId − 1 − i` was applied. */
   let earlier = 0;
 
@@ -331,12 +360,16 @@ export function createReplica(options: ReplicaOptions): Replica {
       const existing = entities.get(spawn.id);
       if (existing && existing.generation === spawn.generation && existing.type === spawn.type) {
         let mask = 0;
+        // An owner keeps its own writes to the fields it owns.
+        const keep = existing.owned && spawn.owned ? existing.type.ownedMask : 0;
         for (let field = 0; field < spawn.values.length; field++) {
+          if ((keep >>> field) & 1) continue;
           if (Object.is(existing.fieldValues[field], spawn.values[field])) continue;
           mask |= 1 << field;
           existing.change(field, spawn.values[field], snapshotId, baselineId);
         }
         existing.owned = spawn.owned;
+        existing.mask = (spawn.mask | keep) >>> 0;
         existing.tick = tick;
         if (mask !== 0 && listening) updateEvents.push([existing, namesOf(existing.type, mask)]);
         continue;
@@ -348,6 +381,7 @@ export function createReplica(options: ReplicaOptions): Replica {
         spawn.type,
         spawn.typeIndex,
         spawn.values,
+        spawn.mask,
         spawn.owned,
         tick,
         snapshotId,
@@ -384,9 +418,8 @@ export function createReplica(options: ReplicaOptions): Replica {
   const stateChecksum = (): number => {
     let sum = 0;
     for (const entity of entities.values()) {
-      let mask = 0;
-      for (let field = 0; field < entity.fieldValues.length; field++)
-        if (entity.fieldValues[field] !== undefined) mask |= 1 << field;
+      // The owner's own fields are its writes, not the server's state.
+      const mask = entity.owned ? entity.mask & ~entity.type.ownedMask : entity.mask;
       sum =
         (sum +
           entityChecksum(entity.id, entity.generation, entity.type, entity.fieldValues, mask)) >>>
@@ -415,6 +448,66 @@ export function createReplica(options: ReplicaOptions): Replica {
     },
     get: (id) => entities.get(id),
     entities: () => entities.values(),
+    set(entity, field, value) {
+      const record = entities.get(entity?.id);
+      if (record === undefined || (record as unknown) !== entity)
+        throw new TickwireError(ErrorCode.NOT_FOUND, 'set: the entity is not in this replica');
+      const index = record.type.fieldIndex(field);
+      if (index === undefined)
+        throw new TickwireError(
+          ErrorCode.INVALID_ARGUMENT,
+          `entity type '${record.type.name}' has no field '${field}'`,
+        );
+      if (!record.owned || ((record.type.ownedMask >>> index) & 1) === 0)
+        throw new TickwireError(
+          ErrorCode.FORBIDDEN,
+          `field '${field}' of entity ${record.id} is not owned by this client`,
+        );
+      checkField(record.type, index, value);
+      let sequences = writeSequences.get(record);
+      if (sequences === undefined) writeSequences.set(record, (sequences = []));
+      sequences[index] = ++writeSequence;
+      const pending = pendingWrites.get(record.id);
+      if (pending !== undefined && pending.record === record) pending.mask |= 1 << index;
+      else pendingWrites.set(record.id, { record, mask: 1 << index });
+      if (Object.is(record.fieldValues[index], value)) return;
+      record.fieldValues[index] = frozenCopy(value);
+      emitter.emit('update', record, [field]);
+    },
+    takeChanges() {
+      if (pendingWrites.size === 0) return undefined;
+      const entries: OwnedEntry[] = [];
+      for (const { record, mask } of pendingWrites.values())
+        if (entities.get(record.id) === record && record.owned)
+          entries.push({
+            id: record.id,
+            generation: record.generation,
+            typeIndex: record.typeIndex,
+            mask: (mask & record.type.ownedMask) >>> 0,
+            values: record.fieldValues,
+          });
+      pendingWrites.clear();
+      if (entries.length === 0) return undefined;
+      return encodeOwned(types, { sequence: writeSequence, snapshotId: lastSnapshotId, entries });
+    },
+    applyCorrections(bytes) {
+      const message = decodeOwned(types, bytes);
+      for (const entry of message.entries) {
+        const record = entities.get(entry.id);
+        if (record === undefined || record.generation !== entry.generation) continue;
+        if (record.typeIndex !== entry.typeIndex) continue;
+        const sequences = writeSequences.get(record);
+        const fields: string[] = [];
+        for (let field = 0; field < record.type.fieldNames.length; field++) {
+          if (((entry.mask >>> field) & 1) === 0) continue;
+          // A write made after the server processed this client's changes wins locally.
+          if ((sequences?.[field] ?? 0) > message.sequence) continue;
+          record.fieldValues[field] = entry.values[field];
+          fields.push(record.type.fieldNames[field]!);
+        }
+        if (fields.length > 0) emitter.emit('rollback', record, fields);
+      }
+    },
     extrapolate(entity, tick) {
       const values = entity.values();
       const model = entity.type.deadReckoning;

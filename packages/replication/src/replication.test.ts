@@ -4,8 +4,13 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { defineEntityType } from './entity-type.js';
 import { createFilterInterest } from './interest.js';
+import { encodeOwned } from './ownership.js';
 import { createReplica, type Replica, type ReplicaEntity } from './replica.js';
-import { createReplicationServer, type ReplicationServer } from './server.js';
+import {
+  createReplicationServer,
+  type ReplicationServer,
+  type ReplicationServerOptions,
+} from './server.js';
 import { expectedState, replicaState } from './test-support.js';
 import { type ClientId, createWorld, type Entity } from './world.js';
 
@@ -292,10 +297,11 @@ describe('interest and visibility', () => {
     for (const c of replicas.keys()) server.addClient(c);
     const mine = world.spawn(Avatar, { x: 1, secret: 2, aim: 3 }, { owner: 'me' });
     for (const [c, r] of replicas) deliver(server, r, c);
+    // The owner gets its own fields once, at spawn.
     expect(replicas.get('me')!.get(mine.id)!.values()).toEqual({
       x: 1,
       secret: undefined,
-      aim: undefined,
+      aim: 3,
     });
     expect(replicas.get('me')!.get(mine.id)!.owned).toBe(true);
     expect(replicas.get('other')!.get(mine.id)!.values()).toEqual({
@@ -316,6 +322,136 @@ describe('interest and visibility', () => {
     for (const [c, r] of replicas) deliver(server, r, c);
     expect(replicas.get('me')!.get(mine.id)!.values()).toEqual({ x: 1, secret: undefined, aim: 4 });
     expect(replicas.get('other')!.get(mine.id)!.owned).toBe(true);
+  });
+});
+
+describe('ownership and authority', () => {
+  const Avatar = defineEntityType(
+    'avatar',
+    { x: t.quantized(0, 100, 0.01), y: t.quantized(0, 100, 0.01), hp: t.u8() },
+    { owned: ['x', 'y'] },
+  );
+  const setupOwned = (options: Partial<ReplicationServerOptions> = {}) => {
+    const world = createWorld({ types: [Avatar] });
+    const server = createReplicationServer({ world, ...options });
+    const owner = createReplica({ types: [Avatar] });
+    const other = createReplica({ types: [Avatar] });
+    server.addClient('owner');
+    server.addClient('other');
+    const avatar = world.spawn(Avatar, { x: 1, y: 1, hp: 100 }, { owner: 'owner' });
+    const tick = () => {
+      server.update();
+      deliver(server, owner, 'owner');
+      deliver(server, other, 'other');
+    };
+    tick();
+    const mine = owner.get(avatar.id)!;
+    return { world, server, owner, other, avatar, mine, tick };
+  };
+
+  it('applies the owner writes locally at once and replicates them to the others', () => {
+    const { server, owner, other, avatar, mine, tick } = setupOwned();
+    expect(mine.owned).toBe(true);
+    owner.set(mine, 'x', 5);
+    expect(mine.get('x')).toBe(5);
+    expect(server.receiveChanges('owner', owner.takeChanges()!)).toEqual({
+      accepted: 1,
+      rejected: [],
+    });
+    expect(owner.takeChanges()).toBeUndefined();
+    expect(avatar.get('x')).toBe(5);
+    tick();
+    expect(other.get(avatar.id)!.get('x')).toBe(5);
+    expect(server.takeCorrections('owner')).toBeUndefined();
+    expect(server.statsOf('owner')).toMatchObject({ changesAccepted: 1, changesRejected: 0 });
+  });
+
+  it('rolls back a change refused by validation, keeping later local writes', () => {
+    const { server, owner, avatar, mine } = setupOwned({
+      // Moves of more than 10 units per change are refused.
+      validateChange: (_c, _e, _f, value, previous) =>
+        Math.abs((value as number) - (previous as number)) <= 10,
+    });
+    const rollbacks: string[][] = [];
+    owner.on('rollback', (_e, fields) => rollbacks.push([...fields]));
+    owner.set(mine, 'x', 50);
+    owner.set(mine, 'y', 2);
+    const result = server.receiveChanges('owner', owner.takeChanges()!);
+    expect(result.accepted).toBe(0);
+    expect(result.rejected.map((e) => [e.code, e.details])).toEqual([
+      [ErrorCode.VALIDATION_FAILED, { entity: avatar.id, field: 'x' }],
+    ]);
+    expect(avatar.get('y')).toBe(1); // refused whole
+    owner.set(mine, 'y', 3); // written after the refused change: kept
+    owner.applyCorrections(server.takeCorrections('owner')!);
+    expect(mine.get('x')).toBe(1);
+    expect(mine.get('y')).toBe(3);
+    expect(rollbacks).toEqual([['x']]);
+    expect(server.statsOf('owner').changesRejected).toBe(1);
+  });
+
+  it('lets the server win a conflict by default, or the last writer when asked', () => {
+    for (const conflict of ['server-wins', 'last-writer-wins'] as const) {
+      const { server, owner, avatar, mine } = setupOwned({ conflict });
+      owner.set(mine, 'x', 7); // based on a snapshot from before the server's write
+      avatar.set('x', 40);
+      const result = server.receiveChanges('owner', owner.takeChanges()!);
+      if (conflict === 'server-wins') {
+        expect(result.rejected.map((e) => e.code)).toEqual([ErrorCode.CONFLICT]);
+        owner.applyCorrections(server.takeCorrections('owner')!);
+        expect(mine.get('x')).toBe(40);
+        expect(avatar.get('x')).toBe(40);
+      } else {
+        expect(result.accepted).toBe(1);
+        expect(avatar.get('x')).toBe(7);
+      }
+    }
+  });
+
+  it('refuses writes to entities and fields the client does not own', () => {
+    const { server, owner, other, avatar, mine, world } = setupOwned();
+    const theirs = other.get(avatar.id)!;
+    expect(codeOf(() => other.set(theirs, 'x', 3))).toBe(ErrorCode.FORBIDDEN);
+    expect(codeOf(() => owner.set(mine, 'hp', 3))).toBe(ErrorCode.FORBIDDEN);
+    expect(codeOf(() => owner.set(mine, 'x', 300))).toBe(ErrorCode.VALIDATION_FAILED);
+    expect(codeOf(() => owner.set(mine, 'nope' as 'x', 3))).toBe(ErrorCode.INVALID_ARGUMENT);
+    // A forged message from another client, and one naming a field it does not own.
+    owner.set(mine, 'x', 9);
+    const bytes = owner.takeChanges()!;
+    expect(server.receiveChanges('other', bytes).rejected.map((e) => e.code)).toEqual([
+      ErrorCode.FORBIDDEN,
+    ]);
+    expect(server.receiveChanges('nobody', bytes)).toEqual({ accepted: 0, rejected: [] });
+    expect(avatar.get('x')).toBe(1);
+    const forged = encodeOwned(world.types, {
+      sequence: 1,
+      snapshotId: 1,
+      entries: [{ id: avatar.id, generation: 0, typeIndex: 0, mask: 0b100, values: [0, 0, 1] }],
+    });
+    expect(server.receiveChanges('owner', forged).rejected.map((e) => e.code)).toEqual([
+      ErrorCode.FORBIDDEN,
+    ]);
+    expect(codeOf(() => server.receiveChanges('owner', new Uint8Array([1, 1, 1, 0])))).toBe(
+      ErrorCode.DECODE_FAILED,
+    );
+    world.despawn(avatar);
+    expect(server.receiveChanges('owner', bytes).rejected.map((e) => e.code)).toEqual([
+      ErrorCode.NOT_FOUND,
+    ]);
+    expect(codeOf(() => owner.applyCorrections(new Uint8Array([5])))).toBe(ErrorCode.DECODE_FAILED);
+  });
+
+  it('sends the server-written values of owned fields to the owner with correct()', () => {
+    const { server, owner, avatar, mine, tick } = setupOwned();
+    avatar.set('x', 60); // a teleport
+    tick();
+    expect(mine.get('x')).toBe(1); // owned fields are not in the owner's snapshots
+    server.correct(avatar);
+    owner.applyCorrections(server.takeCorrections('owner')!);
+    expect(mine.get('x')).toBe(60);
+    avatar.setOwner(undefined);
+    server.correct(avatar); // no owner: nothing to send
+    expect(server.takeCorrections('owner')).toBeUndefined();
   });
 });
 

@@ -17,7 +17,14 @@ import {
 } from './field-coding.js';
 import { writeIds } from './id-coding.js';
 import type { Interest } from './interest.js';
-import { type ClientId, type World, type WorldEntity, worldInternals } from './world.js';
+import { decodeOwned, encodeOwned, type OwnedEntry, type OwnedMessage } from './ownership.js';
+import {
+  type ClientId,
+  type Entity,
+  type World,
+  type WorldEntity,
+  worldInternals,
+} from './world.js';
 
 export type { ClientId } from './world.js';
 
@@ -58,6 +65,31 @@ export interface ReplicationServerOptions {
   metrics?: Metrics;
   /** Add a checksum of the client's expected state to every snapshot (debugging). @default false */
   checksums?: boolean;
+  /**
+   * Accepts or refuses one client write to a field it owns (after type validation). Return
+   * false to refuse: the change is rolled back on that client.
+   */
+  validateChange?(
+    clientId: ClientId,
+    entity: WorldEntity,
+    field: string,
+    value: unknown,
+    previous: unknown,
+  ): boolean;
+  /**
+   * When the server (or another owner) wrote an owned field after the snapshot the owner's
+   * change was based on: `'server-wins'` refuses the change and rolls it back on the owner;
+   * `'last-writer-wins'` accepts it. @default 'server-wins'
+   */
+  conflict?: 'server-wins' | 'last-writer-wins';
+}
+
+/** What {@link ReplicationServer.receiveChanges} did with a client's owned-field writes. */
+export interface ChangesResult {
+  /** Entities whose changes were applied. */
+  accepted: number;
+  /** One typed error per refused entity (FORBIDDEN, NOT_FOUND, VALIDATION_FAILED, CONFLICT). */
+  rejected: TickwireError[];
 }
 
 /** Byte figures of one entity type in the bandwidth profile. */
@@ -82,6 +114,9 @@ export interface ClientStats {
   visible: number;
   /** Entities that wanted to be sent in the last snapshot but did not fit the budget. */
   deferred: number;
+  /** Owned-field changes applied and refused. */
+  changesAccepted: number;
+  changesRejected: number;
 }
 
 /** Encodes per-client delta snapshots of a world. */
@@ -124,6 +159,23 @@ export interface ReplicationServer {
   /** Forces a full snapshot next time (e.g. after the client reported a checksum mismatch). */
   resync(clientId: ClientId): void;
   statsOf(clientId: ClientId): Readonly<ClientStats>;
+  /**
+   * Applies a client's writes to fields it owns (the bytes of `replica.takeChanges()`). Each
+   * entity's change is validated (ownership, field, type, `validateChange`, conflict policy)
+   * and applied whole or refused whole; refused ones are rolled back on the client by the
+   * next `takeCorrections`. Throws DECODE_FAILED on malformed bytes (nothing applied).
+   */
+  receiveChanges(clientId: ClientId, bytes: Uint8Array): ChangesResult;
+  /**
+   * Sends the current values of an entity's owned fields to its owner (after the server wrote
+   * them itself: the owner's snapshots leave its own fields out).
+   */
+  correct(entity: Entity): void;
+  /**
+   * The corrections waiting for a client (rollbacks and `correct` calls), to send reliably
+   * and apply with `replica.applyCorrections`; undefined when there are none.
+   */
+  takeCorrections(clientId: ClientId): Uint8Array | undefined;
   /** Bytes per entity type and field since the server started (with `profile: true`). */
   profile(): Record<string, TypeProfile>;
 }
@@ -159,6 +211,8 @@ interface Known {
 class SentSnapshot {
   id = 0;
   tick = 0;
+  /** The world's version when it was encoded. */
+  worldVersion = 0;
   resolved = true;
   /** Entries in the arrays below (which are never shrunk, to avoid reallocating). */
   count = 0;
@@ -233,6 +287,10 @@ interface ClientState {
   readonly history: (SentSnapshot | undefined)[];
   budget: number | undefined;
   forceFull: boolean;
+  /** Owned fields to send back to the client, by entity id (a mask of fields). */
+  readonly corrections: Map<number, number>;
+  /** The client's latest owned-field write the server processed. */
+  changeSequence: number;
   readonly stats: ClientStats;
 }
 
@@ -279,6 +337,7 @@ function fullMask(count: number): number {
  */
 export function createReplicationServer(options: ReplicationServerOptions): ReplicationServer {
   const { world, interest, fieldFilter } = options;
+  const validate = options.validateChange;
   const priorityOf = options.priority;
   const internals = worldInternals(world);
   const historySize = options.historySize ?? 64;
@@ -456,14 +515,13 @@ export function createReplicationServer(options: ReplicationServerOptions): Repl
   };
   let anyOwned = false;
 
+  /** The fields of `entity` the client may see (the owner's own fields included). */
   const visibleMaskFor = (client: ClientState, entity: WorldEntity): number => {
-    const type = entity.type;
-    let mask = fullMask(type.fieldNames.length);
+    let mask = fullMask(entity.type.fieldNames.length);
     if (fieldFilter !== undefined) {
       const allowed = fieldFilter(client.clientId, entity);
       if (allowed !== undefined) mask &= allowed;
     }
-    if (type.ownedMask !== 0 && entity.owner === client.clientId) mask &= ~type.ownedMask;
     return mask >>> 0;
   };
 
@@ -524,7 +582,15 @@ export function createReplicationServer(options: ReplicationServerOptions): Repl
       stamp[id] = snapshotId;
       seen++;
       const entry = known[id];
-      const fieldMask = simpleMasks ? typeMasks[entity.typeIndex]! : visibleMaskFor(client, entity);
+      const visibleMask = simpleMasks
+        ? typeMasks[entity.typeIndex]!
+        : visibleMaskFor(client, entity);
+      // The owner gets its own fields only when the entity is (re)spawned: after that they
+      // are its writes, and server-side values reach it as corrections.
+      const fieldMask =
+        simpleMasks || entity.owner !== client.clientId
+          ? visibleMask
+          : (visibleMask & ~entity.type.ownedMask) >>> 0;
       let kind: number;
       let mask: number;
       if (
@@ -536,7 +602,7 @@ export function createReplicationServer(options: ReplicationServerOptions): Repl
         pendingRemovals[id]! > 0
       ) {
         kind = KIND_SPAWN;
-        mask = fieldMask;
+        mask = visibleMask;
       } else {
         if (entity.changeVersion <= entry.version) continue;
         mask = 0;
@@ -840,6 +906,7 @@ export function createReplicationServer(options: ReplicationServerOptions): Repl
     if (sent === undefined) sent = client.history[slot] = new SentSnapshot();
     else if (!sent.resolved) drop(client, sent, undefined);
     sent.reset(snapshotId, tick);
+    sent.worldVersion = world.version;
     for (let i = 0; i < removalCount; i++) {
       const id = removals[i]!;
       sent.add(id, KIND_REMOVE, 0, 0, 0, 0);
@@ -880,6 +947,78 @@ export function createReplicationServer(options: ReplicationServerOptions): Repl
     if (full) client.forceFull = false;
   };
 
+  const conflictPolicy = options.conflict ?? 'server-wins';
+  if (conflictPolicy !== 'server-wins' && conflictPolicy !== 'last-writer-wins')
+    throw new TickwireError(
+      ErrorCode.INVALID_ARGUMENT,
+      `conflict must be 'server-wins' or 'last-writer-wins', got ${String(conflictPolicy)}`,
+    );
+
+  const receiveChanges = (client: ClientState, message: OwnedMessage): ChangesResult => {
+    const clientId = client.clientId;
+    const result: ChangesResult = { accepted: 0, rejected: [] };
+    client.changeSequence = Math.max(client.changeSequence, message.sequence);
+    // The world version the owner saw: what its writes were based on (−1: too old to know).
+    const basis = client.history[message.snapshotId % historySize];
+    const basisVersion =
+      basis !== undefined && basis.id === message.snapshotId ? basis.worldVersion : -1;
+    for (const entry of message.entries) {
+      const entity = internals.slots[entry.id];
+      const refuse = (code: ErrorCode, reason: string, field?: string, rollback = true) => {
+        result.rejected.push(
+          new TickwireError(code, `change to entity ${entry.id}: ${reason}`, {
+            details: { entity: entry.id, ...(field === undefined ? {} : { field }) },
+          }),
+        );
+        client.stats.changesRejected++;
+        if (rollback && entity !== undefined) {
+          const mask = (entry.mask & entity.type.ownedMask) >>> 0;
+          if (mask !== 0)
+            client.corrections.set(entry.id, (client.corrections.get(entry.id) ?? 0) | mask);
+        }
+      };
+      if (entity === undefined || entity.generation !== entry.generation) {
+        refuse(ErrorCode.NOT_FOUND, 'no such entity', undefined, false);
+        continue;
+      }
+      const type = entity.type;
+      if (entity.typeIndex !== entry.typeIndex || entity.owner !== clientId) {
+        refuse(ErrorCode.FORBIDDEN, 'not owned by this client', undefined, false);
+        continue;
+      }
+      if ((entry.mask & ~type.ownedMask) !== 0) {
+        refuse(ErrorCode.FORBIDDEN, 'writes a field the client does not own');
+        continue;
+      }
+      let refused = false;
+      for (let field = 0; field < type.fieldNames.length && !refused; field++) {
+        if (((entry.mask >>> field) & 1) === 0) continue;
+        const name = type.fieldNames[field]!;
+        const value = entry.values[field];
+        if (
+          validate !== undefined &&
+          !validate(clientId, entity, name, value, entity.fieldValues[field])
+        ) {
+          refuse(ErrorCode.VALIDATION_FAILED, `'${name}' refused by validateChange`, name);
+          refused = true;
+        } else if (
+          conflictPolicy === 'server-wins' &&
+          entity.authors?.[field] !== clientId &&
+          entity.fieldVersions[field]! > basisVersion
+        ) {
+          refuse(ErrorCode.CONFLICT, `'${name}' was written by the server meanwhile`, name);
+          refused = true;
+        }
+      }
+      if (refused) continue;
+      for (let field = 0; field < type.fieldNames.length; field++)
+        if ((entry.mask >>> field) & 1) entity.write(field, entry.values[field], clientId);
+      client.stats.changesAccepted++;
+      result.accepted++;
+    }
+    return result;
+  };
+
   const server: ReplicationServer = {
     addClient(clientId) {
       if (typeof clientId !== 'string' && typeof clientId !== 'number')
@@ -906,7 +1045,18 @@ export function createReplicationServer(options: ReplicationServerOptions): Repl
         history: new Array(historySize),
         budget: undefined,
         forceFull: false,
-        stats: { snapshots: 0, bytes: 0, acks: 0, lost: 0, visible: 0, deferred: 0 },
+        corrections: new Map(),
+        changeSequence: 0,
+        stats: {
+          snapshots: 0,
+          bytes: 0,
+          acks: 0,
+          lost: 0,
+          visible: 0,
+          deferred: 0,
+          changesAccepted: 0,
+          changesRejected: 0,
+        },
       });
     },
     removeClient(clientId) {
@@ -980,6 +1130,42 @@ export function createReplicationServer(options: ReplicationServerOptions): Repl
     },
     statsOf(clientId) {
       return clientOf(clientId).stats;
+    },
+    receiveChanges(clientId, bytes) {
+      const client = clients.get(clientId);
+      if (client === undefined) return { accepted: 0, rejected: [] };
+      return receiveChanges(client, decodeOwned(world.types, bytes));
+    },
+    correct(entity) {
+      const live = internals.slots[entity?.id];
+      if (live === undefined || live !== entity)
+        throw new TickwireError(ErrorCode.NOT_FOUND, 'correct: the entity is not alive');
+      const client = live.owner === undefined ? undefined : clients.get(live.owner);
+      if (client === undefined || live.type.ownedMask === 0) return;
+      client.corrections.set(live.id, (client.corrections.get(live.id) ?? 0) | live.type.ownedMask);
+    },
+    takeCorrections(clientId) {
+      const client = clientOf(clientId);
+      if (client.corrections.size === 0) return undefined;
+      const entries: OwnedEntry[] = [];
+      for (const [id, mask] of client.corrections) {
+        const entity = internals.slots[id];
+        if (entity === undefined || entity.owner !== clientId) continue;
+        entries.push({
+          id,
+          generation: entity.generation,
+          typeIndex: entity.typeIndex,
+          mask,
+          values: entity.fieldValues,
+        });
+      }
+      client.corrections.clear();
+      if (entries.length === 0) return undefined;
+      return encodeOwned(world.types, {
+        sequence: client.changeSequence,
+        snapshotId: client.nextSnapshotId - 1,
+        entries,
+      });
     },
     profile() {
       const out: Record<string, TypeProfile> = {};

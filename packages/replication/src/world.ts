@@ -139,7 +139,7 @@ export class WorldEntity<S extends Shape = Shape> implements Entity<S> {
   }
 
   /** Writes a field by wire index; returns false when the value did not change. */
-  write(index: number, value: unknown): boolean {
+  write(index: number, value: unknown, author?: ClientId): boolean {
     const current = this.fieldValues[index];
     if (Object.is(current, value)) return false;
     const primitive = typeof value !== 'object' || value === null;
@@ -149,8 +149,16 @@ export class WorldEntity<S extends Shape = Shape> implements Entity<S> {
     const version = this.bump();
     this.fieldVersions[index] = version;
     this.changeVersion = version;
+    // Owned fields remember who wrote them last (undefined: the server), for conflicts.
+    if (this.type.ownedMask !== 0 && ((this.type.ownedMask >>> index) & 1) === 1) {
+      this.authors ??= [];
+      this.authors[index] = author;
+    }
     return true;
   }
+
+  /** Who last wrote each owned field: a client id, or undefined for the server. */
+  authors: (ClientId | undefined)[] | undefined;
 
   setOwner(owner: ClientId | undefined): void {
     this.checkAlive('set the owner');
