@@ -55,8 +55,15 @@ export function encodeOwned(types: readonly EntityType[], message: OwnedMessage)
   return writer.toBytes();
 }
 
-/** Decodes an owned-fields message; throws DECODE_FAILED on malformed bytes. */
-export function decodeOwned(types: readonly EntityType[], bytes: Uint8Array): OwnedMessage {
+/**
+ * Decodes an owned-fields message; throws DECODE_FAILED on malformed bytes. Entries without
+ * fields are refused unless `allowEmpty` (a diagnosis lists entities whose fields are hidden).
+ */
+export function decodeOwned(
+  types: readonly EntityType[],
+  bytes: Uint8Array,
+  allowEmpty = false,
+): OwnedMessage {
   if (!(bytes instanceof Uint8Array))
     throw new TickwireError(ErrorCode.DECODE_FAILED, 'owned fields: expected bytes');
   try {
@@ -73,7 +80,8 @@ export function decodeOwned(types: readonly EntityType[], bytes: Uint8Array): Ow
       if (type === undefined)
         throw new TickwireError(ErrorCode.DECODE_FAILED, `unknown type index ${typeIndex}`);
       const mask = reader.readBits(type.fieldNames.length) >>> 0;
-      if (mask === 0) throw new TickwireError(ErrorCode.DECODE_FAILED, 'an entry without fields');
+      if (mask === 0 && !allowEmpty)
+        throw new TickwireError(ErrorCode.DECODE_FAILED, 'an entry without fields');
       const values: unknown[] = [];
       for (let field = 0; field < type.fieldTypes.length; field++)
         if ((mask >>> field) & 1) values[field] = type.fieldTypes[field]!.read(reader);

@@ -13,7 +13,7 @@ import { type DeltaCoder, deltaCoderOf, K_BITS, PLAIN } from './field-coding.js'
 import { readIds } from './id-coding.js';
 import { decodeOwned, encodeOwned, type OwnedEntry } from './ownership.js';
 import { ACK_WINDOW, encodeAck, entityChecksum, SNAPSHOT_FORMAT } from './server.js';
-import { frozenCopy } from './values.js';
+import { frozenCopy, valuesEqual } from './values.js';
 import { checkField } from './world.js';
 
 /** A client's copy of a server entity. */
@@ -44,9 +44,23 @@ export type ReplicaEvents = {
    * for a full snapshot (see `takeResyncRequest`).
    */
   mismatch: [snapshotId: number];
+  /** What a diagnosis found (see `replica.diagnose`). */
+  desync: [desync: Desync];
   /** The server refused this client's write to an owned field, or overrode it. */
   rollback: [entity: ReplicaEntity, fields: readonly string[]];
 };
+
+/** The first difference between a replica and the server's expectation. */
+export interface Desync {
+  snapshotId: number;
+  entityId: number;
+  /** `entity 12 (player).hp`, or `entity 12` when the entity itself differs. */
+  path: string;
+  /** The field, when one field differs. */
+  field?: string;
+  expected: unknown;
+  actual: unknown;
+}
 
 /** Options of {@link createReplica}. */
 export interface ReplicaOptions {
@@ -99,6 +113,14 @@ export interface Replica extends Subscribable<ReplicaEvents> {
    * on malformed bytes (nothing applied).
    */
   applyCorrections(bytes: Uint8Array): void;
+  /**
+   * After a `mismatch`: compares the state this replica held after the mismatched snapshot
+   * with what the server expected (the bytes `server.resync(clientId, snapshotId)` returned),
+   * returns the first difference and emits `desync`. Undefined when there is nothing to compare.
+   */
+  diagnose(bytes: Uint8Array): Desync | undefined;
+  /** The snapshot id of the last checksum mismatch not yet diagnosed, 0 when none. */
+  readonly mismatchedSnapshot: number;
 }
 
 class ReplicaRecord<S extends Shape = Shape> implements ReplicaEntity<S> {
@@ -176,6 +198,13 @@ class ReplicaRecord<S extends Shape = Shape> implements ReplicaEntity<S> {
   }
 }
 
+interface Captured {
+  generation: number;
+  type: EntityType;
+  mask: number;
+  values: unknown[];
+}
+
 interface DecodedSpawn {
   id: number;
   generation: number;
@@ -208,6 +237,7 @@ export function createReplica(options: ReplicaOptions): Replica {
   let lastTick = 0;
   /** Owned-field writes: a sequence number per write, pending fields per entity id. */
   let writeSequence = 0;
+  let mismatch: { snapshotId: number; state: Map<number, Captured> } | undefined;
   const pendingWrites = new Map<number, { record: ReplicaRecord; mask: number }>();
   const writeSequences = new WeakMap<ReplicaRecord, number[]>();
   /** Bit i: snapshot `lastSnapshotId − 1 − i` was applied. */
@@ -410,16 +440,89 @@ export function createReplica(options: ReplicaOptions): Replica {
     for (const entity of despawnEvents) emitter.emit('despawn', entity);
     for (const entity of spawnEvents) emitter.emit('spawn', entity);
     for (const [entity, fields] of updateEvents) emitter.emit('update', entity, fields);
-    if (checksum !== undefined && checksum !== stateChecksum())
+    if (checksum !== undefined && checksum !== stateChecksum()) {
+      // Keep what this replica held, to diagnose against the server's expectation.
+      mismatch = { snapshotId, state: captureState() };
       emitter.emit('mismatch', snapshotId);
+    }
     return snapshotId;
   };
+
+  const captureState = (): Map<number, Captured> => {
+    const state = new Map<number, Captured>();
+    for (const entity of entities.values())
+      state.set(entity.id, {
+        generation: entity.generation,
+        type: entity.type,
+        mask: checkedMask(entity),
+        values: [...entity.fieldValues],
+      });
+    return state;
+  };
+
+  const diagnose = (bytes: Uint8Array): Desync | undefined => {
+    const expected = decodeOwned(types, bytes, true);
+    if (mismatch === undefined || expected.snapshotId !== mismatch.snapshotId) return undefined;
+    const { snapshotId, state } = mismatch;
+    const found = (
+      entityId: number,
+      expectedValue: unknown,
+      actual: unknown,
+      type?: EntityType,
+      field?: string,
+    ): Desync => ({
+      snapshotId,
+      entityId,
+      path:
+        field === undefined ? `entity ${entityId}` : `entity ${entityId} (${type!.name}).${field}`,
+      ...(field === undefined ? {} : { field }),
+      expected: expectedValue,
+      actual,
+    });
+    const ids = new Set<number>([...state.keys(), ...expected.entries.map((e) => e.id)]);
+    const byId = new Map(expected.entries.map((e) => [e.id, e]));
+    let desync: Desync | undefined;
+    for (const id of [...ids].sort((a, b) => a - b)) {
+      const want = byId.get(id);
+      const have = state.get(id);
+      if (want === undefined || have === undefined) {
+        desync = found(
+          id,
+          want === undefined ? 'absent' : 'present',
+          have === undefined ? 'absent' : 'present',
+        );
+        break;
+      }
+      const type = types[want.typeIndex]!;
+      if (have.type !== type || have.generation !== want.generation) {
+        desync = found(
+          id,
+          `${type.name}#${want.generation}`,
+          `${have.type.name}#${have.generation}`,
+        );
+        break;
+      }
+      for (let field = 0; field < type.fieldNames.length && desync === undefined; field++) {
+        const expectedValue = ((want.mask >>> field) & 1) === 1 ? want.values[field] : undefined;
+        const actual = ((have.mask >>> field) & 1) === 1 ? have.values[field] : undefined;
+        if (!valuesEqual(expectedValue, actual))
+          desync = found(id, expectedValue, actual, type, type.fieldNames[field]!);
+      }
+      if (desync !== undefined) break;
+    }
+    mismatch = undefined;
+    if (desync !== undefined) emitter.emit('desync', desync);
+    return desync;
+  };
+
+  /** The fields that count in checksums: what the server sent, less the owner's own fields. */
+  const checkedMask = (entity: ReplicaRecord): number =>
+    entity.owned ? (entity.mask & ~entity.type.ownedMask) >>> 0 : entity.mask;
 
   const stateChecksum = (): number => {
     let sum = 0;
     for (const entity of entities.values()) {
-      // The owner's own fields are its writes, not the server's state.
-      const mask = entity.owned ? entity.mask & ~entity.type.ownedMask : entity.mask;
+      const mask = checkedMask(entity);
       sum =
         (sum +
           entityChecksum(entity.id, entity.generation, entity.type, entity.fieldValues, mask)) >>>
@@ -507,6 +610,16 @@ export function createReplica(options: ReplicaOptions): Replica {
         }
         if (fields.length > 0) emitter.emit('rollback', record, fields);
       }
+    },
+    diagnose(bytes) {
+      try {
+        return diagnose(bytes);
+      } catch (error) {
+        throw toDecodeError(error);
+      }
+    },
+    get mismatchedSnapshot() {
+      return mismatch?.snapshotId ?? 0;
     },
     extrapolate(entity, tick) {
       const values = entity.values();

@@ -568,7 +568,25 @@ describe('checksums', () => {
     players[0]!.set('hp', 50);
     deliver(server, replica);
     expect(mismatches).toEqual([replica.lastSnapshotId]);
-    server.resync('c');
+    expect(replica.mismatchedSnapshot).toBe(replica.lastSnapshotId);
+    // The client asks for a resync; the server answers with what it expected.
+    const desyncs: unknown[] = [];
+    replica.on('desync', (d) => desyncs.push(d));
+    const expected = server.resync('c', replica.mismatchedSnapshot)!;
+    const desync = replica.diagnose(expected);
+    expect(desync).toEqual({
+      snapshotId: mismatches[0],
+      entityId: players[3]!.id,
+      path: `entity ${players[3]!.id} (player).hp`,
+      field: 'hp',
+      expected: 13,
+      actual: 99,
+    });
+    expect(desyncs).toEqual([desync]);
+    expect(replica.mismatchedSnapshot).toBe(0);
+    expect(replica.diagnose(expected)).toBeUndefined();
+    expect(server.resync('c', 999)).toBeUndefined();
+    expect(codeOf(() => replica.diagnose(new Uint8Array([1])))).toBe(ErrorCode.DECODE_FAILED);
     deliver(server, replica);
     expect(replicaState(replica)).toEqual(expectedState(world));
   });

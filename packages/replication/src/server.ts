@@ -156,8 +156,12 @@ export interface ReplicationServer {
   baselineOf(clientId: ClientId): number;
   /** Clients that see an entity (as of their last snapshot). */
   observersOf(entityId: number): ClientId[];
-  /** Forces a full snapshot next time (e.g. after the client reported a checksum mismatch). */
-  resync(clientId: ClientId): void;
+  /**
+   * Forces a full snapshot next time (after the client reported a checksum mismatch). Given
+   * the mismatched snapshot id, also returns what the client should have held after it (with
+   * checksums on, while the snapshot is in the history), for `replica.diagnose`.
+   */
+  resync(clientId: ClientId, snapshotId?: number): Uint8Array | undefined;
   statsOf(clientId: ClientId): Readonly<ClientStats>;
   /**
    * Applies a client's writes to fields it owns (the bytes of `replica.takeChanges()`). Each
@@ -213,6 +217,8 @@ class SentSnapshot {
   tick = 0;
   /** The world's version when it was encoded. */
   worldVersion = 0;
+  /** With checksums: the state the client should hold after applying it. */
+  expected: OwnedEntry[] | undefined;
   resolved = true;
   /** Entries in the arrays below (which are never shrunk, to avoid reallocating). */
   count = 0;
@@ -792,6 +798,8 @@ export function createReplicationServer(options: ReplicationServerOptions): Repl
    */
   const expectedChecksum = (client: ClientState): number => {
     let sum = 0;
+    const expected: OwnedEntry[] = [];
+    lastExpected = expected;
     const changed = new Map<number, Candidate | null>();
     for (let i = 0; i < removalCount; i++) changed.set(removals[i]!, null);
     for (let i = 0; i < spawnCount; i++) {
@@ -803,6 +811,13 @@ export function createReplicationServer(options: ReplicationServerOptions): Repl
         (sum +
           entityChecksum(entity.id, entity.generation, entity.type, values, spawn.fieldMask)) >>>
         0;
+      expected.push({
+        id: entity.id,
+        generation: entity.generation,
+        typeIndex: entity.typeIndex,
+        mask: spawn.fieldMask,
+        values: [...values],
+      });
     }
     for (let i = 0; i < updateCount; i++) changed.set(updates[i]!.entity.id, updates[i]!);
     for (let id = 0; id < client.known.length; id++) {
@@ -819,9 +834,19 @@ export function createReplicationServer(options: ReplicationServerOptions): Repl
           if (mask & 1) values[field] = update.entity.fieldValues[field];
       }
       sum = (sum + entityChecksum(id, known.generation, type, values, known.fieldMask)) >>> 0;
+      expected.push({
+        id,
+        generation: known.generation,
+        typeIndex: internals.slots[id]!.typeIndex,
+        mask: known.fieldMask,
+        values: [...values],
+      });
     }
     return sum;
   };
+
+  /** The expected client state computed with the last checksum (kept for diagnosis). */
+  let lastExpected: OwnedEntry[] | undefined;
 
   /** Splits the first `candidateCount` candidates into spawns and updates. */
   const split = (count: number) => {
@@ -907,6 +932,8 @@ export function createReplicationServer(options: ReplicationServerOptions): Repl
     else if (!sent.resolved) drop(client, sent, undefined);
     sent.reset(snapshotId, tick);
     sent.worldVersion = world.version;
+    sent.expected = lastExpected;
+    lastExpected = undefined;
     for (let i = 0; i < removalCount; i++) {
       const id = removals[i]!;
       sent.add(id, KIND_REMOVE, 0, 0, 0, 0);
@@ -1125,8 +1152,14 @@ export function createReplicationServer(options: ReplicationServerOptions): Repl
           out.push(client.clientId);
       return out;
     },
-    resync(clientId) {
-      clientOf(clientId).forceFull = true;
+    resync(clientId, snapshotId) {
+      const client = clientOf(clientId);
+      client.forceFull = true;
+      if (snapshotId === undefined) return undefined;
+      const sent = client.history[snapshotId % historySize];
+      if (sent === undefined || sent.id !== snapshotId || sent.expected === undefined)
+        return undefined;
+      return encodeOwned(world.types, { sequence: 0, snapshotId, entries: sent.expected });
     },
     statsOf(clientId) {
       return clientOf(clientId).stats;
