@@ -62,9 +62,14 @@ export class DeltaCoder {
       writer.writeBits(image, this.bits);
       return;
     }
-    // `quotient` ones and the terminating zero in one call (LSB first).
+    const remainder = code - quotient * scale;
+    if (quotient + 1 + k <= 24) {
+      // `quotient` ones, the terminating zero and the remainder in one call (LSB first).
+      writer.writeBits(((1 << quotient) - 1) | (remainder << (quotient + 1)), quotient + 1 + k);
+      return;
+    }
     writer.writeBits((1 << quotient) - 1, quotient + 1);
-    if (k > 0) writer.writeBits(code - quotient * scale, k);
+    if (k > 0) writer.writeBits(remainder, k);
   }
 
   /** Reads what {@link write} wrote; returns the current image. */

@@ -23,12 +23,18 @@ export function writeIds(writer: BinaryWriter, ids: ArrayLike<number>, count: nu
     if (gap < 0) throw new RangeError(`writeIds: ids must increase (${previous} then ${id})`);
     previous = id;
     const quotient = Math.floor(gap / scale);
+    const remainder = gap - quotient * scale;
+    if (quotient + 1 + k <= 24) {
+      // Ones, the terminating zero and the remainder in one write (LSB first).
+      writer.writeBits((2 ** quotient - 1) | (remainder << (quotient + 1)), quotient + 1 + k);
+      continue;
+    }
     if (quotient < 24) writer.writeBits(2 ** quotient - 1, quotient + 1);
     else {
       for (let q = 0; q < quotient; q++) writer.writeBits(1, 1);
       writer.writeBits(0, 1);
     }
-    if (k > 0) writer.writeBits(gap - quotient * scale, k);
+    if (k > 0) writer.writeBits(remainder, k);
   }
 }
 

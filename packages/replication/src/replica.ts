@@ -287,13 +287,13 @@ export function createReplica(options: ReplicaOptions): Replica {
       unions[typeIndex] = union;
     }
 
-    const removals: number[] = [];
     const removalCount = readIds(reader, ids);
-    for (let i = 0; i < removalCount; i++) removals.push(ids[i]!);
+    const removals = removalCount === 0 ? NONE : ids.slice(0, removalCount);
 
-    const spawns: DecodedSpawn[] = [];
-    const spawnedIds = new Set<number>();
     const spawnCount = readIds(reader, ids);
+    const spawns: DecodedSpawn[] = spawnCount === 0 ? NO_SPAWNS : [];
+    const spawnedIds = spawnCount === 0 ? NO_IDS : new Set<number>();
+    const addSpawned = spawnedIds as Set<number>;
     for (let i = 0; i < spawnCount; i++) {
       const id = ids[i]!;
       const generation = reader.readVarUint();
@@ -314,7 +314,7 @@ export function createReplica(options: ReplicaOptions): Replica {
             : coder.packed.unpack(reader.readBits(coder.bits));
       }
       spawns.push({ id, generation, type, typeIndex, owned, mask, values });
-      spawnedIds.add(id);
+      addSpawned.add(id);
     }
 
     // Decoded updates, flat: entity, mask and the offset of its values in `updateValues`.
@@ -375,9 +375,9 @@ export function createReplica(options: ReplicaOptions): Replica {
 
     // Commit.
     const listening = emitter.listenerCount('update') > 0;
-    const spawnEvents: ReplicaRecord[] = [];
+    const spawnEvents: ReplicaRecord[] = spawnCount === 0 ? NO_RECORDS : [];
     const updateEvents: [ReplicaRecord, string[]][] = [];
-    const despawnEvents: ReplicaRecord[] = [];
+    const despawnEvents: ReplicaRecord[] = removalCount + spawnCount === 0 ? NO_RECORDS : [];
     const remove = (entity: ReplicaRecord) => {
       entities.delete(entity.id);
       despawnEvents.push(entity);
@@ -629,6 +629,12 @@ export function createReplica(options: ReplicaOptions): Replica {
     ...subscribable(emitter),
   };
 }
+
+// Shared empty lists for the common snapshot without removals or spawns (never written to).
+const NONE: readonly number[] = [];
+const NO_SPAWNS: DecodedSpawn[] = [];
+const NO_IDS: ReadonlySet<number> = new Set();
+const NO_RECORDS: ReplicaRecord[] = [];
 
 function fullMaskOf(count: number): number {
   return count === 32 ? 0xffffffff : (1 << count) - 1;

@@ -3,7 +3,7 @@ import { t } from '@tickwire/serialization';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { defineEntityType } from './entity-type.js';
-import { createFilterInterest } from './interest.js';
+import { createFilterInterest, createGridInterest } from './interest.js';
 import { encodeOwned } from './ownership.js';
 import { createReplica, type Replica, type ReplicaEntity } from './replica.js';
 import {
@@ -278,6 +278,46 @@ describe('interest and visibility', () => {
     expect(events).toEqual(['leave 0', 'enter 1']);
     expect(replica.get(2)!.get('hp')).toBe(7);
     expect(server.statsOf('c').visible).toBe(2);
+  });
+
+  it('works with a spatial grid, whose ids come in cell order', () => {
+    const Dot = defineEntityType('dot', {
+      x: t.quantized(0, 100, 0.01),
+      y: t.quantized(0, 100, 0.01),
+    });
+    const world = createWorld({ types: [Dot] });
+    const view = { x: 50, y: 50, radius: 30 };
+    const server = createReplicationServer({
+      world,
+      interest: createGridInterest({
+        cellSize: 10,
+        position: (entity, out) => {
+          out.x = entity.get('x' as never) as number;
+          out.y = entity.get('y' as never) as number;
+          return true;
+        },
+        view: () => view,
+      }),
+    });
+    server.addClient('c');
+    const replica = createReplica({ types: [Dot] });
+    const random = createRandom(8);
+    const dots = Array.from({ length: 200 }, () =>
+      world.spawn(Dot, { x: random.next() * 100, y: random.next() * 100 }),
+    );
+    for (let tick = 0; tick < 30; tick++) {
+      for (const dot of dots) {
+        dot.set('x', Math.min(100, Math.max(0, dot.get('x') + random.next() * 6 - 3)));
+        dot.set('y', Math.min(100, Math.max(0, dot.get('y') + random.next() * 6 - 3)));
+      }
+      view.x = 30 + tick;
+      server.update();
+      deliver(server, replica);
+      const inside = dots
+        .filter((d) => (d.get('x') - view.x) ** 2 + (d.get('y') - view.y) ** 2 <= view.radius ** 2)
+        .map((d) => d.id);
+      expect([...replica.entities()].map((e) => e.id).sort((a, b) => a - b)).toEqual(inside);
+    }
   });
 
   it('hides fields per client and never sends owners their own fields', () => {

@@ -452,6 +452,8 @@ export function createReplicationServer(options: ReplicationServerOptions): Repl
           known.version = versions[i]!;
           known.tick = snapshot.tick;
         }
+        // An update changes nothing about what the client holds.
+        continue;
       }
       refreshHeld(client, id);
     }
@@ -555,6 +557,7 @@ export function createReplicationServer(options: ReplicationServerOptions): Repl
   const updates: Candidate[] = [];
   let updateCount = 0;
   const ids: number[] = [];
+  let sortedIds = new Int32Array(64);
   /** Images of every written field in writing order (0 for fields without one). */
   const images: number[] = [];
   let imageCount = 0;
@@ -568,7 +571,14 @@ export function createReplicationServer(options: ReplicationServerOptions): Repl
     const slots = internals.slots;
     const visible = client.visibleIds;
     visible.length = 0;
-    if (interest !== undefined) interest.visible(client.clientId, visible);
+    let visibleIds: ArrayLike<number> = visible;
+    if (interest !== undefined) {
+      interest.visible(client.clientId, visible);
+      // The id lists on the wire are sorted: sort the ids once, as numbers.
+      if (sortedIds.length < visible.length) sortedIds = new Int32Array(visible.length * 2);
+      for (let i = 0; i < visible.length; i++) sortedIds[i] = visible[i]!;
+      visibleIds = sortedIds.subarray(0, visible.length).sort();
+    }
     candidateCount = 0;
     removalCount = 0;
     skipped = false;
@@ -582,7 +592,7 @@ export function createReplicationServer(options: ReplicationServerOptions): Repl
     const count = everything ? slots.length : visible.length;
     let seen = 0;
     for (let i = 0; i < count; i++) {
-      const id = everything ? i : visible[i]!;
+      const id = everything ? i : visibleIds[i]!;
       const entity = slots[id];
       if (entity === undefined) continue;
       stamp[id] = snapshotId;
@@ -864,9 +874,6 @@ export function createReplicationServer(options: ReplicationServerOptions): Repl
     const budget = client.budget;
     deferred = 0;
     if (budget === undefined) {
-      // An interest lists ids in its own order; the id lists on the wire are sorted.
-      if (interest !== undefined && candidateCount > 1)
-        sortPrefix(candidates, candidateCount, byId);
       split(candidateCount);
       client.stats.deferred = 0;
       return writeSnapshot(client, full);
@@ -1134,8 +1141,8 @@ export function createReplicationServer(options: ReplicationServerOptions): Repl
     receiveAck(clientId, bytes) {
       const client = clients.get(clientId);
       if (client === undefined) return false;
-      const { snapshotId, earlier } = decodeAck(bytes);
-      return ack(client, snapshotId, earlier);
+      const snapshotId = decodeAck(bytes);
+      return ack(client, snapshotId, ackEarlier);
     },
     ack(clientId, snapshotId, earlier = 0) {
       const client = clients.get(clientId);
@@ -1223,14 +1230,19 @@ export function createReplicationServer(options: ReplicationServerOptions): Repl
 
 const ackReader = new BinaryReader();
 
-/** Decodes `replica.ack()` bytes: varuint snapshot id, then 32 bits of earlier snapshots. */
-export function decodeAck(bytes: Uint8Array): { snapshotId: number; earlier: number } {
+let ackEarlier = 0;
+
+/**
+ * Decodes `replica.ack()` bytes: varuint snapshot id, then 32 bits of earlier snapshots (left
+ * in `ackEarlier`, to spare an object per ack).
+ */
+function decodeAck(bytes: Uint8Array): number {
   try {
     ackReader.reset(bytes);
     const snapshotId = ackReader.readVarUint();
-    const earlier = ackReader.readBits(32) >>> 0;
+    ackEarlier = ackReader.readBits(32) >>> 0;
     ackReader.end();
-    return { snapshotId, earlier };
+    return snapshotId;
   } catch (error) {
     throw new TickwireError(ErrorCode.DECODE_FAILED, 'replication: malformed ack', {
       cause: error,
