@@ -585,7 +585,10 @@ export function createReplicationServer(options: ReplicationServerOptions): Repl
     const { known } = client;
     const budgeted = client.budget !== undefined;
     reserve(client, slots.length);
-    const { stamp, pendingRemovals, lastSent, waited, accumulated } = client;
+    const { stamp, pendingRemovals, pendingSpawns, lastSent, waited, accumulated, uncertain } =
+      client;
+    const anyUncertain = uncertain.size > 0;
+    let heldSeen = 0;
     const typeMasks = fullMasks();
     const simpleMasks = fieldFilter === undefined && !anyOwned;
     const everything = interest === undefined;
@@ -598,6 +601,8 @@ export function createReplicationServer(options: ReplicationServerOptions): Repl
       stamp[id] = snapshotId;
       seen++;
       const entry = known[id];
+      if (entry !== undefined || pendingSpawns[id]! > 0 || (anyUncertain && uncertain.has(id)))
+        heldSeen++;
       const visibleMask = simpleMasks
         ? typeMasks[entity.typeIndex]!
         : visibleMaskFor(client, entity);
@@ -662,11 +667,13 @@ export function createReplicationServer(options: ReplicationServerOptions): Repl
     }
     client.stats.visible = seen;
     // Whatever the client may hold and no longer sees (despawned, out of view) is removed.
-    for (const id of client.held) {
-      const entity = slots[id];
-      if (entity !== undefined && stamp[id] === snapshotId) continue;
-      removals[removalCount++] = id;
-    }
+    // When every id the client may hold was seen above, nothing needs removing.
+    if (heldSeen !== client.held.size)
+      for (const id of client.held) {
+        const entity = slots[id];
+        if (entity !== undefined && stamp[id] === snapshotId) continue;
+        removals[removalCount++] = id;
+      }
     if (removalCount > 1) sortPrefix(removals, removalCount, (a, b) => a - b);
   };
 
