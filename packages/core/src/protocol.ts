@@ -26,6 +26,10 @@ export const Opcode = {
   Rpc: 0x13,
   /** client → server: one tick of player input. */
   Input: 0x14,
+  /** client → server: writes to fields the client owns (replication authority). */
+  OwnerChanges: 0x15,
+  /** server → client: authoritative values of owned fields (a rolled-back write, an override). */
+  Correction: 0x16,
   /** Room membership and room-scoped messages. */
   JoinRoom: 0x20,
   LeaveRoom: 0x21,

@@ -11,32 +11,62 @@ import { decodeError } from './decode-error.js';
  * decoding needs no state beyond the baseline. Large differences escape to the plain value.
  */
 
-/** `k` value meaning "this field is written plainly in this snapshot". */
-export const PLAIN = 31;
-/** Bits of a `k` value in the snapshot header. */
-export const K_BITS = 5;
-/** A unary quotient this long means the plain value follows. */
+/**
+ * A field's coding parameter in a snapshot (6 bits): 0–30 Rice with that `k`; 32–62
+ * Exp-Golomb of order `param − 32` (robust when differences spread over many magnitudes, as
+ * f32 patterns do); {@link PLAIN}: the image is written as it is.
+ */
+export const PLAIN = 63;
+/** Bits of a parameter in the snapshot header. */
+export const K_BITS = 6;
+/** First Exp-Golomb parameter. */
+const EXP_GOLOMB = 32;
+/** A Rice quotient this long means the plain value follows. */
 const ESCAPE = 12;
+/** An Exp-Golomb prefix this long means the plain value follows. */
+const EG_ESCAPE = 20;
 
-const POW2 = Array.from({ length: 33 }, (_, k) => 2 ** k);
+const POW2 = Array.from({ length: 34 }, (_, k) => 2 ** k);
+
+/** True for a parameter a snapshot may carry. */
+export const validParam = (param: number): boolean =>
+  param === PLAIN || param <= 30 || (param >= EXP_GOLOMB && param <= EXP_GOLOMB + 30);
 
 /** Zigzag: 0, −1, 1, −2… → 0, 1, 2, 3… (exact up to 2^52). */
 export const zigzag = (delta: number): number => (delta >= 0 ? delta * 2 : -delta * 2 - 1);
 
-/** Bits a code takes with parameter `k` (escape included) in a field of `bits` bits. */
-export function deltaBits(code: number, k: number, bits: number): number {
-  const quotient = Math.floor(code / 2 ** k);
-  return quotient >= ESCAPE ? ESCAPE + bits : quotient + 1 + k;
+/** ⌊log2 w⌋ for w ≥ 1. */
+const log2Floor = (w: number): number =>
+  w < 0x100000000 ? 31 - Math.clz32(w) : Math.floor(Math.log2(w));
+
+/** Bits a code takes with a parameter (escape included) in a field of `bits` bits. */
+export function deltaBits(code: number, param: number, bits: number): number {
+  if (param === PLAIN) return bits;
+  if (param < EXP_GOLOMB) {
+    const quotient = Math.floor(code / POW2[param]!);
+    return quotient >= ESCAPE ? ESCAPE + bits : quotient + 1 + param;
+  }
+  const k = param - EXP_GOLOMB;
+  const n = log2Floor(Math.floor(code / POW2[k]!) + 1);
+  return n >= EG_ESCAPE ? EG_ESCAPE + bits : 2 * n + 1 + k;
 }
 
-/** Delta coding of one numeric field: images, differences and their Rice codes. */
+/** Delta coding of one numeric field: images, differences and their codes. */
 export class DeltaCoder {
   readonly bits: number;
   private readonly size: number;
   private readonly half: number;
   private readonly wrap: boolean;
 
-  constructor(readonly packed: Packed<unknown>) {
+  /**
+   * @param relative f32 patterns: the parameter is scaled by the reference's exponent, so one
+   *   parameter fits small and large values alike (a move of 4 units is 2^16 steps at 1000
+   *   but 2^22 at 3).
+   */
+  constructor(
+    readonly packed: Packed<unknown>,
+    readonly relative = false,
+  ) {
     this.bits = packed.bits;
     this.size = 2 ** packed.bits;
     this.half = this.size / 2;
@@ -53,8 +83,37 @@ export class DeltaCoder {
     return delta >= 0 ? delta * 2 : -delta * 2 - 1;
   }
 
-  /** Writes a code with parameter `k`, or the escape and the plain `image`. */
-  write(writer: BinaryWriter, code: number, k: number, image: number): void {
+  /**
+   * How many bits the parameter moves for this reference: 0, or for f32 patterns 130 minus
+   * the reference's biased exponent (both sides know the reference, so nothing is sent).
+   */
+  shiftOf(reference: number): number {
+    if (!this.relative) return 0;
+    const raw = reference >= 0x80000000 ? reference - 0x80000000 : 0xffffffff - reference;
+    return 130 - ((raw >>> 23) & 0xff);
+  }
+
+  /** The parameter's `k` for this reference (see {@link shiftOf}). */
+  private order(k: number, reference: number): number {
+    if (!this.relative) return k;
+    const shifted = k + this.shiftOf(reference);
+    return shifted < 0 ? 0 : shifted > 30 ? 30 : shifted;
+  }
+
+  /** Bits {@link write} takes. */
+  bitsOf(code: number, param: number, reference: number): number {
+    if (param === PLAIN) return this.bits;
+    const family = param >= EXP_GOLOMB ? EXP_GOLOMB : 0;
+    return deltaBits(code, family + this.order(param - family, reference), this.bits);
+  }
+
+  /** Writes a code with a (non-PLAIN) parameter, or the escape and the plain `image`. */
+  write(writer: BinaryWriter, code: number, param: number, image: number, reference: number): void {
+    if (param >= EXP_GOLOMB) {
+      this.writeExpGolomb(writer, code, this.order(param - EXP_GOLOMB, reference), image);
+      return;
+    }
+    const k = this.order(param, reference);
     const scale = POW2[k]!;
     const quotient = Math.floor(code / scale);
     if (quotient >= ESCAPE) {
@@ -72,11 +131,41 @@ export class DeltaCoder {
     if (k > 0) writer.writeBits(remainder, k);
   }
 
+  private writeExpGolomb(writer: BinaryWriter, code: number, k: number, image: number): void {
+    const scale = POW2[k]!;
+    const high = Math.floor(code / scale);
+    const w = high + 1;
+    const n = log2Floor(w);
+    if (n >= EG_ESCAPE) {
+      writer.writeBits((1 << EG_ESCAPE) - 1, EG_ESCAPE);
+      writer.writeBits(image, this.bits);
+      return;
+    }
+    // n ones and a zero, then the n bits of w below its leading 1, then k low bits of code.
+    const prefixAndBody = ((1 << n) - 1) | ((w - POW2[n]!) * POW2[n + 1]!);
+    if (2 * n + 1 <= 24) writer.writeBits(prefixAndBody, 2 * n + 1);
+    else {
+      writer.writeBits((1 << n) - 1, n + 1);
+      writer.writeBits(w - POW2[n]!, n);
+    }
+    if (k > 0) writer.writeBits(code - high * scale, k);
+  }
+
   /** Reads what {@link write} wrote; returns the current image. */
-  read(reader: BinaryReader, k: number, reference: number): number {
-    const quotient = reader.readUnary(ESCAPE);
-    if (quotient === ESCAPE) return reader.readBits(this.bits);
-    const code = quotient * POW2[k]! + (k > 0 ? reader.readBits(k) : 0);
+  read(reader: BinaryReader, param: number, reference: number): number {
+    let code: number;
+    if (param >= EXP_GOLOMB) {
+      const k = this.order(param - EXP_GOLOMB, reference);
+      const n = reader.readUnary(EG_ESCAPE);
+      if (n === EG_ESCAPE) return reader.readBits(this.bits);
+      const w = POW2[n]! + (n > 0 ? reader.readBits(n) : 0);
+      code = (w - 1) * POW2[k]! + (k > 0 ? reader.readBits(k) : 0);
+    } else {
+      const k = this.order(param, reference);
+      const quotient = reader.readUnary(ESCAPE);
+      if (quotient === ESCAPE) return reader.readBits(this.bits);
+      code = quotient * POW2[k]! + (k > 0 ? reader.readBits(k) : 0);
+    }
     let image = reference + (code % 2 === 0 ? code / 2 : -(code + 1) / 2);
     if (this.wrap) {
       if (image >= this.size) image -= this.size;
@@ -92,7 +181,7 @@ export class DeltaCoder {
 export function deltaCoderOf(type: Type<unknown>): DeltaCoder | undefined {
   const packed = type.packed;
   return packed !== undefined && packed.bits >= 1 && packed.bits <= 32
-    ? new DeltaCoder(packed)
+    ? new DeltaCoder(packed, type.kind === 'f32')
     : undefined;
 }
 
@@ -105,15 +194,20 @@ export class FieldStats {
   private sum = 0;
   private count = 0;
   private samples = 0;
-  /** The parameter for the next snapshots ({@link PLAIN} until differences were seen). */
+  /** The coding parameter for the next snapshots ({@link PLAIN} until differences were seen). */
   k = PLAIN;
 
   constructor(readonly bits: number) {}
 
-  /** Records one zigzagged difference. */
-  add(code: number): void {
-    this.histogram[code === 0 ? 0 : code < 0x100000000 ? 32 - Math.clz32(code) : 33]! += 1;
-    this.sum += code;
+  /** Records one zigzagged difference, scaled down by `shift` bits (see `DeltaCoder.shiftOf`). */
+  add(code: number, shift: number): void {
+    let length = code === 0 ? 0 : code < 0x100000000 ? 32 - Math.clz32(code) : 33;
+    if (shift !== 0) {
+      length = code === 0 ? 0 : length - shift;
+      length = length < 0 ? 0 : length > 33 ? 33 : length;
+    }
+    this.histogram[length]! += 1;
+    this.sum += shift === 0 ? code : code / 2 ** shift;
     this.count++;
     this.samples++;
   }
@@ -130,21 +224,24 @@ export class FieldStats {
     const guess = mean < 2 ? 0 : Math.min(30, bits, Math.floor(Math.log2(mean * Math.LN2)));
     let best = bits * this.count;
     let bestK = PLAIN;
-    for (let k = Math.max(0, guess - 2); k <= Math.min(30, bits, guess + 2); k++) {
-      const scale = 2 ** k;
+    const consider = (param: number) => {
       let cost = 0;
       for (let b = 0; b < histogram.length; b++) {
         const weight = histogram[b]!;
-        if (weight === 0) continue;
         // A typical code of this bit length: 1.5 × 2^(b−1).
-        const quotient = b === 0 ? 0 : Math.floor((1.5 * 2 ** (b - 1)) / scale);
-        cost += weight * (quotient >= ESCAPE ? ESCAPE + bits : quotient + 1 + k);
+        if (weight !== 0) cost += weight * deltaBits(b === 0 ? 0 : 1.5 * 2 ** (b - 1), param, bits);
       }
       if (cost < best) {
         best = cost;
-        bestK = k;
+        bestK = param;
       }
+    };
+    for (let k = Math.max(0, guess - 2); k <= Math.min(30, bits, guess + 2); k++) {
+      consider(k);
+      consider(EXP_GOLOMB + k);
     }
+    // Exp-Golomb shines with a smaller order than Rice's best.
+    for (let k = Math.max(0, guess - 6); k < Math.max(0, guess - 2); k++) consider(EXP_GOLOMB + k);
     this.k = bestK;
     // Halve the weights: recent snapshots count most.
     for (let b = 0; b < histogram.length; b++) histogram[b]! *= 0.5;

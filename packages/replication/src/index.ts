@@ -1,4 +1,23 @@
 export {
+  type BandwidthBudget,
+  type BandwidthBudgetOptions,
+  createBandwidthBudget,
+  MIN_SNAPSHOT_BUDGET_BYTES,
+} from './budget.js';
+export {
+  connectReplica,
+  createReplicationHost,
+  RESYNC_FLAG,
+  type ReplicaConnection,
+  type ReplicaConnectionEvents,
+  type ReplicaConnectionOptions,
+  type ReplicaConnectionStats,
+  type ReplicationHost,
+  type ReplicationHostEvents,
+  type ReplicationHostOptions,
+  type ReplicationHostStats,
+} from './connection.js';
+export {
   type DeadReckoning,
   defineEntityType,
   type EntityType,
@@ -23,6 +42,7 @@ export {
 } from './interest.js';
 export {
   createReplica,
+  type Desync,
   type Replica,
   type ReplicaEntity,
   type ReplicaEvents,
@@ -50,6 +70,7 @@ export {
   type RpcStats,
 } from './rpc.js';
 export {
+  type ChangesResult,
   type ClientStats,
   createReplicationServer,
   type ReplicationServer,

@@ -31,7 +31,7 @@ it('runs the README example', () => {
   };
   expect(send()).toBe(15); // full state: header + one entity (56 bits of fields)
   hero.set('hp', 95);
-  expect(send()).toBe(8); // delta against the acked baseline: hp only
+  expect(send()).toBe(9); // delta against the acked baseline: hp only
   const copy = replica.get(hero.id);
   expect(copy?.is(Player) && copy.get('hp')).toBe(95);
   expect(log).toEqual([`${hero.id}: hp`]);

@@ -45,7 +45,12 @@ function snapshot(
     writeIds(w, [], 0);
     writeIds(w, [], 0);
   },
-  options: { format?: number; updatedTypes?: number[] } = {},
+  options: {
+    format?: number;
+    updatedTypes?: number[];
+    defaultMask?: number;
+    exceptions?: [number, number][];
+  } = {},
 ): Uint8Array {
   const writer = new BinaryWriter();
   writer.writeBits(options.format ?? SNAPSHOT_FORMAT, 2);
@@ -57,8 +62,21 @@ function snapshot(
     const updated = options.updatedTypes?.includes(index) === true;
     writer.writeBool(updated);
     if (!updated) return;
-    writer.writeBits(2 ** type.fieldTypes.length - 1, type.fieldTypes.length);
+    const all = 2 ** type.fieldTypes.length - 1;
+    writer.writeBits(all, type.fieldTypes.length); // fields any update carries
     for (const field of type.fieldTypes) if (field.packed) writer.writeBits(PLAIN, K_BITS);
+    const defaultMask = options.defaultMask ?? all;
+    writer.writeBool(defaultMask === all);
+    if (defaultMask !== all) writer.writeBits(defaultMask, type.fieldTypes.length);
+    const exceptions = options.exceptions ?? [];
+    writer.writeBool(exceptions.length > 0);
+    if (exceptions.length > 0) writer.writeVarUint(exceptions.length - 1);
+    let previous = -1;
+    for (const [position, mask] of exceptions) {
+      writer.writeVarUint(position - previous - 1);
+      writer.writeBits(mask, type.fieldTypes.length);
+      previous = position;
+    }
   });
   body(writer);
   return writer.toBytes();
@@ -125,10 +143,8 @@ describe('createReplica', () => {
           noLists(w);
           noLists(w);
           writeIds(w, [0], 1);
-          w.writeBool(false);
-          w.writeBits(0, 3);
         },
-        { updatedTypes: [0] },
+        { updatedTypes: [0], defaultMask: 0 },
       ),
       /no fields/,
     );
@@ -141,11 +157,9 @@ describe('createReplica', () => {
           writeIds(w, [0], 1);
           noLists(w);
           writeIds(w, [0], 1);
-          w.writeBool(false);
-          w.writeBits(2, 3);
           w.writeBits(5, 8);
         },
-        { updatedTypes: [0] },
+        { updatedTypes: [0], defaultMask: 2 },
       ),
       /both removed and updated/,
     );
@@ -163,11 +177,9 @@ describe('createReplica', () => {
           w.writeBool(true);
           w.writeBits(1, 3);
           writeIds(w, [0], 1);
-          w.writeBool(false);
-          w.writeBits(2, 3);
           w.writeBits(5, 8);
         },
-        { updatedTypes: [0, 1] },
+        { updatedTypes: [0], defaultMask: 2 },
       ),
       /both spawned and updated/,
     );
@@ -180,8 +192,6 @@ describe('createReplica', () => {
           noLists(w);
           noLists(w);
           writeIds(w, [4], 1); // entity 4 arrived in snapshot 2, so it is not in baseline 1
-          w.writeBool(false);
-          w.writeBits(1, 3);
         },
         { updatedTypes: [1] },
       ),
@@ -204,8 +214,7 @@ describe('createReplica', () => {
         (w) => {
           noLists(w);
           noLists(w);
-          writeIds(w, [0], 1);
-          w.writeBool(true); // repeats the type's union mask: every field, plainly
+          writeIds(w, [0], 1); // every field, plainly
           w.writeF32(1);
           w.writeBits(2, 8);
           // name: missing
@@ -220,8 +229,6 @@ describe('createReplica', () => {
         noLists(w);
         noLists(w);
         writeIds(w, [0], 1); // an update of a type whose parameters are missing
-        w.writeBool(false);
-        w.writeBits(2, 3);
       }),
       /no parameters/,
     );

@@ -9,7 +9,7 @@ import {
   type FieldName,
   type FieldValue,
 } from './entity-type.js';
-import { type DeltaCoder, deltaCoderOf, K_BITS, PLAIN } from './field-coding.js';
+import { type DeltaCoder, deltaCoderOf, K_BITS, PLAIN, validParam } from './field-coding.js';
 import { readIds } from './id-coding.js';
 import { decodeOwned, encodeOwned, type OwnedEntry } from './ownership.js';
 import { ACK_WINDOW, encodeAck, entityChecksum, SNAPSHOT_FORMAT } from './server.js';
@@ -231,7 +231,10 @@ export function createReplica(options: ReplicaOptions): Replica {
   const updateEntities: ReplicaRecord[] = [];
   const updateMasks: number[] = [];
   const updateValues: unknown[] = [];
-  const lastMasksScratch: number[] = [];
+  /** Per type in the snapshot being read: default mask, exceptions, updates seen so far. */
+  const defaultMasks: number[] = [];
+  const exceptionMasks: (Map<number, number> | undefined)[] = [];
+  const positions: number[] = [];
   const unions: number[] = [];
   let lastSnapshotId = 0;
   let lastTick = 0;
@@ -280,9 +283,23 @@ export function createReplica(options: ReplicaOptions): Replica {
       for (let field = 0; field < packed.length; field++) {
         if (packed[field] === undefined || ((union >>> field) & 1) === 0) continue;
         const k = reader.readBits(K_BITS);
-        if (k > 30 && k !== PLAIN) throw decodeError(`Rice parameter ${k}`);
+        if (!validParam(k)) throw decodeError(`coding parameter ${k}`);
         ks[field] = k;
       }
+      // The default mask, then the exceptions by position among this type's updates.
+      defaultMasks[typeIndex] = reader.readBool() ? union : reader.readBits(packed.length) >>> 0;
+      const exceptionCount = reader.readBool() ? reader.readVarUint() + 1 : 0;
+      if (exceptionCount > reader.remainingBits)
+        throw decodeError(`${exceptionCount} mask exceptions exceed the input`);
+      let exceptions = exceptionMasks[typeIndex];
+      if (exceptions === undefined) exceptions = exceptionMasks[typeIndex] = new Map();
+      else exceptions.clear();
+      let position = -1;
+      for (let i = 0; i < exceptionCount; i++) {
+        position += reader.readVarUint() + 1;
+        exceptions.set(position, reader.readBits(packed.length) >>> 0);
+      }
+      positions[typeIndex] = 0;
       kTable[typeIndex] = ks;
       unions[typeIndex] = union;
     }
@@ -320,8 +337,6 @@ export function createReplica(options: ReplicaOptions): Replica {
     // Decoded updates, flat: entity, mask and the offset of its values in `updateValues`.
     let updateCount = 0;
     let valueCount = 0;
-    const lastMasks = lastMasksScratch;
-    for (let i = 0; i < unions.length; i++) lastMasks[i] = unions[i]!;
     const idCount = readIds(reader, ids);
     for (let i = 0; i < idCount; i++) {
       const id = ids[i]!;
@@ -332,17 +347,15 @@ export function createReplica(options: ReplicaOptions): Replica {
         throw decodeError(`entity ${id} is both spawned and updated`);
       const typeIndex = entity.typeIndex;
       const fieldTypes = entity.type.fieldTypes;
-      let mask: number;
-      if (reader.readBool()) {
-        mask = lastMasks[typeIndex]!;
-      } else {
-        mask = reader.readBits(fieldTypes.length) >>> 0;
-        lastMasks[typeIndex] = mask;
-      }
-      if (mask === 0) throw decodeError(`update of entity ${id} with no fields`);
       const ks = kTable[typeIndex];
       if (ks === undefined)
         throw decodeError(`type ${entity.type.name} has updates but no parameters`);
+      const position = positions[typeIndex]!;
+      positions[typeIndex] = position + 1;
+      const mask = exceptionMasks[typeIndex]!.get(position) ?? defaultMasks[typeIndex]!;
+      if ((mask & ~unions[typeIndex]!) !== 0)
+        throw decodeError(`entity ${id}: a mask outside its type's update fields`);
+      if (mask === 0) throw decodeError(`update of entity ${id} with no fields`);
       const coders = packedFields[typeIndex]!;
       updateEntities[updateCount] = entity;
       updateMasks[updateCount++] = mask;

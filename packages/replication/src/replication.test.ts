@@ -632,6 +632,24 @@ describe('checksums', () => {
   });
 });
 
+describe('resync', () => {
+  it('repairs every entity under a byte budget too', () => {
+    const Tag = defineEntityType('tag', { v: t.u16() });
+    const world = createWorld({ types: [Tag] });
+    const server = createReplicationServer({ world, checksums: true });
+    server.addClient('c');
+    const replica = createReplica({ types: [Tag] });
+    const tags = Array.from({ length: 50 }, (_, i) => world.spawn(Tag, { v: i }));
+    deliver(server, replica);
+    server.setBudget('c', 40);
+    for (const tag of tags)
+      (replica.get(tag.id) as unknown as { fieldValues: unknown[] }).fieldValues[0] = 9999;
+    server.resync('c');
+    for (let i = 0; i < 20; i++) deliver(server, replica);
+    expect(replicaState(replica)).toEqual(expectedState(world));
+  });
+});
+
 describe('bandwidth profile', () => {
   it('counts bytes per type and field', () => {
     const world = createWorld({ types });

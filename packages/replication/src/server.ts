@@ -7,14 +7,7 @@ import {
 } from '@tickwire/core';
 import { BinaryReader, BinaryWriter, type Shape } from '@tickwire/serialization';
 import { bitsFor, type EntityType, type EntityValues } from './entity-type.js';
-import {
-  type DeltaCoder,
-  deltaBits,
-  deltaCoderOf,
-  FieldStats,
-  K_BITS,
-  PLAIN,
-} from './field-coding.js';
+import { type DeltaCoder, deltaCoderOf, FieldStats, K_BITS, PLAIN } from './field-coding.js';
 import { writeIds } from './id-coding.js';
 import type { Interest } from './interest.js';
 import { decodeOwned, encodeOwned, type OwnedEntry, type OwnedMessage } from './ownership.js';
@@ -157,7 +150,8 @@ export interface ReplicationServer {
   /** Clients that see an entity (as of their last snapshot). */
   observersOf(entityId: number): ClientId[];
   /**
-   * Forces a full snapshot next time (after the client reported a checksum mismatch). Given
+   * Sends everything the client sees whole again, from the next snapshot on (after the client
+   * reported a checksum mismatch; under a byte budget it takes several snapshots). Given
    * the mismatched snapshot id, also returns what the client should have held after it (with
    * checksums on, while the snapshot is in the history), for `replica.diagnose`.
    */
@@ -292,7 +286,6 @@ interface ClientState {
   stamp: Int32Array;
   readonly history: (SentSnapshot | undefined)[];
   budget: number | undefined;
-  forceFull: boolean;
   /** Owned fields to send back to the client, by entity id (a mask of fields). */
   readonly corrections: Map<number, number>;
   /** The client's latest owned-field write the server processed. */
@@ -561,12 +554,40 @@ export function createReplicationServer(options: ReplicationServerOptions): Repl
   /** Images of every written field in writing order (0 for fields without one). */
   const images: number[] = [];
   let imageCount = 0;
-  const lastMasks: number[] = [];
   const typeHasUpdates: number[] = [];
+  const defaultMasks: number[] = [];
+  const maskCounts = new Map<number, number>();
+
+  /** Per type with updates: the union of their masks and the commonest mask. */
+  const chooseDefaultMasks = () => {
+    typeHasUpdates.fill(0);
+    for (let i = 0; i < updateCount; i++) {
+      const update = updates[i]!;
+      const typeIndex = update.entity.typeIndex;
+      typeHasUpdates[typeIndex] = ((typeHasUpdates[typeIndex] ?? 0) | update.mask) >>> 0;
+    }
+    for (let typeIndex = 0; typeIndex < typeHasUpdates.length; typeIndex++) {
+      if ((typeHasUpdates[typeIndex] ?? 0) === 0) continue;
+      maskCounts.clear();
+      let best = 0;
+      let bestCount = 0;
+      for (let i = 0; i < updateCount; i++) {
+        const update = updates[i]!;
+        if (update.entity.typeIndex !== typeIndex) continue;
+        const count = (maskCounts.get(update.mask) ?? 0) + 1;
+        maskCounts.set(update.mask, count);
+        if (count > bestCount) {
+          bestCount = count;
+          best = update.mask;
+        }
+      }
+      defaultMasks[typeIndex] = best;
+    }
+  };
   /** Some entity that wanted to be sent was left out (then no checksum can be exact). */
   let skipped = false;
 
-  const collect = (client: ClientState, full: boolean) => {
+  const collect = (client: ClientState) => {
     const snapshotId = client.nextSnapshotId;
     const slots = internals.slots;
     const visible = client.visibleIds;
@@ -615,7 +636,6 @@ export function createReplicationServer(options: ReplicationServerOptions): Repl
       let kind: number;
       let mask: number;
       if (
-        full ||
         entry === undefined ||
         entry.generation !== entity.generation ||
         entry.fieldMask !== fieldMask ||
@@ -720,11 +740,12 @@ export function createReplicationServer(options: ReplicationServerOptions): Repl
         if (known === undefined) {
           writer.writeBits(image, delta.bits);
         } else {
-          const code = delta.code(image, known.images[field]!);
-          coder.stats!.add(code);
+          const reference = known.images[field]!;
+          const code = delta.code(image, reference);
+          coder.stats!.add(code, delta.shiftOf(reference));
           const k = deltaFields ? coder.stats!.k : PLAIN;
           if (k === PLAIN) writer.writeBits(image, delta.bits);
-          else delta.write(writer, code, k, image);
+          else delta.write(writer, code, k, image, reference);
         }
       }
       if (profiling) bits[field]! += writer.bitLength - start;
@@ -734,10 +755,10 @@ export function createReplicationServer(options: ReplicationServerOptions): Repl
 
   const typeBitsOf = () => bitsFor(world.types.length);
 
-  const writeSnapshot = (client: ClientState, full: boolean): Uint8Array => {
+  const writeSnapshot = (client: ClientState): Uint8Array => {
     const snapshotId = client.nextSnapshotId;
     imageCount = 0;
-    const hasBaseline = !full && client.ackedId !== 0;
+    const hasBaseline = client.ackedId !== 0;
     const typeBits = typeBitsOf();
     writer.reset();
     writer.writeBits(SNAPSHOT_FORMAT, 2);
@@ -747,13 +768,10 @@ export function createReplicationServer(options: ReplicationServerOptions): Repl
     // A checksum is exact only when nothing that wanted to be sent was left out.
     const exact = checksums && !skipped && deferred === 0;
     writer.writeBool(exact);
-    // Per type: the fields any update carries, and the Rice parameter of each numeric one.
-    typeHasUpdates.fill(0);
-    for (let i = 0; i < updateCount; i++) {
-      const update = updates[i]!;
-      const typeIndex = update.entity.typeIndex;
-      typeHasUpdates[typeIndex] = ((typeHasUpdates[typeIndex] ?? 0) | update.mask) >>> 0;
-    }
+    // Per type: the fields any update carries, and the coding parameter of each numeric one.
+    // Field masks: per type a default (the commonest mask of its updates) and the exceptions,
+    // by position among that type's updates; no mask bits per entity.
+    chooseDefaultMasks();
     for (let typeIndex = 0; typeIndex < world.types.length; typeIndex++) {
       const union = typeHasUpdates[typeIndex] ?? 0;
       writer.writeBool(union !== 0);
@@ -765,6 +783,30 @@ export function createReplicationServer(options: ReplicationServerOptions): Repl
       for (let field = 0; field < typeCoders.length; field++)
         if ((union >>> field) & 1 && typeCoders[field]!.delta !== undefined)
           writer.writeBits(deltaFields ? typeCoders[field]!.stats!.k : PLAIN, K_BITS);
+      // The default mask: 1 bit when it is the union, else its bits.
+      const defaultMask = defaultMasks[typeIndex]!;
+      writer.writeBool(defaultMask === union);
+      if (defaultMask !== union) writer.writeBits(defaultMask, typeCoders.length);
+      let exceptions = 0;
+      for (let i = 0; i < updateCount; i++) {
+        const update = updates[i]!;
+        if (update.entity.typeIndex === typeIndex && update.mask !== defaultMask) exceptions++;
+      }
+      writer.writeBool(exceptions > 0);
+      if (exceptions > 0) writer.writeVarUint(exceptions - 1);
+      let position = 0;
+      let previous = -1;
+      for (let i = 0; i < updateCount && exceptions > 0; i++) {
+        const update = updates[i]!;
+        if (update.entity.typeIndex !== typeIndex) continue;
+        if (update.mask !== defaultMasks[typeIndex]) {
+          writer.writeVarUint(position - previous - 1);
+          writer.writeBits(update.mask, typeCoders.length);
+          previous = position;
+          exceptions--;
+        }
+        position++;
+      }
     }
     writeIds(writer, removals, removalCount);
     for (let i = 0; i < spawnCount; i++) ids[i] = spawns[i]!.entity.id;
@@ -786,20 +828,11 @@ export function createReplicationServer(options: ReplicationServerOptions): Repl
     }
     for (let i = 0; i < updateCount; i++) ids[i] = updates[i]!.entity.id;
     writeIds(writer, ids, updateCount);
-    // A mask equal to the previous one of its type (initially the type's union) takes 1 bit.
-    for (let typeIndex = 0; typeIndex < typeHasUpdates.length; typeIndex++)
-      lastMasks[typeIndex] = typeHasUpdates[typeIndex] ?? 0;
     for (let i = 0; i < updateCount; i++) {
       const update = updates[i]!;
       const entity = update.entity;
       const start = profiling ? writer.bitLength : 0;
       const typeIndex = entity.typeIndex;
-      const same = lastMasks[typeIndex] === update.mask;
-      writer.writeBool(same);
-      if (!same) {
-        writer.writeBits(update.mask, entity.type.fieldNames.length);
-        lastMasks[typeIndex] = update.mask;
-      }
       if (profiling)
         profileBits[typeIndex]![entity.type.fieldNames.length]! += writer.bitLength - start;
       writeEntityFields(update, client.known[entity.id], client);
@@ -877,13 +910,13 @@ export function createReplicationServer(options: ReplicationServerOptions): Repl
   };
 
   let deferred = 0;
-  const select = (client: ClientState, full: boolean): Uint8Array => {
+  const select = (client: ClientState): Uint8Array => {
     const budget = client.budget;
     deferred = 0;
     if (budget === undefined) {
       split(candidateCount);
       client.stats.deferred = 0;
-      return writeSnapshot(client, full);
+      return writeSnapshot(client);
     }
     // Highest score first; take what fits, then verify the exact size and trim if needed.
     sortPrefix(candidates, candidateCount, (a, b) => b.score - a.score);
@@ -901,7 +934,7 @@ export function createReplicationServer(options: ReplicationServerOptions): Repl
       for (let i = 0; i < taken; i++) candidates[i] = chosen[i]!;
       for (let i = taken; i < candidateCount; i++) candidates[i] = ranked[i]!;
       split(taken);
-      const bytes = writeSnapshot(client, full);
+      const bytes = writeSnapshot(client);
       if (bytes.byteLength <= budget || taken === 0) {
         // With nothing taken the removals are sent anyway: they are what frees the budget.
         client.stats.deferred = deferred;
@@ -929,8 +962,12 @@ export function createReplicationServer(options: ReplicationServerOptions): Repl
         coder.stats!.k !== PLAIN
       ) {
         const delta = coder.delta;
-        const code = delta.code(delta.packed.pack(value), known.images[field]!);
-        bits += deltaBits(code, coder.stats!.k, delta.bits);
+        const reference = known.images[field]!;
+        bits += delta.bitsOf(
+          delta.code(delta.packed.pack(value), reference),
+          coder.stats!.k,
+          reference,
+        );
       } else {
         fieldTypes[field]!.write(scratch, value);
       }
@@ -938,7 +975,7 @@ export function createReplicationServer(options: ReplicationServerOptions): Repl
     return Math.ceil((bits + scratch.bitLength) / 8);
   };
 
-  const record = (client: ClientState, full: boolean) => {
+  const record = (client: ClientState) => {
     const snapshotId = client.nextSnapshotId;
     const slot = snapshotId % historySize;
     let sent = client.history[slot];
@@ -985,7 +1022,6 @@ export function createReplicationServer(options: ReplicationServerOptions): Repl
       }
     }
     client.nextSnapshotId = snapshotId + 1;
-    if (full) client.forceFull = false;
   };
 
   const conflictPolicy = options.conflict ?? 'server-wins';
@@ -1085,7 +1121,6 @@ export function createReplicationServer(options: ReplicationServerOptions): Repl
         stamp: new Int32Array(0),
         history: new Array(historySize),
         budget: undefined,
-        forceFull: false,
         corrections: new Map(),
         changeSequence: 0,
         stats: {
@@ -1128,11 +1163,10 @@ export function createReplicationServer(options: ReplicationServerOptions): Repl
     snapshotFor(clientId) {
       const client = clientOf(clientId);
       prepare();
-      const full = client.forceFull;
       try {
-        collect(client, full);
-        const bytes = select(client, full);
-        record(client, full);
+        collect(client);
+        const bytes = select(client);
+        record(client);
         client.stats.snapshots++;
         client.stats.bytes += bytes.byteLength;
         return bytes;
@@ -1168,7 +1202,13 @@ export function createReplicationServer(options: ReplicationServerOptions): Repl
     },
     resync(clientId, snapshotId) {
       const client = clientOf(clientId);
-      client.forceFull = true;
+      // Forget what the client holds: every entity it may hold is sent whole (or removed)
+      // until a snapshot carrying it is acknowledged — under a byte budget too.
+      for (let id = 0; id < client.known.length; id++) {
+        if (client.known[id] === undefined) continue;
+        client.known[id] = undefined;
+        client.uncertain.add(id);
+      }
       if (snapshotId === undefined) return undefined;
       const sent = client.history[snapshotId % historySize];
       if (sent === undefined || sent.id !== snapshotId || sent.expected === undefined)
