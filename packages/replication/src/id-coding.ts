@@ -4,6 +4,7 @@ import { decodeError } from './decode-error.js';
 // Golomb-Rice coding of the gaps between sorted ids: with k = floor(log2(mean gap)) the
 // unary parts total at most about 2 bits per id, so a few bits above the gap entropy.
 const MAX_ID = 2 ** 31 - 1;
+const POW2 = Array.from({ length: 32 }, (_, k) => 2 ** k);
 
 /** Writes `count` strictly increasing ids from `ids` (ids in [0, 2^31 - 1]): a non-empty bit, count − 1 (varuint), k (5 bits), then each gap as unary quotient + k-bit remainder. */
 export function writeIds(writer: BinaryWriter, ids: ArrayLike<number>, count: number): void {
@@ -15,7 +16,7 @@ export function writeIds(writer: BinaryWriter, ids: ArrayLike<number>, count: nu
   const meanGap = total / count;
   const k = meanGap < 2 ? 0 : Math.min(30, Math.floor(Math.log2(meanGap)));
   writer.writeBits(k, 5);
-  const scale = 2 ** k;
+  const scale = POW2[k]!;
   let previous = -1;
   for (let i = 0; i < count; i++) {
     const id = ids[i]!;
@@ -26,10 +27,10 @@ export function writeIds(writer: BinaryWriter, ids: ArrayLike<number>, count: nu
     const remainder = gap - quotient * scale;
     if (quotient + 1 + k <= 24) {
       // Ones, the terminating zero and the remainder in one write (LSB first).
-      writer.writeBits((2 ** quotient - 1) | (remainder << (quotient + 1)), quotient + 1 + k);
+      writer.writeBits((POW2[quotient]! - 1) | (remainder << (quotient + 1)), quotient + 1 + k);
       continue;
     }
-    if (quotient < 24) writer.writeBits(2 ** quotient - 1, quotient + 1);
+    if (quotient < 24) writer.writeBits(POW2[quotient]! - 1, quotient + 1);
     else {
       for (let q = 0; q < quotient; q++) writer.writeBits(1, 1);
       writer.writeBits(0, 1);

@@ -735,7 +735,7 @@ export function createReplicationServer(options: ReplicationServerOptions): Repl
         fieldTypes[field]!.write(writer, value);
         images[imageCount++] = 0;
       } else {
-        const image = delta.packed.pack(value);
+        const image = entity.fieldImages[field]!;
         images[imageCount++] = image;
         if (known === undefined) {
           writer.writeBits(image, delta.bits);
@@ -964,7 +964,7 @@ export function createReplicationServer(options: ReplicationServerOptions): Repl
         const delta = coder.delta;
         const reference = known.images[field]!;
         bits += delta.bitsOf(
-          delta.code(delta.packed.pack(value), reference),
+          delta.code(entity.fieldImages[field]!, reference),
           coder.stats!.k,
           reference,
         );

@@ -107,6 +107,8 @@ export class WorldEntity<S extends Shape = Shape> implements Entity<S> {
   owner: ClientId | undefined;
   /** World version at which each field last changed. */
   readonly fieldVersions: number[];
+  /** Integer images of fields whose type has one (`type.packed`), 0 for the others. */
+  readonly fieldImages: number[];
   /** Largest of `fieldVersions` and `metaVersion`: skips an unchanged entity in one compare. */
   changeVersion: number;
   /** Version of the last change clients must see as a full respawn (spawn, owner change). */
@@ -123,6 +125,13 @@ export class WorldEntity<S extends Shape = Shape> implements Entity<S> {
     private readonly bump: () => number,
   ) {
     this.fieldVersions = new Array<number>(fieldValues.length).fill(spawnVersion);
+    // Integer images of the numeric fields, computed once per write (every client's encoder
+    // reads them; see field-coding.ts).
+    this.fieldImages = new Array<number>(fieldValues.length).fill(0);
+    for (let i = 0; i < fieldValues.length; i++) {
+      const packed = type.fieldTypes[i]!.packed;
+      if (packed !== undefined) this.fieldImages[i] = packed.pack(fieldValues[i]);
+    }
     this.changeVersion = spawnVersion;
     this.metaVersion = spawnVersion;
     this.owner = owner;
@@ -146,6 +155,8 @@ export class WorldEntity<S extends Shape = Shape> implements Entity<S> {
     checkField(this.type as unknown as EntityType, index, value);
     if (!primitive && valuesEqual(current, value)) return false;
     this.fieldValues[index] = primitive ? value : frozenCopy(value);
+    const packed = this.type.fieldTypes[index]!.packed;
+    if (packed !== undefined) this.fieldImages[index] = packed.pack(value);
     const version = this.bump();
     this.fieldVersions[index] = version;
     this.changeVersion = version;

@@ -548,9 +548,12 @@ function runColyseusAoi(ticks: number, seed: number): AoiFigures {
 export function aoiRows(quick: boolean): Row[] {
   const ticks = quick ? 60 : 600;
   const seed = 63;
-  // Warm-up: a short untimed run of each library on another seed.
-  runTickwireAoi(20, seed + 1000);
-  runColyseusAoi(20, seed + 1000);
+  // Warm-up: untimed runs of each library on another seed, so the timed run measures steady
+  // state rather than the JIT's compilation.
+  for (let round = 0; round < 2; round++) {
+    runTickwireAoi(quick ? 20 : 100, seed + 1000 + round);
+    runColyseusAoi(quick ? 20 : 100, seed + 1000 + round);
+  }
   const ours = runTickwireAoi(ticks, seed);
   const theirs = runColyseusAoi(ticks, seed);
   const peer = { peer: PEER } as const;
