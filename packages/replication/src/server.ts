@@ -10,6 +10,7 @@ import { bitsFor, type EntityType, type EntityValues } from './entity-type.js';
 import { type DeltaCoder, deltaCoderOf, FieldStats, K_BITS, PLAIN } from './field-coding.js';
 import { writeIds } from './id-coding.js';
 import type { Interest } from './interest.js';
+import { KnownTable } from './known.js';
 import { decodeOwned, encodeOwned, type OwnedEntry, type OwnedMessage } from './ownership.js';
 import {
   type ClientId,
@@ -187,21 +188,6 @@ const KIND_REMOVE = 0;
 const KIND_SPAWN = 1;
 const KIND_UPDATE = 2;
 
-/** What a client is known to hold of one entity (as of its acknowledged baseline). */
-interface Known {
-  generation: number;
-  /** World change version the values are current at. */
-  version: number;
-  /** Field values by wire index (undefined for a hidden field). */
-  values: unknown[];
-  /** Integer images of the delta-coded fields' values (see field-coding.ts), by wire index. */
-  images: number[];
-  /** Fields the client has (its visible fields when they were sent). */
-  fieldMask: number;
-  /** Server tick of the snapshot the values came from. */
-  tick: number;
-}
-
 /**
  * What a sent snapshot carried, kept until the client acknowledges it (or it is known lost):
  * one entry per entity, in parallel arrays that are reused when the history slot is.
@@ -219,6 +205,7 @@ class SentSnapshot {
   readonly ids: number[] = [];
   readonly kinds: number[] = [];
   readonly generations: number[] = [];
+  readonly typeIndexes: number[] = [];
   /** The entity's change version when sent. */
   readonly versions: number[] = [];
   readonly masks: number[] = [];
@@ -243,6 +230,7 @@ class SentSnapshot {
     id: number,
     kind: number,
     generation: number,
+    typeIndex: number,
     version: number,
     mask: number,
     fieldMask: number,
@@ -251,6 +239,7 @@ class SentSnapshot {
     this.ids[i] = id;
     this.kinds[i] = kind;
     this.generations[i] = generation;
+    this.typeIndexes[i] = typeIndex;
     this.versions[i] = version;
     this.masks[i] = mask;
     this.fieldMasks[i] = fieldMask;
@@ -269,7 +258,7 @@ interface ClientState {
   readonly clientId: ClientId;
   nextSnapshotId: number;
   ackedId: number;
-  readonly known: (Known | undefined)[];
+  readonly known: KnownTable;
   /** Unresolved snapshots that spawn / remove each id. */
   pendingSpawns: Int32Array;
   pendingRemovals: Int32Array;
@@ -299,6 +288,13 @@ interface FieldCoder {
 }
 
 const ALL = 0xffffffff;
+
+/** Set bits of a 32-bit mask. */
+function bitCount(mask: number): number {
+  let bits = mask - ((mask >>> 1) & 0x55555555);
+  bits = (bits & 0x33333333) + ((bits >>> 2) & 0x33333333);
+  return (((bits + (bits >>> 4)) & 0x0f0f0f0f) * 0x01010101) >>> 24;
+}
 
 const byId = (a: { entity: WorldEntity }, b: { entity: WorldEntity }) => a.entity.id - b.entity.id;
 
@@ -398,57 +394,51 @@ export function createReplicationServer(options: ReplicationServerOptions): Repl
   };
 
   const refreshHeld = (client: ClientState, id: number) => {
-    if (client.known[id] !== undefined || client.pendingSpawns[id]! > 0 || client.uncertain.has(id))
+    if (client.known.has(id) || client.pendingSpawns[id]! > 0 || client.uncertain.has(id))
       client.held.add(id);
     else client.held.delete(id);
   };
 
   const merge = (client: ClientState, snapshot: SentSnapshot) => {
-    const { ids, kinds, generations, versions, masks, fieldMasks, values, images } = snapshot;
+    const { ids, kinds, generations, typeIndexes, versions, masks, fieldMasks, values, images } =
+      snapshot;
+    const known = client.known;
     let offset = 0;
     for (let i = 0; i < snapshot.count; i++) {
       const id = ids[i]!;
       const kind = kinds[i]!;
       forgetPending(client, kind, id);
       if (kind === KIND_REMOVE) {
-        client.known[id] = undefined;
+        known.clear(id);
         client.uncertain.delete(id);
-      } else if (kind === KIND_SPAWN) {
-        client.uncertain.delete(id);
-        const knownValues: unknown[] = [];
-        const knownImages: number[] = [];
-        for (let field = 0, mask = masks[i]!; mask !== 0; field++, mask >>>= 1) {
-          if ((mask & 1) === 0) continue;
-          knownImages[field] = images[offset]!;
-          knownValues[field] = values[offset++];
-        }
-        client.known[id] = {
-          generation: generations[i]!,
-          version: versions[i]!,
-          values: knownValues,
-          images: knownImages,
-          fieldMask: fieldMasks[i]!,
-          tick: snapshot.tick,
-        };
-      } else {
-        const known = client.known[id];
-        const current = known !== undefined && known.generation === generations[i];
-        for (let field = 0, mask = masks[i]!; mask !== 0; field++, mask >>>= 1) {
-          if ((mask & 1) === 0) continue;
-          if (current) {
-            known.values[field] = values[offset];
-            known.images[field] = images[offset]!;
-          }
-          offset++;
-        }
-        if (current) {
-          known.version = versions[i]!;
-          known.tick = snapshot.tick;
-        }
-        // An update changes nothing about what the client holds.
+        refreshHeld(client, id);
         continue;
       }
-      refreshHeld(client, id);
+      const typeIndex = typeIndexes[i]!;
+      const isSpawn = kind === KIND_SPAWN;
+      if (isSpawn) {
+        client.uncertain.delete(id);
+        known.present[id] = 1;
+        known.generation[id] = generations[i]!;
+        known.typeIndex[id] = typeIndex;
+        known.fieldMask[id] = fieldMasks[i]!;
+        known.values[id] = undefined;
+      } else if (known.present[id] !== 1 || known.generation[id] !== generations[i]) {
+        offset += bitCount(masks[i]!);
+        continue;
+      }
+      known.version[id] = versions[i]!;
+      known.tick[id] = snapshot.tick;
+      const typeCoders = codersOf(typeIndex);
+      const base = known.at(id, 0);
+      for (let field = 0, mask = masks[i]!; mask !== 0; field++, mask >>>= 1) {
+        if ((mask & 1) === 0) continue;
+        if (typeCoders[field]!.delta !== undefined) known.images[base + field] = images[offset]!;
+        else (known.values[id] ??= [])[field] = values[offset];
+        offset++;
+      }
+      // An update changes nothing about what the client holds.
+      if (isSpawn) refreshHeld(client, id);
     }
   };
 
@@ -466,7 +456,7 @@ export function createReplicationServer(options: ReplicationServerOptions): Repl
       // Unknown fate: the client may or may not hold what this snapshot carried.
       if (applied === undefined) {
         client.uncertain.add(id);
-        client.known[id] = undefined;
+        client.known.clear(id);
       }
       refreshHeld(client, id);
     }
@@ -515,6 +505,12 @@ export function createReplicationServer(options: ReplicationServerOptions): Repl
     return typeMaskCache;
   };
   let anyOwned = false;
+  /** The most fields any type has (the stride of the known-value tables). */
+  const maxFields = (): number => {
+    let most = 1;
+    for (const type of world.types) most = Math.max(most, type.fieldNames.length);
+    return most;
+  };
 
   /** The fields of `entity` the client may see (the owner's own fields included). */
   const visibleMaskFor = (client: ClientState, entity: WorldEntity): number => {
@@ -526,16 +522,16 @@ export function createReplicationServer(options: ReplicationServerOptions): Repl
     return mask >>> 0;
   };
 
-  const deadReckoned = (known: Known, entity: WorldEntity): boolean => {
+  const deadReckoned = (known: KnownTable, entity: WorldEntity): boolean => {
     const model = entity.type.deadReckoning!;
     const names = entity.type.fieldNames;
     const base: Record<string, unknown> = {};
     const actual: Record<string, unknown> = {};
     for (let i = 0; i < names.length; i++) {
-      base[names[i]!] = known.values[i];
+      base[names[i]!] = known.value(entity.id, i);
       actual[names[i]!] = entity.fieldValues[i];
     }
-    const predicted = model.extrapolate(base as EntityValues<Shape>, tick - known.tick);
+    const predicted = model.extrapolate(base as EntityValues<Shape>, tick - known.tick[entity.id]!);
     return model.error(actual as EntityValues<Shape>, predicted) <= model.threshold;
   };
 
@@ -603,9 +599,15 @@ export function createReplicationServer(options: ReplicationServerOptions): Repl
     candidateCount = 0;
     removalCount = 0;
     skipped = false;
-    const { known } = client;
     const budgeted = client.budget !== undefined;
     reserve(client, slots.length);
+    const { known } = client;
+    const {
+      present,
+      generation: knownGeneration,
+      fieldMask: knownFieldMask,
+      version: knownVersion,
+    } = known;
     const { stamp, pendingRemovals, pendingSpawns, lastSent, waited, accumulated, uncertain } =
       client;
     const anyUncertain = uncertain.size > 0;
@@ -621,9 +623,8 @@ export function createReplicationServer(options: ReplicationServerOptions): Repl
       if (entity === undefined) continue;
       stamp[id] = snapshotId;
       seen++;
-      const entry = known[id];
-      if (entry !== undefined || pendingSpawns[id]! > 0 || (anyUncertain && uncertain.has(id)))
-        heldSeen++;
+      const isKnown = present[id] === 1;
+      if (isKnown || pendingSpawns[id]! > 0 || (anyUncertain && uncertain.has(id))) heldSeen++;
       const visibleMask = simpleMasks
         ? typeMasks[entity.typeIndex]!
         : visibleMaskFor(client, entity);
@@ -635,20 +636,20 @@ export function createReplicationServer(options: ReplicationServerOptions): Repl
           : (visibleMask & ~entity.type.ownedMask) >>> 0;
       let kind: number;
       let mask: number;
+      const since = knownVersion[id]!;
       if (
-        entry === undefined ||
-        entry.generation !== entity.generation ||
-        entry.fieldMask !== fieldMask ||
-        entity.metaVersion > entry.version ||
+        !isKnown ||
+        knownGeneration[id] !== entity.generation ||
+        knownFieldMask[id] !== fieldMask ||
+        entity.metaVersion > since ||
         pendingRemovals[id]! > 0
       ) {
         kind = KIND_SPAWN;
         mask = visibleMask;
       } else {
-        if (entity.changeVersion <= entry.version) continue;
+        if (entity.changeVersion <= since) continue;
         mask = 0;
         const versions = entity.fieldVersions;
-        const since = entry.version;
         for (let field = 0; field < versions.length; field++)
           if (versions[field]! > since) mask |= 1 << field;
         mask = (mask & fieldMask) >>> 0;
@@ -656,7 +657,7 @@ export function createReplicationServer(options: ReplicationServerOptions): Repl
         const type = entity.type;
         if (
           (type.updateInterval > 1 && snapshotId - lastSent[id]! < type.updateInterval) ||
-          (type.deadReckoning !== undefined && deadReckoned(entry, entity))
+          (type.deadReckoning !== undefined && deadReckoned(known, entity))
         ) {
           skipped = true;
           continue;
@@ -699,6 +700,7 @@ export function createReplicationServer(options: ReplicationServerOptions): Repl
 
   /** Makes the client's per-id arrays hold at least `size` ids. */
   const reserve = (client: ClientState, size: number) => {
+    client.known.reserve(size, maxFields());
     if (client.stamp.length >= size) return;
     const capacity = Math.max(64, size * 2);
     const grow = <A extends Int32Array | Float64Array>(old: A, make: (n: number) => A): A => {
@@ -712,15 +714,12 @@ export function createReplicationServer(options: ReplicationServerOptions): Repl
     client.waited = grow(client.waited, (n) => new Int32Array(n));
     client.accumulated = grow(client.accumulated, (n) => new Float64Array(n));
     client.stamp = grow(client.stamp, (n) => new Int32Array(n));
-    for (let id = client.known.length; id < capacity; id++) client.known.push(undefined);
   };
 
-  const writeEntityFields = (
-    candidate: Candidate,
-    known: Known | undefined,
-    client: ClientState,
-  ) => {
+  /** Writes an entity's masked fields; numeric ones as differences when `known` is given. */
+  const writeEntityFields = (candidate: Candidate, known: KnownTable | undefined) => {
     const entity = candidate.entity;
+    const base = known === undefined ? 0 : known.at(entity.id, 0);
     const typeIndex = entity.typeIndex;
     const fieldTypes = entity.type.fieldTypes;
     const typeCoders = codersOf(typeIndex);
@@ -740,7 +739,7 @@ export function createReplicationServer(options: ReplicationServerOptions): Repl
         if (known === undefined) {
           writer.writeBits(image, delta.bits);
         } else {
-          const reference = known.images[field]!;
+          const reference = known.images[base + field]!;
           const code = delta.code(image, reference);
           coder.stats!.add(code, delta.shiftOf(reference));
           const k = deltaFields ? coder.stats!.k : PLAIN;
@@ -750,7 +749,6 @@ export function createReplicationServer(options: ReplicationServerOptions): Repl
       }
       if (profiling) bits[field]! += writer.bitLength - start;
     }
-    void client;
   };
 
   const typeBitsOf = () => bitsFor(world.types.length);
@@ -824,7 +822,7 @@ export function createReplicationServer(options: ReplicationServerOptions): Repl
       if (spawn.mask !== all) writer.writeBits(spawn.mask, entity.type.fieldNames.length);
       if (profiling)
         profileBits[entity.typeIndex]![entity.type.fieldNames.length]! += writer.bitLength - start;
-      writeEntityFields(spawn, undefined, client);
+      writeEntityFields(spawn, undefined);
     }
     for (let i = 0; i < updateCount; i++) ids[i] = updates[i]!.entity.id;
     writeIds(writer, ids, updateCount);
@@ -835,7 +833,7 @@ export function createReplicationServer(options: ReplicationServerOptions): Repl
       const typeIndex = entity.typeIndex;
       if (profiling)
         profileBits[typeIndex]![entity.type.fieldNames.length]! += writer.bitLength - start;
-      writeEntityFields(update, client.known[entity.id], client);
+      writeEntityFields(update, client.known);
     }
     if (exact) writer.writeBits(expectedChecksum(client), 32);
     return writer.toBytes();
@@ -870,27 +868,19 @@ export function createReplicationServer(options: ReplicationServerOptions): Repl
       });
     }
     for (let i = 0; i < updateCount; i++) changed.set(updates[i]!.entity.id, updates[i]!);
-    for (let id = 0; id < client.known.length; id++) {
-      const known = client.known[id];
-      if (known === undefined) continue;
+    const known = client.known;
+    for (const id of known.ids()) {
       const update = changed.get(id);
       if (update === null) continue;
-      // A known entity still held and not removed is alive with the same generation.
-      const type = internals.slots[id]!.type;
-      let values = known.values;
-      if (update !== undefined) {
-        values = [...known.values];
+      const type = world.types[known.typeIndex[id]!]!;
+      const values = known.valuesOf(id);
+      if (update !== undefined)
         for (let field = 0, mask = update.mask; mask !== 0; field++, mask >>>= 1)
           if (mask & 1) values[field] = update.entity.fieldValues[field];
-      }
-      sum = (sum + entityChecksum(id, known.generation, type, values, known.fieldMask)) >>> 0;
-      expected.push({
-        id,
-        generation: known.generation,
-        typeIndex: internals.slots[id]!.typeIndex,
-        mask: known.fieldMask,
-        values: [...values],
-      });
+      const generation = known.generation[id]!;
+      const fieldMask = known.fieldMask[id]!;
+      sum = (sum + entityChecksum(id, generation, type, values, fieldMask)) >>> 0;
+      expected.push({ id, generation, typeIndex: known.typeIndex[id]!, mask: fieldMask, values });
     }
     return sum;
   };
@@ -947,7 +937,7 @@ export function createReplicationServer(options: ReplicationServerOptions): Repl
   const estimateBytes = (client: ClientState, candidate: Candidate): number => {
     scratch.reset();
     const entity = candidate.entity;
-    const known = candidate.kind === KIND_UPDATE ? client.known[entity.id] : undefined;
+    const known = candidate.kind === KIND_UPDATE ? client.known : undefined;
     const fieldTypes = entity.type.fieldTypes;
     const typeCoders = codersOf(entity.typeIndex);
     let bits = 8 + entity.type.fieldNames.length + (candidate.kind === KIND_SPAWN ? 16 : 1);
@@ -962,7 +952,7 @@ export function createReplicationServer(options: ReplicationServerOptions): Repl
         coder.stats!.k !== PLAIN
       ) {
         const delta = coder.delta;
-        const reference = known.images[field]!;
+        const reference = known.images[known.at(entity.id, field)]!;
         bits += delta.bitsOf(
           delta.code(entity.fieldImages[field]!, reference),
           coder.stats!.k,
@@ -987,7 +977,7 @@ export function createReplicationServer(options: ReplicationServerOptions): Repl
     lastExpected = undefined;
     for (let i = 0; i < removalCount; i++) {
       const id = removals[i]!;
-      sent.add(id, KIND_REMOVE, 0, 0, 0, 0);
+      sent.add(id, KIND_REMOVE, 0, 0, 0, 0, 0);
       client.pendingRemovals[id] = client.pendingRemovals[id]! + 1;
     }
     for (let list = 0; list < 2; list++) {
@@ -1001,6 +991,7 @@ export function createReplicationServer(options: ReplicationServerOptions): Repl
           id,
           candidate.kind,
           entity.generation,
+          entity.typeIndex,
           entity.changeVersion,
           candidate.mask,
           candidate.fieldMask,
@@ -1109,7 +1100,7 @@ export function createReplicationServer(options: ReplicationServerOptions): Repl
         clientId,
         nextSnapshotId: 1,
         ackedId: 0,
-        known: [],
+        known: new KnownTable(world.types, maxFields()),
         pendingSpawns: new Int32Array(0),
         pendingRemovals: new Int32Array(0),
         uncertain: new Set(),
@@ -1196,17 +1187,15 @@ export function createReplicationServer(options: ReplicationServerOptions): Repl
     observersOf(entityId) {
       const out: ClientId[] = [];
       for (const client of clients.values())
-        if (client.held.has(entityId) || client.known[entityId] !== undefined)
-          out.push(client.clientId);
+        if (client.held.has(entityId) || client.known.has(entityId)) out.push(client.clientId);
       return out;
     },
     resync(clientId, snapshotId) {
       const client = clientOf(clientId);
       // Forget what the client holds: every entity it may hold is sent whole (or removed)
       // until a snapshot carrying it is acknowledged — under a byte budget too.
-      for (let id = 0; id < client.known.length; id++) {
-        if (client.known[id] === undefined) continue;
-        client.known[id] = undefined;
+      for (const id of [...client.known.ids()]) {
+        client.known.clear(id);
         client.uncertain.add(id);
       }
       if (snapshotId === undefined) return undefined;
