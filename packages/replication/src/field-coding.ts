@@ -97,7 +97,7 @@ export class DeltaCoder {
   private order(k: number, reference: number): number {
     if (!this.relative) return k;
     const shifted = k + this.shiftOf(reference);
-    return shifted < 0 ? 0 : shifted > 30 ? 30 : shifted;
+    return Math.max(0, Math.min(shifted, 30));
   }
 
   /** Bits {@link write} takes. */
@@ -204,7 +204,7 @@ export class FieldStats {
     let length = code === 0 ? 0 : code < 0x100000000 ? 32 - Math.clz32(code) : 33;
     if (shift !== 0) {
       length = code === 0 ? 0 : length - shift;
-      length = length < 0 ? 0 : length > 33 ? 33 : length;
+      length = Math.max(0, Math.min(length, 33));
     }
     this.histogram[length]! += 1;
     this.sum += shift === 0 ? code : code / 2 ** shift;

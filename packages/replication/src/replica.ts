@@ -581,7 +581,10 @@ export function createReplica(options: ReplicaOptions): Replica {
         );
       checkField(record.type, index, value);
       let sequences = writeSequences.get(record);
-      if (sequences === undefined) writeSequences.set(record, (sequences = []));
+      if (sequences === undefined) {
+        sequences = [];
+        writeSequences.set(record, sequences);
+      }
       sequences[index] = ++writeSequence;
       const pending = pendingWrites.get(record.id);
       if (pending !== undefined && pending.record === record) pending.mask |= 1 << index;

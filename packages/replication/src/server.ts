@@ -434,7 +434,14 @@ export function createReplicationServer(options: ReplicationServerOptions): Repl
       for (let field = 0, mask = masks[i]!; mask !== 0; field++, mask >>>= 1) {
         if ((mask & 1) === 0) continue;
         if (typeCoders[field]!.delta !== undefined) known.images[base + field] = images[offset]!;
-        else (known.values[id] ??= [])[field] = values[offset];
+        else {
+          let stored = known.values[id];
+          if (stored === undefined) {
+            stored = [];
+            known.values[id] = stored;
+          }
+          stored[field] = values[offset];
+        }
         offset++;
       }
       // An update changes nothing about what the client holds.
