@@ -27,6 +27,10 @@ const ESCAPE = 12;
 const EG_ESCAPE = 20;
 
 const POW2 = Array.from({ length: 34 }, (_, k) => 2 ** k);
+/** Histogram buckets per octave of the statistics. */
+const SUB_BUCKETS = 4;
+const POW2_SIGNED = (shift: number): number =>
+  shift >= 0 && shift < 34 ? POW2[shift]! : 2 ** shift;
 
 /** True for a parameter a snapshot may carry. */
 export const validParam = (param: number): boolean =>
@@ -190,7 +194,8 @@ export function deltaCoderOf(type: Type<unknown>): DeltaCoder | undefined {
  * their mean) and the `k` they call for.
  */
 export class FieldStats {
-  private readonly histogram = new Float64Array(34);
+  /** Bucket 0: zero; bucket i > 0: normalized codes in [2^((i−1)/4), 2^(i/4)). */
+  private readonly histogram = new Float64Array(1 + 34 * SUB_BUCKETS);
   private sum = 0;
   private count = 0;
   private samples = 0;
@@ -201,20 +206,29 @@ export class FieldStats {
 
   /** Records one zigzagged difference, scaled down by `shift` bits (see `DeltaCoder.shiftOf`). */
   add(code: number, shift: number): void {
-    let length = code === 0 ? 0 : code < 0x100000000 ? 32 - Math.clz32(code) : 33;
-    if (shift !== 0) {
-      length = code === 0 ? 0 : length - shift;
-      length = Math.max(0, Math.min(length, 33));
+    let bucket = 0;
+    if (code !== 0) {
+      // Bit length and the two bits after the leading one: a quarter-octave, without log2.
+      const length = code < 0x100000000 ? 32 - Math.clz32(code) : 33;
+      const quarter =
+        length >= 3 && code < 0x100000000
+          ? (code >>> (length - 3)) & 3
+          : length === 2
+            ? (code & 1) * 2
+            : 0;
+      bucket = 1 + (length - 1 - shift) * SUB_BUCKETS + quarter;
+      if (bucket < 1) bucket = 1;
+      else if (bucket >= this.histogram.length) bucket = this.histogram.length - 1;
     }
-    this.histogram[length]! += 1;
-    this.sum += shift === 0 ? code : code / 2 ** shift;
+    this.histogram[bucket]! += 1;
+    this.sum += shift === 0 ? code : code / POW2_SIGNED(shift);
     this.count++;
     this.samples++;
   }
 
   /**
-   * Picks the cheapest `k` for the recorded differences once enough were seen since the last
-   * choice, then ages them. Only the parameters next to the one the mean suggests are tried.
+   * Picks the cheapest parameter for the recorded differences once enough were seen since the
+   * last choice, then ages them. Only parameters near the one the mean suggests are tried.
    */
   update(): void {
     if (this.samples < 1024) return;
@@ -226,25 +240,26 @@ export class FieldStats {
     let bestK = PLAIN;
     const consider = (param: number) => {
       let cost = 0;
-      for (let b = 0; b < histogram.length; b++) {
-        const weight = histogram[b]!;
-        // A typical code of this bit length: 1.5 × 2^(b−1).
-        if (weight !== 0) cost += weight * deltaBits(b === 0 ? 0 : 1.5 * 2 ** (b - 1), param, bits);
+      for (let i = 0; i < histogram.length; i++) {
+        const weight = histogram[i]!;
+        // A typical code of the bucket: its geometric middle.
+        if (weight !== 0)
+          cost += weight * deltaBits(i === 0 ? 0 : 2 ** ((i - 1 + 0.5) / SUB_BUCKETS), param, bits);
       }
       if (cost < best) {
         best = cost;
         bestK = param;
       }
     };
-    for (let k = Math.max(0, guess - 2); k <= Math.min(30, bits, guess + 2); k++) {
+    for (let k = Math.max(0, guess - 3); k <= Math.min(30, bits, guess + 3); k++) {
       consider(k);
       consider(EXP_GOLOMB + k);
     }
     // Exp-Golomb shines with a smaller order than Rice's best.
-    for (let k = Math.max(0, guess - 6); k < Math.max(0, guess - 2); k++) consider(EXP_GOLOMB + k);
+    for (let k = Math.max(0, guess - 8); k < Math.max(0, guess - 3); k++) consider(EXP_GOLOMB + k);
     this.k = bestK;
     // Halve the weights: recent snapshots count most.
-    for (let b = 0; b < histogram.length; b++) histogram[b]! *= 0.5;
+    for (let i = 0; i < histogram.length; i++) histogram[i]! *= 0.5;
     this.sum *= 0.5;
     this.count *= 0.5;
     this.samples = 0;
