@@ -155,6 +155,7 @@ describe('createReplica', () => {
         1,
         (w) => {
           writeIds(w, [0], 1);
+          w.writeBool(false); // despawned
           noLists(w);
           writeIds(w, [0], 1);
           w.writeBits(5, 8);
@@ -173,8 +174,9 @@ describe('createReplica', () => {
           writeIds(w, [0], 1);
           w.writeVarUint(0);
           w.writeBits(1, 2);
-          w.writeBool(false);
-          w.writeBool(true);
+          w.writeBool(false); // not entered: spawned
+          w.writeBool(false); // not owned
+          w.writeBool(true); // every field
           w.writeBits(1, 3);
           writeIds(w, [0], 1);
           w.writeBits(5, 8);

@@ -35,10 +35,12 @@ export interface ReplicaEntity<S extends Shape = Shape> {
 
 /** Events of a {@link Replica}, emitted after a snapshot is fully applied. */
 export type ReplicaEvents = {
-  spawn: [entity: ReplicaEntity];
+  /** `reason`: `'spawn'`, created since this client's last acknowledged snapshot, or `'enter'`, an older entity that came into view (or whose fields the client may see changed). */
+  spawn: [entity: ReplicaEntity, reason: 'spawn' | 'enter'];
   /** `fields` lists the fields whose values changed. */
   update: [entity: ReplicaEntity, fields: readonly string[]];
-  despawn: [entity: ReplicaEntity];
+  /** `reason`: `'despawn'`, gone from the world, or `'leave'`, out of this client's view. */
+  despawn: [entity: ReplicaEntity, reason: 'despawn' | 'leave'];
   /**
    * A snapshot's checksum did not match the replica's state (checksums on): the replica asks
    * for a full snapshot (see `takeResyncRequest`).
@@ -210,6 +212,7 @@ interface DecodedSpawn {
   generation: number;
   type: EntityType;
   typeIndex: number;
+  entered: boolean;
   owned: boolean;
   mask: number;
   values: unknown[];
@@ -306,6 +309,8 @@ export function createReplica(options: ReplicaOptions): Replica {
 
     const removalCount = readIds(reader, ids);
     const removals = removalCount === 0 ? NONE : ids.slice(0, removalCount);
+    const leaving = removalCount === 0 ? NONE_LEAVING : new Array<boolean>(removalCount);
+    for (let i = 0; i < removalCount; i++) (leaving as boolean[])[i] = reader.readBool();
 
     const spawnCount = readIds(reader, ids);
     const spawns: DecodedSpawn[] = spawnCount === 0 ? NO_SPAWNS : [];
@@ -317,6 +322,7 @@ export function createReplica(options: ReplicaOptions): Replica {
       const typeIndex = reader.readBits(typeBits);
       const type = types[typeIndex];
       if (type === undefined) throw decodeError(`entity ${id}: unknown type index ${typeIndex}`);
+      const entered = reader.readBool();
       const owned = reader.readBool();
       const count = type.fieldNames.length;
       const mask = reader.readBool() ? fullMaskOf(count) : reader.readBits(count) >>> 0;
@@ -330,7 +336,7 @@ export function createReplica(options: ReplicaOptions): Replica {
             ? type.fieldTypes[field]!.read(reader)
             : coder.packed.unpack(reader.readBits(coder.bits));
       }
-      spawns.push({ id, generation, type, typeIndex, owned, mask, values });
+      spawns.push({ id, generation, type, typeIndex, entered, owned, mask, values });
       addSpawned.add(id);
     }
 
@@ -388,16 +394,16 @@ export function createReplica(options: ReplicaOptions): Replica {
 
     // Commit.
     const listening = emitter.listenerCount('update') > 0;
-    const spawnEvents: ReplicaRecord[] = spawnCount === 0 ? NO_RECORDS : [];
+    const spawnEvents: [ReplicaRecord, 'spawn' | 'enter'][] = [];
     const updateEvents: [ReplicaRecord, string[]][] = [];
-    const despawnEvents: ReplicaRecord[] = removalCount + spawnCount === 0 ? NO_RECORDS : [];
-    const remove = (entity: ReplicaRecord) => {
+    const despawnEvents: [ReplicaRecord, 'despawn' | 'leave'][] = [];
+    const remove = (entity: ReplicaRecord, reason: 'despawn' | 'leave') => {
       entities.delete(entity.id);
-      despawnEvents.push(entity);
+      despawnEvents.push([entity, reason]);
     };
-    for (const id of removals) {
-      const entity = entities.get(id);
-      if (entity !== undefined) remove(entity);
+    for (let i = 0; i < removals.length; i++) {
+      const entity = entities.get(removals[i]!);
+      if (entity !== undefined) remove(entity, leaving[i] ? 'leave' : 'despawn');
     }
     for (const spawn of spawns) {
       const existing = entities.get(spawn.id);
@@ -417,7 +423,7 @@ export function createReplica(options: ReplicaOptions): Replica {
         if (mask !== 0 && listening) updateEvents.push([existing, namesOf(existing.type, mask)]);
         continue;
       }
-      if (existing) remove(existing);
+      if (existing) remove(existing, 'despawn');
       const entity = new ReplicaRecord(
         spawn.id,
         spawn.generation,
@@ -430,7 +436,7 @@ export function createReplica(options: ReplicaOptions): Replica {
         snapshotId,
       );
       entities.set(spawn.id, entity);
-      spawnEvents.push(entity);
+      spawnEvents.push([entity, spawn.entered ? 'enter' : 'spawn']);
     }
     let offset = 0;
     for (let i = 0; i < updateCount; i++) {
@@ -450,8 +456,8 @@ export function createReplica(options: ReplicaOptions): Replica {
     lastSnapshotId = snapshotId;
     lastTick = tick;
 
-    for (const entity of despawnEvents) emitter.emit('despawn', entity);
-    for (const entity of spawnEvents) emitter.emit('spawn', entity);
+    for (const [entity, reason] of despawnEvents) emitter.emit('despawn', entity, reason);
+    for (const [entity, reason] of spawnEvents) emitter.emit('spawn', entity, reason);
     for (const [entity, fields] of updateEvents) emitter.emit('update', entity, fields);
     if (checksum !== undefined && checksum !== stateChecksum()) {
       // Keep what this replica held, to diagnose against the server's expectation.
@@ -650,7 +656,7 @@ export function createReplica(options: ReplicaOptions): Replica {
 const NONE: readonly number[] = [];
 const NO_SPAWNS: DecodedSpawn[] = [];
 const NO_IDS: ReadonlySet<number> = new Set();
-const NO_RECORDS: ReplicaRecord[] = [];
+const NONE_LEAVING: readonly boolean[] = [];
 
 function fullMaskOf(count: number): number {
   return count === 32 ? 0xffffffff : (1 << count) - 1;

@@ -272,12 +272,25 @@ describe('interest and visibility', () => {
     sees.set('c', new Set([1, 2]));
     players[2]!.set('hp', 7);
     const events: string[] = [];
-    replica.on('despawn', (e) => events.push(`leave ${e.id}`));
-    replica.on('spawn', (e) => events.push(`enter ${e.id}`));
+    replica.on('despawn', (e, reason) => events.push(`${reason} ${e.id}`));
+    replica.on('spawn', (e, reason) => events.push(`${reason} ${e.id}`));
     deliver(server, replica);
     expect(events).toEqual(['leave 0', 'enter 1']);
+    events.length = 0;
+    world.despawn(players[1]!);
+    const fresh = world.spawn(Player, { x: 9, y: 0, angle: 0, hp: 1 });
+    expect(fresh.id).toBe(players[1]!.id); // the freed id, next generation
+    sees.set('c', new Set([2]));
+    deliver(server, replica);
+    expect(events).toEqual(['despawn 1']);
+    events.length = 0;
+    // It existed when the client acknowledged its last snapshot: it enters the view.
+    const newer = world.spawn(Player, { x: 8, y: 0, angle: 0, hp: 1 });
+    sees.set('c', new Set([1, 2, newer.id]));
+    deliver(server, replica);
+    expect(events).toEqual(['enter 1', `spawn ${newer.id}`]);
     expect(replica.get(2)!.get('hp')).toBe(7);
-    expect(server.statsOf('c').visible).toBe(2);
+    expect(server.statsOf('c').visible).toBe(3);
   });
 
   it('works with a spatial grid, whose ids come in cell order', () => {

@@ -814,8 +814,23 @@ export function createReplicationServer(options: ReplicationServerOptions): Repl
       }
     }
     writeIds(writer, removals, removalCount);
+    // Why each goes: 1 = it left the client's view (the entity lives on), 0 = despawned.
+    const known = client.known;
+    for (let i = 0; i < removalCount; i++) {
+      const id = removals[i]!;
+      const entity = internals.slots[id];
+      writer.writeBool(
+        entity !== undefined && (!known.has(id) || known.generation[id] === entity.generation),
+      );
+    }
     for (let i = 0; i < spawnCount; i++) ids[i] = spawns[i]!.entity.id;
     writeIds(writer, ids, spawnCount);
+    // Spawns of entities older than the client's baseline entered its view.
+    const basis = client.history[client.ackedId % historySize];
+    const basisVersion =
+      client.ackedId !== 0 && basis !== undefined && basis.id === client.ackedId
+        ? basis.worldVersion
+        : -1;
     for (let i = 0; i < spawnCount; i++) {
       const spawn = spawns[i]!;
       const entity = spawn.entity;
@@ -823,6 +838,7 @@ export function createReplicationServer(options: ReplicationServerOptions): Repl
       const start = profiling ? writer.bitLength : 0;
       writer.writeVarUint(entity.generation);
       writer.writeBits(entity.typeIndex, typeBits);
+      writer.writeBool(entity.spawnVersion <= basisVersion);
       writer.writeBool(entity.owner !== undefined && entity.owner === client.clientId);
       const all = fullMask(entity.type.fieldNames.length);
       writer.writeBool(spawn.mask === all);

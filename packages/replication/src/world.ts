@@ -105,6 +105,8 @@ const copyOut = (value: unknown): unknown =>
 export class WorldEntity<S extends Shape = Shape> implements Entity<S> {
   alive = true;
   owner: ClientId | undefined;
+  /** World version of the spawn. */
+  readonly spawnVersion: number;
   /** World version at which each field last changed. */
   readonly fieldVersions: number[];
   /** Integer images of fields whose type has one (`type.packed`), 0 for the others. */
@@ -124,6 +126,7 @@ export class WorldEntity<S extends Shape = Shape> implements Entity<S> {
     owner: ClientId | undefined,
     private readonly bump: () => number,
   ) {
+    this.spawnVersion = spawnVersion;
     this.fieldVersions = new Array<number>(fieldValues.length).fill(spawnVersion);
     // Integer images of the numeric fields, computed once per write (every client's encoder
     // reads them; see field-coding.ts).
