@@ -47,7 +47,7 @@ export function readIds(reader: BinaryReader, out: number[]): number {
   if (count > reader.remainingBits) throw decodeError(`id count ${count} exceeds the input`);
   const k = reader.readBits(5);
   if (k > 30) throw decodeError(`id coding parameter ${k} above 30`);
-  const scale = 2 ** k;
+  const scale = POW2[k]!;
   const maxQuotient = Math.ceil((MAX_ID + 1) / scale);
   let previous = -1;
   for (let i = 0; i < count; i++) {

@@ -236,6 +236,27 @@ describe('createReplica', () => {
     );
   });
 
+  it('holds entities with large ids without a large array', () => {
+    const replica = createReplica({ types });
+    const bytes = snapshot(1, 0, (w) => {
+      writeIds(w, [], 0);
+      writeIds(w, [5, 2 ** 31 - 2], 2);
+      for (let i = 0; i < 2; i++) {
+        w.writeVarUint(0);
+        w.writeBits(2, 2); // mine
+        w.writeBool(false);
+        w.writeBool(false);
+        w.writeBool(true);
+        w.writeBits(1, 1);
+      }
+      writeIds(w, [], 0);
+    });
+    replica.apply(bytes);
+    expect(replica.size).toBe(2);
+    expect(replica.get(2 ** 31 - 2)?.get('armed' as never)).toBe(true);
+    expect([...replica.entities()].map((e) => e.id)).toEqual([5, 2 ** 31 - 2]);
+  });
+
   it('ignores stale and duplicate snapshots', () => {
     const { replica, second } = populated();
     const before = replicaState(replica);

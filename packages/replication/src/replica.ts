@@ -226,7 +226,7 @@ export function createReplica(options: ReplicaOptions): Replica {
   const packedFields: (DeltaCoder | undefined)[][] = types.map((type) =>
     type.fieldTypes.map((fieldType) => deltaCoderOf(fieldType)),
   );
-  const entities = new Map<number, ReplicaRecord>();
+  const entities = new RecordTable();
   const emitter = new Emitter<ReplicaEvents>();
   const reader = new BinaryReader();
   const ids: number[] = [];
@@ -568,7 +568,7 @@ export function createReplica(options: ReplicaOptions): Replica {
     get size() {
       return entities.size;
     },
-    get: (id) => entities.get(id),
+    get: (id) => (Number.isInteger(id) && id >= 0 ? entities.get(id) : undefined),
     entities: () => entities.values(),
     set(entity, field, value) {
       const record = entities.get(entity?.id);
@@ -650,6 +650,43 @@ export function createReplica(options: ReplicaOptions): Replica {
     },
     ...subscribable(emitter),
   };
+}
+
+/** Ids below this live in a dense array; larger ones (legal, but rare) in a map. */
+const DENSE_IDS = 1 << 20;
+
+/** Records by id: a dense array for the small, dense ids a world hands out, with a count. */
+class RecordTable {
+  private readonly slots: (ReplicaRecord | undefined)[] = [];
+  private readonly sparse = new Map<number, ReplicaRecord>();
+  size = 0;
+
+  get(id: number): ReplicaRecord | undefined {
+    return id < DENSE_IDS ? this.slots[id] : this.sparse.get(id);
+  }
+
+  set(id: number, record: ReplicaRecord): void {
+    if (this.get(id) === undefined) this.size++;
+    if (id >= DENSE_IDS) {
+      this.sparse.set(id, record);
+      return;
+    }
+    // Fill any gap first so the array stays packed.
+    while (this.slots.length < id) this.slots.push(undefined);
+    this.slots[id] = record;
+  }
+
+  delete(id: number): void {
+    if (this.get(id) === undefined) return;
+    if (id >= DENSE_IDS) this.sparse.delete(id);
+    else this.slots[id] = undefined;
+    this.size--;
+  }
+
+  *values(): IterableIterator<ReplicaRecord> {
+    for (const record of this.slots) if (record !== undefined) yield record;
+    yield* this.sparse.values();
+  }
 }
 
 // Shared empty lists for the common snapshot without removals or spawns (never written to).
