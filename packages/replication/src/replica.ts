@@ -127,10 +127,11 @@ export interface Replica extends Subscribable<ReplicaEvents> {
 
 class ReplicaRecord<S extends Shape = Shape> implements ReplicaEntity<S> {
   /**
-   * Changes since the oldest baseline the server may still use, oldest first, as flat
-   * triples (snapshot id, field index, previous value) from `undoHead` to `undoEnd`.
+   * Changes of numeric fields since the oldest baseline the server may still use, oldest
+   * first, as flat triples (snapshot id, field index, previous image) from `undoHead` to
+   * `undoEnd`: differences are decoded against the image as of the baseline.
    */
-  undo: unknown[] | undefined;
+  undo: number[] | undefined;
   undoHead = 0;
   undoEnd = 0;
 
@@ -140,6 +141,8 @@ class ReplicaRecord<S extends Shape = Shape> implements ReplicaEntity<S> {
     public type: EntityType<S>,
     readonly typeIndex: number,
     readonly fieldValues: unknown[],
+    /** Integer images of the numeric fields (NaN for the others and for hidden fields). */
+    readonly images: number[],
     /** Fields the server sent (the others are hidden from this client). */
     public mask: number,
     public owned: boolean,
@@ -164,20 +167,28 @@ class ReplicaRecord<S extends Shape = Shape> implements ReplicaEntity<S> {
     return (this.type as unknown) === type;
   }
 
-  /** The value of a field as of snapshot `baseline` (the current one when it has not changed since). */
-  valueAt(field: number, baseline: number): unknown {
+  /** A numeric field's image as of snapshot `baseline` (the current one if unchanged since). */
+  imageAt(field: number, baseline: number): number {
     const undo = this.undo;
-    let value = this.fieldValues[field];
-    if (undo === undefined) return value;
+    let image = this.images[field]!;
+    if (undo === undefined) return image;
     for (let i = this.undoEnd - 3; i >= this.undoHead; i -= 3) {
-      if ((undo[i] as number) <= baseline) break;
-      if (undo[i + 1] === field) value = undo[i + 2];
+      if (undo[i]! <= baseline) break;
+      if (undo[i + 1] === field) image = undo[i + 2]!;
     }
-    return value;
+    return image;
   }
 
-  /** Records a change made by `snapshotId`, dropping changes no future baseline can predate. */
-  change(field: number, value: unknown, snapshotId: number, baseline: number): void {
+  /**
+   * Sets a field from snapshot `snapshotId`; a numeric field (`image` not NaN) logs its
+   * previous image, dropping log entries no future baseline can predate.
+   */
+  change(field: number, value: unknown, image: number, snapshotId: number, baseline: number): void {
+    this.fieldValues[field] = value;
+    if (Number.isNaN(image)) {
+      this.images[field] = image;
+      return;
+    }
     let undo = this.undo;
     if (undo === undefined) undo = this.undo = [];
     else {
@@ -194,9 +205,9 @@ class ReplicaRecord<S extends Shape = Shape> implements ReplicaEntity<S> {
     const end = this.undoEnd;
     undo[end] = snapshotId;
     undo[end + 1] = field;
-    undo[end + 2] = this.fieldValues[field];
+    undo[end + 2] = this.images[field]!;
     this.undoEnd = end + 3;
-    this.fieldValues[field] = value;
+    this.images[field] = image;
   }
 }
 
@@ -216,6 +227,7 @@ interface DecodedSpawn {
   owned: boolean;
   mask: number;
   values: unknown[];
+  images: number[];
 }
 
 /** Creates a client replica. */
@@ -234,6 +246,7 @@ export function createReplica(options: ReplicaOptions): Replica {
   const updateEntities: ReplicaRecord[] = [];
   const updateMasks: number[] = [];
   const updateValues: unknown[] = [];
+  const updateImages: number[] = [];
   /** Per type in the snapshot being read: default mask, exceptions, updates seen so far. */
   const defaultMasks: number[] = [];
   const exceptionMasks: (Map<number, number> | undefined)[] = [];
@@ -327,16 +340,19 @@ export function createReplica(options: ReplicaOptions): Replica {
       const count = type.fieldNames.length;
       const mask = reader.readBool() ? fullMaskOf(count) : reader.readBits(count) >>> 0;
       const values: unknown[] = new Array(count);
+      const images: number[] = new Array<number>(count).fill(Number.NaN);
       const coders = packedFields[typeIndex]!;
       for (let field = 0; field < count; field++) {
         if (((mask >>> field) & 1) === 0) continue;
         const coder = coders[field];
-        values[field] =
-          coder === undefined
-            ? type.fieldTypes[field]!.read(reader)
-            : coder.packed.unpack(reader.readBits(coder.bits));
+        if (coder === undefined) values[field] = type.fieldTypes[field]!.read(reader);
+        else {
+          const image = reader.readBits(coder.bits);
+          values[field] = coder.packed.unpack(image);
+          images[field] = image;
+        }
       }
-      spawns.push({ id, generation, type, typeIndex, entered, owned, mask, values });
+      spawns.push({ id, generation, type, typeIndex, entered, owned, mask, values, images });
       addSpawned.add(id);
     }
 
@@ -370,17 +386,21 @@ export function createReplica(options: ReplicaOptions): Replica {
         const coder = coders[field];
         const k = ks[field];
         if (coder === undefined) {
+          updateImages[valueCount] = Number.NaN;
           updateValues[valueCount++] = fieldTypes[field]!.read(reader);
-        } else if (k === PLAIN) {
-          updateValues[valueCount++] = coder.packed.unpack(reader.readBits(coder.bits));
-        } else {
+          continue;
+        }
+        let image: number;
+        if (k === PLAIN) image = reader.readBits(coder.bits);
+        else {
           if (k === undefined)
             throw decodeError(`entity ${id}: field ${field} is outside its type's update fields`);
-          const reference = entity.valueAt(field, baselineId);
-          if (reference === undefined) throw decodeError(`entity ${id}: no baseline value`);
-          const packed = coder.packed;
-          updateValues[valueCount++] = packed.unpack(coder.read(reader, k, packed.pack(reference)));
+          const reference = entity.imageAt(field, baselineId);
+          if (Number.isNaN(reference)) throw decodeError(`entity ${id}: no baseline value`);
+          image = coder.read(reader, k, reference);
         }
+        updateImages[valueCount] = image;
+        updateValues[valueCount++] = coder.packed.unpack(image);
       }
     }
     if (removals.length > 0) {
@@ -413,9 +433,15 @@ export function createReplica(options: ReplicaOptions): Replica {
         const keep = existing.owned && spawn.owned ? existing.type.ownedMask : 0;
         for (let field = 0; field < spawn.values.length; field++) {
           if ((keep >>> field) & 1) continue;
-          if (Object.is(existing.fieldValues[field], spawn.values[field])) continue;
+          const image = spawn.images[field]!;
+          // Values, not images: a spawn also repairs a value that went wrong (resync).
+          if (
+            Object.is(existing.fieldValues[field], spawn.values[field]) &&
+            (Number.isNaN(image) || existing.images[field] === image)
+          )
+            continue;
           mask |= 1 << field;
-          existing.change(field, spawn.values[field], snapshotId, baselineId);
+          existing.change(field, spawn.values[field], image, snapshotId, baselineId);
         }
         existing.owned = spawn.owned;
         existing.mask = (spawn.mask | keep) >>> 0;
@@ -430,6 +456,7 @@ export function createReplica(options: ReplicaOptions): Replica {
         spawn.type,
         spawn.typeIndex,
         spawn.values,
+        spawn.images,
         spawn.mask,
         spawn.owned,
         tick,
@@ -444,10 +471,16 @@ export function createReplica(options: ReplicaOptions): Replica {
       let changed = 0;
       for (let field = 0, mask = updateMasks[i]!; mask !== 0; field++, mask >>>= 1) {
         if ((mask & 1) === 0) continue;
+        const image = updateImages[offset]!;
         const value = updateValues[offset++];
-        if (Object.is(entity.fieldValues[field], value)) continue;
+        if (
+          Number.isNaN(image)
+            ? Object.is(entity.fieldValues[field], value)
+            : entity.images[field] === image
+        )
+          continue;
         changed |= 1 << field;
-        entity.change(field, value, snapshotId, baselineId);
+        entity.change(field, value, image, snapshotId, baselineId);
       }
       entity.tick = tick;
       if (changed !== 0 && listening) updateEvents.push([entity, namesOf(entity.type, changed)]);
@@ -597,6 +630,8 @@ export function createReplica(options: ReplicaOptions): Replica {
       else pendingWrites.set(record.id, { record, mask: 1 << index });
       if (Object.is(record.fieldValues[index], value)) return;
       record.fieldValues[index] = frozenCopy(value);
+      const coder = packedFields[record.typeIndex]![index];
+      record.images[index] = coder === undefined ? Number.NaN : coder.packed.pack(value);
       emitter.emit('update', record, [field]);
     },
     takeChanges() {
@@ -628,6 +663,9 @@ export function createReplica(options: ReplicaOptions): Replica {
           // A write made after the server processed this client's changes wins locally.
           if ((sequences?.[field] ?? 0) > message.sequence) continue;
           record.fieldValues[field] = entry.values[field];
+          const coder = packedFields[record.typeIndex]![field];
+          record.images[field] =
+            coder === undefined ? Number.NaN : coder.packed.pack(entry.values[field]);
           fields.push(record.type.fieldNames[field]!);
         }
         if (fields.length > 0) emitter.emit('rollback', record, fields);
