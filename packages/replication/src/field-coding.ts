@@ -29,8 +29,16 @@ const EG_ESCAPE = 20;
 const POW2 = Array.from({ length: 34 }, (_, k) => 2 ** k);
 /** Histogram buckets per octave of the statistics. */
 const SUB_BUCKETS = 4;
-const POW2_SIGNED = (shift: number): number =>
-  shift >= 0 && shift < 34 ? POW2[shift]! : 2 ** shift;
+const BUCKETS = 1 + 34 * SUB_BUCKETS;
+/** A typical code of each bucket: its geometric middle (0 for the zero bucket). */
+const BUCKET_CODES = Array.from({ length: BUCKETS }, (_, i) =>
+  i === 0 ? 0 : 2 ** ((i - 1 + 0.5) / SUB_BUCKETS),
+);
+const usedBuckets = new Int32Array(BUCKETS);
+/** 2^shift for the shifts f32 references produce (−130…130), from a table. */
+const SHIFT_BASE = 160;
+const POW2_SHIFT = Array.from({ length: 2 * SHIFT_BASE + 1 }, (_, i) => 2 ** (i - SHIFT_BASE));
+const POW2_SIGNED = (shift: number): number => POW2_SHIFT[shift + SHIFT_BASE] ?? 2 ** shift;
 
 /** True for a parameter a snapshot may carry. */
 export const validParam = (param: number): boolean =>
@@ -195,7 +203,7 @@ export function deltaCoderOf(type: Type<unknown>): DeltaCoder | undefined {
  */
 export class FieldStats {
   /** Bucket 0: zero; bucket i > 0: normalized codes in [2^((i−1)/4), 2^(i/4)). */
-  private readonly histogram = new Float64Array(1 + 34 * SUB_BUCKETS);
+  private readonly histogram = new Float64Array(BUCKETS);
   private sum = 0;
   private count = 0;
   private samples = 0;
@@ -238,13 +246,18 @@ export class FieldStats {
     const guess = mean < 2 ? 0 : Math.min(30, bits, Math.floor(Math.log2(mean * Math.LN2)));
     let best = bits * this.count;
     let bestK = PLAIN;
+    // The occupied buckets, once.
+    let used = 0;
+    for (let i = 0; i < histogram.length; i++) {
+      if (histogram[i] === 0) continue;
+      usedBuckets[used] = i;
+      used++;
+    }
     const consider = (param: number) => {
       let cost = 0;
-      for (let i = 0; i < histogram.length; i++) {
-        const weight = histogram[i]!;
-        // A typical code of the bucket: its geometric middle.
-        if (weight !== 0)
-          cost += weight * deltaBits(i === 0 ? 0 : 2 ** ((i - 1 + 0.5) / SUB_BUCKETS), param, bits);
+      for (let j = 0; j < used; j++) {
+        const i = usedBuckets[j]!;
+        cost += histogram[i]! * deltaBits(BUCKET_CODES[i]!, param, bits);
       }
       if (cost < best) {
         best = cost;
