@@ -1,17 +1,10 @@
-import { defineConfig } from 'tsup';
+import { defineLibrary } from '../../tsup.shared.js';
 
-export default defineConfig({
+export default defineLibrary({
   entry: {
     index: 'src/index.ts',
     'memory/index': 'src/memory/index.ts',
     'testing/index': 'src/testing/index.ts',
   },
-  format: ['esm', 'cjs'],
-  dts: true,
-  sourcemap: true,
-  clean: true,
-  target: 'es2022',
-  platform: 'neutral',
   external: ['vitest'],
-  treeshake: true,
 });

@@ -1,16 +1,9 @@
-import { defineConfig } from 'tsup';
+import { defineLibrary } from '../../tsup.shared.js';
 
-export default defineConfig({
+export default defineLibrary({
   entry: {
     index: 'src/index.ts',
     'node/index': 'src/node/index.ts',
   },
-  format: ['esm', 'cjs'],
-  dts: true,
-  sourcemap: true,
-  clean: true,
-  target: 'es2022',
-  platform: 'neutral',
   external: ['@tickwire/core', '@msgpack/msgpack', '@standard-schema/spec', 'node:zlib'],
-  treeshake: true,
 });

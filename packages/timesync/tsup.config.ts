@@ -1,13 +1,6 @@
-import { defineConfig } from 'tsup';
+import { defineLibrary } from '../../tsup.shared.js';
 
-export default defineConfig({
+export default defineLibrary({
   entry: { index: 'src/index.ts' },
-  format: ['esm', 'cjs'],
-  dts: true,
-  sourcemap: true,
-  clean: true,
-  target: 'es2022',
-  platform: 'neutral',
   external: ['@tickwire/core'],
-  treeshake: true,
 });

@@ -1,18 +1,12 @@
-import { defineConfig } from 'tsup';
+import { defineLibrary } from '../../tsup.shared.js';
 
-export default defineConfig({
+export default defineLibrary({
   entry: {
     'ws/index': 'src/ws/index.ts',
     'browser/index': 'src/browser/index.ts',
     'tcp/index': 'src/tcp/index.ts',
     'udp/index': 'src/udp/index.ts',
   },
-  format: ['esm', 'cjs'],
-  dts: true,
-  sourcemap: true,
-  clean: true,
-  target: 'es2022',
-  platform: 'node',
   external: ['@tickwire/core', 'ws'],
-  treeshake: true,
+  platform: 'node',
 });
