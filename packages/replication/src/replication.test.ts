@@ -1,4 +1,5 @@
 import { createRandom, ErrorCode, isTickwireError } from '@tickwire/core';
+import { createMemoryMetrics } from '@tickwire/core/memory';
 import { t } from '@tickwire/serialization';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
@@ -666,7 +667,8 @@ describe('resync', () => {
 describe('bandwidth profile', () => {
   it('counts bytes per type and field', () => {
     const world = createWorld({ types });
-    const server = createReplicationServer({ world, profile: true });
+    const metrics = createMemoryMetrics();
+    const server = createReplicationServer({ world, profile: true, metrics });
     server.addClient('c');
     const replica = createReplica({ types });
     const p = world.spawn(Player, { x: 1, y: 2, angle: 0, hp: 1 });
@@ -680,6 +682,15 @@ describe('bandwidth profile', () => {
     expect(profile.player!.bytes).toBeGreaterThan(
       Object.values(profile.player!.fields).reduce((a, b) => a + b, 0),
     );
+    // Published to the metrics once per tick, as a counter (bytes/s is its rate).
+    server.update();
+    const name = 'tickwire_replication_field_bytes_total';
+    expect(metrics.value(name, { type: 'player', field: 'hp' })).toBe(2);
+    expect(metrics.value(name, { type: 'player', field: 'x' })).toBe(4);
+    p.set('x', 3);
+    deliver(server, replica);
+    server.update();
+    expect(metrics.value(name, { type: 'player', field: 'x' })).toBeGreaterThan(4);
   });
 });
 

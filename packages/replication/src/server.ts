@@ -369,6 +369,30 @@ export function createReplicationServer(options: ReplicationServerOptions): Repl
     return list;
   };
 
+  /** Bits already published to `metrics`, per type and field (the last slot: ids and masks). */
+  const publishedBits: number[][] = [];
+  /** Adds the bytes counted since the last call to the metrics counter (once per tick). */
+  const publishProfile = () => {
+    world.types.forEach((type, typeIndex) => {
+      const bits = profileBits[typeIndex];
+      if (bits === undefined) return;
+      let published = publishedBits[typeIndex];
+      if (published === undefined) {
+        published = new Array<number>(bits.length).fill(0);
+        publishedBits[typeIndex] = published;
+      }
+      for (let field = 0; field < bits.length; field++) {
+        const fresh = bits[field]! - published[field]!;
+        if (fresh <= 0) continue;
+        published[field] = bits[field]!;
+        profileCounter.inc(fresh / 8, {
+          type: type.name,
+          field: field < type.fieldNames.length ? type.fieldNames[field]! : '(ids and masks)',
+        });
+      }
+    });
+  };
+
   const clientOf = (clientId: ClientId): ClientState => {
     const client = clients.get(clientId);
     if (!client)
@@ -1161,6 +1185,7 @@ export function createReplicationServer(options: ReplicationServerOptions): Repl
         );
       tick = next ?? tick + 1;
       prepare();
+      if (profiling) publishProfile();
     },
     get tick() {
       return tick;
@@ -1283,7 +1308,7 @@ export function createReplicationServer(options: ReplicationServerOptions): Repl
       return out;
     },
   };
-  void profileCounter;
+
   return server;
 }
 
