@@ -45,4 +45,10 @@ export const suites: readonly SuiteEntry[] = [
       'delta snapshots of a 1000-entity arena vs @colyseus/schema patches: bytes/tick, encode, decode',
     load: async () => (await import('./replication.js')).suite,
   },
+  {
+    name: 'prediction',
+    description:
+      'snapshot interpolation on a 20 Hz, 40±20 ms, 2% loss feed vs @geckos.io/snapshot-interpolation (delay, underruns, error); reconciliation and rollback cost',
+    load: async () => (await import('./prediction.js')).suite,
+  },
 ];
