@@ -23,61 +23,9 @@ import {
   type RollbackInputCodec,
 } from './rollback.js';
 import { createRollbackSession, type RollbackSession } from './rollback-session.js';
+import { createGame, inputFor } from './rollback-test-game.js';
 
-// The same small deterministic game as rollback.test.ts: integer positions and velocities and an
-// xorshift32 PRNG in the state.
-const FIELDS = 4;
-const WORLD = 4096;
 const FRAME_MS = 16;
-
-function createGame(players: number) {
-  const state = new Int32Array(1 + FIELDS * players);
-  state[0] = 12345;
-  for (let p = 0; p < players; p++) {
-    state[1 + FIELDS * p] = 100 + 700 * p;
-    state[2 + FIELDS * p] = 2000 - 300 * p;
-  }
-  return {
-    state,
-    save: () => state.slice(),
-    load: (snapshot: Int32Array) => state.set(snapshot),
-    advance(inputs: readonly number[]) {
-      for (let p = 0; p < players; p++) {
-        const input = inputs[p]!;
-        const base = 1 + FIELDS * p;
-        const boost = input & 16 ? 2 : 1;
-        const ax = ((input & 2 ? 1 : 0) - (input & 1 ? 1 : 0)) * boost;
-        const ay = ((input & 8 ? 1 : 0) - (input & 4 ? 1 : 0)) * boost;
-        const vx = Math.max(-12, Math.min(12, state[base + 2]! + ax - (state[base + 2]! >> 3)));
-        const vy = Math.max(-12, Math.min(12, state[base + 3]! + ay - (state[base + 3]! >> 3)));
-        state[base + 2] = vx;
-        state[base + 3] = vy;
-        state[base] = (((state[base]! + vx) % WORLD) + WORLD) % WORLD;
-        state[base + 1] = (((state[base + 1]! + vy) % WORLD) + WORLD) % WORLD;
-      }
-      let r = state[0]!;
-      r ^= r << 13;
-      r ^= r >>> 17;
-      r ^= r << 5;
-      state[0] = r;
-      const gusted = 1 + FIELDS * ((r >>> 0) % players) + 2;
-      state[gusted] = state[gusted]! + (((r >>> 8) & 3) - 1);
-    },
-    checksum(snapshot: Int32Array) {
-      let hash = 0x811c9dc5;
-      for (let i = 0; i < snapshot.length; i++) hash = Math.imul(hash ^ snapshot[i]!, 0x01000193);
-      return hash >>> 0;
-    },
-  };
-}
-
-function inputFor(player: number, frame: number): number {
-  let h = Math.imul((player + 1) * 0x9e3779b1, Math.floor(frame / (5 + player)) + 1);
-  h ^= h >>> 15;
-  h = Math.imul(h, 0x2c1b3c6d);
-  h ^= h >>> 12;
-  return (h >>> 0) & 31;
-}
 
 const codec = createRollbackUintCodec(1);
 
@@ -132,7 +80,7 @@ function createMesh(options: MeshOptions): { time: ManualTime; peers: Peer[] } {
       save: game.save,
       load: game.load,
       advance: (inputs, frame) => {
-        game.advance(inputs);
+        game.advance(inputs, frame);
         if (options.corrupt?.player === p && options.corrupt.frame === frame) game.state[1]! += 1;
       },
       checksum: game.checksum,

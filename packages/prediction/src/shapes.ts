@@ -267,28 +267,10 @@ export function rayAabb2T(
   halfY: number,
   tMax: number,
 ): number {
-  let near = 0;
-  let far = tMax;
-  const px = ox - cx;
-  if (dx === 0) {
-    if (!(px >= -halfX && px <= halfX)) return NO_HIT;
-  } else {
-    const t1 = (-halfX - px) / dx;
-    const t2 = (halfX - px) / dx;
-    // Math.max/min propagate NaN, so a NaN box ends in the final test as a miss.
-    near = Math.max(near, Math.min(t1, t2));
-    far = Math.min(far, Math.max(t1, t2));
-  }
-  const py = oy - cy;
-  if (dy === 0) {
-    if (!(py >= -halfY && py <= halfY)) return NO_HIT;
-  } else {
-    const t1 = (-halfY - py) / dy;
-    const t2 = (halfY - py) / dy;
-    near = Math.max(near, Math.min(t1, t2));
-    far = Math.min(far, Math.max(t1, t2));
-  }
-  return near <= far ? near : NO_HIT;
+  slabNear = 0;
+  slabFar = tMax;
+  if (!clipSlab(ox - cx, dx, halfX) || !clipSlab(oy - cy, dy, halfY)) return NO_HIT;
+  return slabNear <= slabFar ? slabNear : NO_HIT;
 }
 
 /** {@link rayAabb2T} for a 3D box. */
@@ -307,36 +289,33 @@ export function rayAabb3T(
   halfZ: number,
   tMax: number,
 ): number {
-  let near = 0;
-  let far = tMax;
-  const px = ox - cx;
-  if (dx === 0) {
-    if (!(px >= -halfX && px <= halfX)) return NO_HIT;
-  } else {
-    const t1 = (-halfX - px) / dx;
-    const t2 = (halfX - px) / dx;
-    near = Math.max(near, Math.min(t1, t2));
-    far = Math.min(far, Math.max(t1, t2));
-  }
-  const py = oy - cy;
-  if (dy === 0) {
-    if (!(py >= -halfY && py <= halfY)) return NO_HIT;
-  } else {
-    const t1 = (-halfY - py) / dy;
-    const t2 = (halfY - py) / dy;
-    near = Math.max(near, Math.min(t1, t2));
-    far = Math.min(far, Math.max(t1, t2));
-  }
-  const pz = oz - cz;
-  if (dz === 0) {
-    if (!(pz >= -halfZ && pz <= halfZ)) return NO_HIT;
-  } else {
-    const t1 = (-halfZ - pz) / dz;
-    const t2 = (halfZ - pz) / dz;
-    near = Math.max(near, Math.min(t1, t2));
-    far = Math.min(far, Math.max(t1, t2));
-  }
-  return near <= far ? near : NO_HIT;
+  slabNear = 0;
+  slabFar = tMax;
+  if (
+    !clipSlab(ox - cx, dx, halfX) ||
+    !clipSlab(oy - cy, dy, halfY) ||
+    !clipSlab(oz - cz, dz, halfZ)
+  )
+    return NO_HIT;
+  return slabNear <= slabFar ? slabNear : NO_HIT;
+}
+
+// The ray's parameter interval inside every slab clipped so far (no allocation per test).
+let slabNear = 0;
+let slabFar = 0;
+
+/**
+ * Narrows [slabNear, slabFar] to where the ray is inside one axis' slab (`offset`: origin minus
+ * box centre on that axis). False when a ray parallel to the axis lies outside the slab.
+ * Math.max/min propagate NaN, so a NaN box ends in the final test as a miss.
+ */
+function clipSlab(offset: number, direction: number, half: number): boolean {
+  if (direction === 0) return offset >= -half && offset <= half;
+  const t1 = (-half - offset) / direction;
+  const t2 = (half - offset) / direction;
+  slabNear = Math.max(slabNear, Math.min(t1, t2));
+  slabFar = Math.min(slabFar, Math.max(t1, t2));
+  return true;
 }
 
 // ---------------------------------------------------------------------------------------------

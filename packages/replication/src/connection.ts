@@ -11,6 +11,7 @@ import {
   TickwireError,
   toTickwireError,
 } from '@tickwire/core';
+import { BinaryReader, BinaryWriter } from '@tickwire/serialization';
 import {
   type BandwidthBudget,
   type BandwidthBudgetOptions,
@@ -55,31 +56,24 @@ class FrameBuffer {
 
 const EMPTY = new Uint8Array(0);
 
-/** A resync request's payload: the mismatched snapshot id as a varuint (LEB128). */
+/** A resync request's payload: the mismatched snapshot id as a varuint. */
 function writeSnapshotId(id: number): Uint8Array {
-  const bytes: number[] = [];
-  let value = id;
-  while (value > 0x7f) {
-    bytes.push((value % 128) | 0x80);
-    value = Math.floor(value / 128);
-  }
-  bytes.push(value);
-  return Uint8Array.from(bytes);
+  const writer = new BinaryWriter({ initialBytes: 16 });
+  writer.writeVarUint(id);
+  return writer.toBytes();
 }
 
 function readSnapshotId(payload: Uint8Array): number {
-  let value = 0;
-  let scale = 1;
-  for (let i = 0; i < payload.length && i < 8; i++) {
-    const byte = payload[i]!;
-    value += (byte & 0x7f) * scale;
-    if (byte < 0x80) {
-      if (i !== payload.length - 1) break;
-      return value;
-    }
-    scale *= 128;
+  try {
+    const reader = new BinaryReader().reset(payload);
+    const id = reader.readVarUint();
+    reader.end();
+    return id;
+  } catch (error) {
+    throw new TickwireError(ErrorCode.DECODE_FAILED, 'replication: malformed resync request', {
+      cause: error,
+    });
   }
-  throw decodeFailed('replication: malformed resync request');
 }
 
 /** Every engine opcode: frames of other layers sharing the connection carry one of these. */

@@ -1,12 +1,12 @@
 import { ErrorCode, isTickwireError, TickwireError } from '@tickwire/core';
 
-/** A DECODE_FAILED error about a snapshot. */
-export function decodeError(reason: string, cause?: unknown): TickwireError {
-  return new TickwireError(ErrorCode.DECODE_FAILED, `snapshot: ${reason}`, { cause });
+/** A DECODE_FAILED error about a snapshot (or another message named by `subject`). */
+export function decodeError(reason: string, cause?: unknown, subject = 'snapshot'): TickwireError {
+  return new TickwireError(ErrorCode.DECODE_FAILED, `${subject}: ${reason}`, { cause });
 }
 
 /** Turns whatever a reader or field type threw into a DECODE_FAILED `TickwireError`. */
-export function toDecodeError(error: unknown): TickwireError {
+export function toDecodeError(error: unknown, subject = 'snapshot'): TickwireError {
   if (isTickwireError(error) && error.code === ErrorCode.DECODE_FAILED) return error;
   const reason =
     typeof error === 'object' && error !== null && 'reason' in error
@@ -14,5 +14,5 @@ export function toDecodeError(error: unknown): TickwireError {
       : error instanceof Error
         ? error.message
         : String(error);
-  return decodeError(reason, error);
+  return decodeError(reason, error, subject);
 }

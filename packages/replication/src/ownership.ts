@@ -1,6 +1,5 @@
-import { ErrorCode, TickwireError } from '@tickwire/core';
 import { BinaryReader, BinaryWriter } from '@tickwire/serialization';
-import { toDecodeError } from './decode-error.js';
+import { decodeError, toDecodeError } from './decode-error.js';
 import { bitsFor, type EntityType } from './entity-type.js';
 import { readIds, writeIds } from './id-coding.js';
 
@@ -31,6 +30,7 @@ export interface OwnedMessage {
   entries: OwnedEntry[];
 }
 
+const SUBJECT = 'owned fields';
 const writer = new BinaryWriter({ initialBytes: 256 });
 const reader = new BinaryReader();
 const ids: number[] = [];
@@ -64,8 +64,7 @@ export function decodeOwned(
   bytes: Uint8Array,
   allowEmpty = false,
 ): OwnedMessage {
-  if (!(bytes instanceof Uint8Array))
-    throw new TickwireError(ErrorCode.DECODE_FAILED, 'owned fields: expected bytes');
+  if (!(bytes instanceof Uint8Array)) throw decodeError('expected bytes', undefined, SUBJECT);
   try {
     reader.reset(bytes);
     const sequence = reader.readVarUint();
@@ -78,10 +77,10 @@ export function decodeOwned(
       const typeIndex = reader.readBits(typeBits);
       const type = types[typeIndex];
       if (type === undefined)
-        throw new TickwireError(ErrorCode.DECODE_FAILED, `unknown type index ${typeIndex}`);
+        throw decodeError(`unknown type index ${typeIndex}`, undefined, SUBJECT);
       const mask = reader.readBits(type.fieldNames.length) >>> 0;
       if (mask === 0 && !allowEmpty)
-        throw new TickwireError(ErrorCode.DECODE_FAILED, 'an entry without fields');
+        throw decodeError('an entry without fields', undefined, SUBJECT);
       const values: unknown[] = [];
       for (let field = 0; field < type.fieldTypes.length; field++)
         if ((mask >>> field) & 1) values[field] = type.fieldTypes[field]!.read(reader);
@@ -90,13 +89,6 @@ export function decodeOwned(
     reader.end();
     return { sequence, snapshotId, entries };
   } catch (error) {
-    const failure = toDecodeError(error);
-    throw new TickwireError(
-      ErrorCode.DECODE_FAILED,
-      failure.message.replace(/^snapshot: /, 'owned fields: '),
-      {
-        cause: error,
-      },
-    );
+    throw toDecodeError(error, SUBJECT);
   }
 }

@@ -210,7 +210,7 @@ class SentSnapshot {
   readonly versions: number[] = [];
   readonly masks: number[] = [];
   readonly fieldMasks: number[] = [];
-  /** The sent field values of every spawn and update, in entry and field order. */
+  /** Sent values of the fields without an integer image (in entry and field order; the others stay undefined). */
   readonly values: unknown[] = [];
   /** Their integer images, where the field has one. */
   readonly images: number[] = [];
@@ -1043,12 +1043,15 @@ export function createReplicationServer(options: ReplicationServerOptions): Repl
           candidate.mask,
           candidate.fieldMask,
         );
+        // Numeric fields are known by their image; only the others keep their value.
         const fieldValues = entity.fieldValues;
+        const typeCoders = codersOf(entity.typeIndex);
         const { values, images: sentImages } = sent;
         for (let field = 0, mask = candidate.mask; mask !== 0; field++, mask >>>= 1) {
           if ((mask & 1) === 0) continue;
-          sentImages[sent.valueCount] = images[sent.valueCount]!;
-          values[sent.valueCount++] = fieldValues[field];
+          const at = sent.valueCount++;
+          sentImages[at] = images[at]!;
+          if (typeCoders[field]!.delta === undefined) values[at] = fieldValues[field];
         }
         if (candidate.kind === KIND_SPAWN) {
           client.pendingSpawns[id] = client.pendingSpawns[id]! + 1;
