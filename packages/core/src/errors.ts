@@ -32,6 +32,8 @@ export const ErrorCode = {
   CONFLICT: 'CONFLICT',
   /** A listen address (port, name) is already taken. */
   ADDRESS_IN_USE: 'ADDRESS_IN_USE',
+  /** The session is gone (its grace period ended, it was revoked): start a new one. */
+  SESSION_EXPIRED: 'SESSION_EXPIRED',
   /** The adapter (store, pub/sub, transport) has been closed. */
   CLOSED: 'CLOSED',
   /** A bug or an unexpected failure inside Tickwire. */
