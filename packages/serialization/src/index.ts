@@ -25,6 +25,7 @@ export {
   type MessageDefinition,
   type MessageDefinitions,
   type MessageInput,
+  type MessageJsonOptions,
   type MessageOutput,
   type MessageRegistry,
   type MessageRegistryOptions,

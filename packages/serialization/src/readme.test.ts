@@ -37,6 +37,8 @@ it('runs the README example', () => {
     chat: { id: 2, schema: z.object({ text: z.string().max(200) }) },
   });
   const wire = messages.encode('chat', { text: 'gg' });
+  expect(wire[0]).toBe(2);
+  expect(new TextDecoder().decode(wire.subarray(1))).toBe('{"text":"gg"}');
   const message = messages.decode(wire);
   expect(message.type).toBe('chat');
   if (message.type === 'chat') expect(message.value.text).toBe('gg');

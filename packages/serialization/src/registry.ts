@@ -1,18 +1,18 @@
 import type { StandardSchemaV1 } from '@standard-schema/spec';
-import { ErrorCode, TickwireError } from '@tickwire/core';
+import { ErrorCode, TickwireError, utf8Length } from '@tickwire/core';
 import { BinaryReader } from './binary-reader.js';
 import { BinaryWriter } from './binary-writer.js';
 import { type CompressionOptions, createCompressionFrame } from './compression.js';
 import { formatPath, toCodecError } from './field-error.js';
 import { fnv1a32 } from './fingerprint.js';
-import { type MsgpackCodecOptions, msgpackCodec } from './msgpack.js';
+import { jsonDeeperThan, parseJson, stringifyJson } from './json.js';
 import { isSchema, readValue, type Schema, writeValue } from './schema.js';
 
 /** One message type: a small numeric id and a binary schema or any Standard Schema validator. */
 export interface MessageDefinition {
   /** Wire id, an integer in [0, 2^31 - 1]; ids below 128 take one byte. */
   readonly id: number;
-  /** A `defineSchema` schema (binary) or a Standard Schema validator (msgpack payload). */
+  /** A `defineSchema` schema (binary payload) or a Standard Schema validator (JSON payload). */
   readonly schema: Schema<unknown> | StandardSchemaV1;
 }
 
@@ -32,10 +32,24 @@ export type Message<M extends MessageDefinitions> = {
   [K in keyof M & string]: { readonly type: K; readonly value: MessageOutput<M[K]> };
 }[keyof M & string];
 
+/** Limits of the JSON payloads of Standard Schema message types. */
+export interface MessageJsonOptions {
+  /**
+   * Largest JSON payload in UTF-8 bytes, on encode and decode (MESSAGE_TOO_LARGE beyond);
+   * `maxMessageBytes` still bounds the whole message. @default 1048576
+   */
+  maxBytes?: number;
+  /**
+   * Deepest nesting of arrays and objects, on encode and decode (`{}` is 1): decoding refuses
+   * deeper input before parsing, so recursive validators cannot exhaust the stack. @default 32
+   */
+  maxDepth?: number;
+}
+
 /** Options of {@link defineMessages}. */
 export interface MessageRegistryOptions {
-  /** Limits of the msgpack codec used for Standard Schema payloads. */
-  msgpack?: MsgpackCodecOptions;
+  /** Limits of the JSON payloads of Standard Schema message types. */
+  json?: MessageJsonOptions;
   /** Opt-in compression of whole messages above a threshold (adds a flag byte in front). */
   compression?: CompressionOptions;
   /** Largest message on the wire. @default 16777216 */
@@ -46,7 +60,10 @@ export interface MessageRegistryOptions {
 export interface MessageRegistry<M extends MessageDefinitions> {
   /** The definitions it was made from. */
   readonly definitions: M;
-  /** Hash of every id, name and binary schema fingerprint, for a handshake check. */
+  /**
+   * Hash of every id, name and payload layout (a binary schema's signature, or JSON and the
+   * validator's vendor), for a handshake check.
+   */
   readonly fingerprint: number;
   /** Validates and encodes one message; VALIDATION_FAILED names the message and the field. */
   encode<K extends keyof M & string>(type: K, value: MessageInput<M[K]>): Uint8Array;
@@ -85,13 +102,21 @@ function issuesError(type: string, issues: readonly StandardSchemaV1.Issue[]): T
 
 /**
  * A registry of typed messages. Schema payloads use the binary codec; Standard Schema
- * payloads (zod, valibot, arktype…) travel as msgpack and are validated on encode and decode.
+ * payloads (zod, valibot, arktype…) travel as UTF-8 JSON and are validated on encode and decode.
  */
 export function defineMessages<const M extends MessageDefinitions>(
   definitions: M,
   options: MessageRegistryOptions = {},
 ): MessageRegistry<M> {
   const maxMessageBytes = options.maxMessageBytes ?? 1 << 24;
+  const maxJsonBytes = options.json?.maxBytes ?? 1 << 20;
+  const maxJsonDepth = options.json?.maxDepth ?? 32;
+  for (const [name, value] of [
+    ['maxBytes', maxJsonBytes],
+    ['maxDepth', maxJsonDepth],
+  ] as const)
+    if (!Number.isInteger(value) || value < 0)
+      throw invalidArgument(`json.${name} must be a non-negative integer, got ${value}`);
   const byType = new Map<string, Entry>();
   const byId = new Map<number, Entry>();
   const signature: string[] = [];
@@ -113,14 +138,20 @@ export function defineMessages<const M extends MessageDefinitions>(
     byType.set(type, entry);
     byId.set(id, entry);
     signature.push(
-      `${id}:${JSON.stringify(type)}:${binary ? binary.signature : `standard(${validator!['~standard'].vendor})`}`,
+      `${id}:${JSON.stringify(type)}:${binary ? binary.signature : `json(standard(${validator!['~standard'].vendor}))`}`,
     );
   }
-  const msgpack = msgpackCodec(options.msgpack);
   const frame =
     options.compression === undefined ? undefined : createCompressionFrame(options.compression);
   const writer = new BinaryWriter({ maxBytes: maxMessageBytes });
   const reader = new BinaryReader();
+
+  const jsonTooLarge = (prefix: string, length: number): TickwireError =>
+    new TickwireError(
+      ErrorCode.MESSAGE_TOO_LARGE,
+      `${prefix}a JSON payload of ${length} bytes exceeds json.maxBytes (${maxJsonBytes})`,
+      { details: { bytes: length, maxBytes: maxJsonBytes } },
+    );
 
   const entryOf = (type: string): Entry => {
     const entry = byType.get(type);
@@ -130,10 +161,12 @@ export function defineMessages<const M extends MessageDefinitions>(
 
   const validateSync = (entry: Entry, value: unknown): unknown => {
     const result = entry.validator!['~standard'].validate(value);
-    if (result instanceof Promise)
+    if (result instanceof Promise) {
+      result.catch(() => {}); // abandoned: a rejection must not go unhandled (it would end Node)
       throw invalidArgument(
         `message '${entry.type}': its validator is asynchronous; use encodeAsync/decodeAsync`,
       );
+    }
     if (result.issues !== undefined) throw issuesError(entry.type, result.issues);
     return result.value;
   };
@@ -146,12 +179,22 @@ export function defineMessages<const M extends MessageDefinitions>(
 
   // The wire carries the validator's input form; decode returns its output.
   const write = (entry: Entry, value: unknown): Uint8Array => {
+    const prefix = `message '${entry.type}': `;
+    // Stringified before touching the shared writer: toJSON methods may encode messages too.
+    const json = entry.schema === undefined ? stringifyJson(value, prefix) : '';
+    const jsonBytes = utf8Length(json);
+    if (jsonBytes > maxJsonBytes) throw jsonTooLarge(prefix, jsonBytes);
     writer.reset();
     writer.writeVarUint(entry.id);
-    if (entry.schema !== undefined)
-      writeValue(entry.schema.type, writer, value, `message '${entry.type}': `);
-    else writer.writeBytes(msgpack.encode(value));
+    const start = writer.byteLength;
+    if (entry.schema !== undefined) writeValue(entry.schema.type, writer, value, prefix);
+    else writer.writeUtf8(json, jsonBytes);
     const bytes = writer.view();
+    if (entry.schema === undefined && jsonDeeperThan(bytes.subarray(start), maxJsonDepth))
+      throw new TickwireError(
+        ErrorCode.VALIDATION_FAILED,
+        `${prefix}JSON nested deeper than json.maxDepth (${maxJsonDepth})`,
+      );
     return frame === undefined ? bytes.slice() : frame.wrap(bytes);
   };
 
@@ -180,16 +223,12 @@ export function defineMessages<const M extends MessageDefinitions>(
       throw new TickwireError(ErrorCode.DECODE_FAILED, `unknown message id ${id}`, {
         details: { id },
       });
+    const prefix = `message '${entry.type}': `;
     if (entry.schema !== undefined)
-      return { entry, value: readValue(entry.schema.type, reader, `message '${entry.type}': `) };
-    try {
-      return { entry, value: msgpack.decode(reader.readRest()) };
-    } catch (error) {
-      const text = error instanceof Error ? error.message : String(error);
-      throw new TickwireError(ErrorCode.DECODE_FAILED, `message '${entry.type}': ${text}`, {
-        cause: error,
-      });
-    }
+      return { entry, value: readValue(entry.schema.type, reader, prefix) };
+    const payload = reader.readRest();
+    if (payload.length > maxJsonBytes) throw jsonTooLarge(prefix, payload.length);
+    return { entry, value: parseJson(payload, prefix, maxJsonDepth) };
   };
 
   return {
