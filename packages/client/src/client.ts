@@ -1,0 +1,767 @@
+import {
+  type ClientTransport,
+  CloseCode,
+  type CloseInfo,
+  type Connection,
+  type ConnectionStats,
+  createConnectionStats,
+  Emitter,
+  ErrorCode,
+  type Logger,
+  Opcode,
+  PROTOCOL_VERSION,
+  type Random,
+  type Subscribable,
+  silentLogger,
+  subscribable,
+  systemRandom,
+  systemTime,
+  TickwireError,
+  type TimeSource,
+  toTickwireError,
+} from '@tickwire/core';
+import {
+  createSessionLink,
+  decodeError,
+  decodeGoodbye,
+  decodeRoomJoined,
+  decodeRoomLeft,
+  decodeWelcome,
+  encodeGoodbye,
+  encodeHello,
+  encodeJoinRoom,
+  encodeLeaveRoom,
+  JoinMode,
+  type ResumeKind,
+  type SessionLink,
+  type WelcomeFrame,
+} from '@tickwire/rooms/protocol';
+import type { MessageDefinitions } from '@tickwire/serialization';
+import {
+  type TimeSyncClient,
+  type TimeSyncConnectionOptions,
+  timeSyncOverConnection,
+} from '@tickwire/timesync';
+import { type BackoffOptions, createBackoff } from './backoff.js';
+import {
+  type ClientRoom,
+  type ClientRoomOptions,
+  createClientRoom,
+  type RoomHandle,
+} from './room.js';
+
+/** Where the client can connect; tried in order (the first that works is used). */
+export interface Endpoint {
+  /** e.g. `ws://127.0.0.1:4000`, `tcp://127.0.0.1:4001`, `udp://127.0.0.1:4002`. */
+  url: string;
+  /** The transport that reaches it (`createBrowserWsClient()`, `createWsClient()`, `createUdpClient()`…). */
+  transport: ClientTransport;
+}
+
+/** Reconnection after the connection drops; see {@link BackoffOptions}. */
+export interface ReconnectOptions extends BackoffOptions {
+  /**
+   * Give up after this many attempts. Attempts also stop when the server's grace period
+   * (sent at connect) is over: the session is gone by then.
+   * @default Infinity
+   */
+  maxAttempts?: number;
+}
+
+/** Options of {@link createClient}. */
+export interface ClientOptions {
+  /** Endpoints in order of preference; a failing one falls back to the next. */
+  endpoints: readonly Endpoint[];
+  /** Sent with every new session to the server's auth hook (any JSON value). */
+  auth?: unknown;
+  /** Per endpoint: connecting plus the handshake must finish within this many ms. @default 5000 */
+  connectTimeoutMs?: number;
+  /** Join and leave requests fail with TIMEOUT after this many ms. @default 10000 */
+  requestTimeoutMs?: number;
+  /** `false` turns reconnection off. @default {} (on, with the defaults) */
+  reconnect?: false | ReconnectOptions;
+  /** Clock sync over the session; `false` turns it off. @default {} */
+  timesync?: false | TimeSyncConnectionOptions;
+  /** Largest message the client sends. @default 65536 */
+  maxMessageBytes?: number;
+  /** Unacknowledged reliable bytes kept for replay after a reconnect. @default 1048576 */
+  maxReplayBytes?: number;
+  /** How often the client tells the server what it received. @default 1000 */
+  ackIntervalMs?: number;
+  /** @default systemTime */
+  time?: TimeSource;
+  /** Jitter of the backoff. @default systemRandom */
+  random?: Random;
+  /** @default silentLogger */
+  logger?: Logger;
+}
+
+/** Lifecycle of a {@link Client}. */
+export type ClientState = 'idle' | 'connecting' | 'open' | 'reconnecting' | 'closed';
+
+/** What the server said when the session opened or resumed. */
+export interface SessionInfo {
+  sessionId: string;
+  /** What the server's auth hook returned for this client. */
+  userData: unknown;
+  resume: ResumeKind;
+  /** The endpoint in use. */
+  url: string;
+  tickRateHz: number;
+  graceMs: number;
+}
+
+/** Events of a {@link Client}. */
+export type ClientEvents = {
+  state: [state: ClientState];
+  /** The session opened, resumed or was restored (after a server restart). */
+  open: [info: SessionInfo];
+  /** The connection dropped; reconnection starts unless it is off. */
+  disconnected: [info: CloseInfo];
+  /** A reconnection attempt starts after `delayMs`. */
+  reconnecting: [attempt: number, delayMs: number];
+  /** The client is closed for good; `error` says why when it was not `close()`. */
+  close: [info: CloseInfo, error: TickwireError | undefined];
+  /** Something went wrong and the client carried on (an Error frame from the server…). */
+  error: [error: TickwireError];
+};
+
+/** Figures of the session. */
+export interface ClientStats {
+  /** Of the transport connection in use (zero while disconnected). */
+  connection: Readonly<ConnectionStats>;
+  /** Reliable frames sent again after reconnections. */
+  replayed: number;
+  /** Transport connections made, the first included. */
+  connections: number;
+  /** Reconnection attempts that failed. */
+  failedAttempts: number;
+}
+
+/** The client engine: a session with the server that survives reconnection, and a room. */
+export interface Client extends Subscribable<ClientEvents> {
+  readonly state: ClientState;
+  /** The session, or null before the first connect. */
+  readonly session: SessionInfo | null;
+  /** Clock sync with the server (null before connecting or with `timesync: false`). */
+  readonly time: TimeSyncClient | null;
+  /** The room the client is in, or null. */
+  readonly room: ClientRoom<MessageDefinitions, MessageDefinitions> | null;
+  /**
+   * Connects to the first endpoint that works and opens a session. Rejects with
+   * UNAUTHORIZED (the auth hook refused), PROTOCOL_ERROR (another protocol version),
+   * LIMIT_EXCEEDED (server full) or CONNECT_FAILED (no endpoint reachable, each one's error in
+   * `details.attempts`).
+   */
+  connect(): Promise<SessionInfo>;
+  /** Joins a room of that name with a free seat (NOT_FOUND when there is none). */
+  join<C extends MessageDefinitions, S extends MessageDefinitions>(
+    name: string,
+    options?: unknown,
+    roomOptions?: ClientRoomOptions<C, S>,
+  ): Promise<ClientRoom<C, S>>;
+  /** Creates a room of that name. */
+  create<C extends MessageDefinitions, S extends MessageDefinitions>(
+    name: string,
+    options?: unknown,
+    roomOptions?: ClientRoomOptions<C, S>,
+  ): Promise<ClientRoom<C, S>>;
+  /** Joins a room of that name with a free seat, or creates one. */
+  joinOrCreate<C extends MessageDefinitions, S extends MessageDefinitions>(
+    name: string,
+    options?: unknown,
+    roomOptions?: ClientRoomOptions<C, S>,
+  ): Promise<ClientRoom<C, S>>;
+  /** Joins the room with that id. */
+  joinById<C extends MessageDefinitions, S extends MessageDefinitions>(
+    roomId: string,
+    options?: unknown,
+    roomOptions?: ClientRoomOptions<C, S>,
+  ): Promise<ClientRoom<C, S>>;
+  stats(): ClientStats;
+  /** Ends the session (the server frees the seat at once) and closes; idempotent. */
+  close(code?: number, reason?: string): void;
+}
+
+/** Close codes after which reconnecting cannot help. */
+const FINAL_CODES: ReadonlySet<number> = new Set([
+  CloseCode.Normal,
+  CloseCode.VersionMismatch,
+  CloseCode.Unauthorized,
+  CloseCode.Kicked,
+  CloseCode.Banned,
+  CloseCode.RateLimited,
+  CloseCode.Replaced,
+  CloseCode.SessionExpired,
+  CloseCode.PolicyViolation,
+]);
+
+/** The typed error a close code stands for. */
+export function errorOfClose(info: CloseInfo): TickwireError {
+  const text = `server closed the connection: ${info.code}${info.reason ? ` ${info.reason}` : ''}`;
+  const details = { closeCode: info.code, reason: info.reason };
+  const code = (() => {
+    switch (info.code) {
+      case CloseCode.VersionMismatch:
+        return ErrorCode.PROTOCOL_ERROR;
+      case CloseCode.Unauthorized:
+        return ErrorCode.UNAUTHORIZED;
+      case CloseCode.SessionExpired:
+        return ErrorCode.SESSION_EXPIRED;
+      case CloseCode.ServerFull:
+        return ErrorCode.LIMIT_EXCEEDED;
+      case CloseCode.Kicked:
+      case CloseCode.Banned:
+      case CloseCode.PolicyViolation:
+        return ErrorCode.FORBIDDEN;
+      case CloseCode.RateLimited:
+        return ErrorCode.RATE_LIMITED;
+      case CloseCode.Replaced:
+        return ErrorCode.CONFLICT;
+      case CloseCode.MessageTooLarge:
+        return ErrorCode.MESSAGE_TOO_LARGE;
+      case CloseCode.ProtocolError:
+        return ErrorCode.PROTOCOL_ERROR;
+      default:
+        return ErrorCode.CONNECTION_CLOSED;
+    }
+  })();
+  return new TickwireError(code, text, { details });
+}
+
+interface PendingRequest {
+  readonly resolve: (room: ClientRoom<MessageDefinitions, MessageDefinitions>) => void;
+  readonly reject: (error: TickwireError) => void;
+  readonly roomOptions: ClientRoomOptions<MessageDefinitions, MessageDefinitions>;
+  readonly cancel: () => void;
+}
+
+function positive(name: string, value: number): number {
+  if (!Number.isInteger(value) || value <= 0)
+    throw new TickwireError(
+      ErrorCode.INVALID_ARGUMENT,
+      `${name} must be a positive integer, got ${value}`,
+    );
+  return value;
+}
+
+/** Creates a client; nothing happens until `connect()`. */
+export function createClient(options: ClientOptions): Client {
+  if (!Array.isArray(options?.endpoints) || options.endpoints.length === 0)
+    throw new TickwireError(
+      ErrorCode.INVALID_ARGUMENT,
+      'endpoints must list at least one endpoint',
+    );
+  for (const [i, endpoint] of options.endpoints.entries()) {
+    if (typeof endpoint?.url !== 'string' || typeof endpoint.transport?.connect !== 'function')
+      throw new TickwireError(
+        ErrorCode.INVALID_ARGUMENT,
+        `endpoints[${i}] must be { url: string, transport: ClientTransport }`,
+      );
+  }
+  const time = options.time ?? systemTime;
+  const logger = options.logger ?? silentLogger;
+  const connectTimeoutMs = positive('connectTimeoutMs', options.connectTimeoutMs ?? 5000);
+  const requestTimeoutMs = positive('requestTimeoutMs', options.requestTimeoutMs ?? 10_000);
+  const maxMessageBytes = positive('maxMessageBytes', options.maxMessageBytes ?? 65_536);
+  // Checked here, not at the first Welcome, where they would fail the handshake as unreachable.
+  if (options.maxReplayBytes !== undefined) positive('maxReplayBytes', options.maxReplayBytes);
+  if (options.ackIntervalMs !== undefined) positive('ackIntervalMs', options.ackIntervalMs);
+  const reconnect = options.reconnect === false ? null : (options.reconnect ?? {});
+  const backoff = reconnect && createBackoff(reconnect, options.random ?? systemRandom);
+  const maxAttempts = reconnect?.maxAttempts ?? Number.POSITIVE_INFINITY;
+  if (
+    !(
+      maxAttempts === Number.POSITIVE_INFINITY ||
+      (Number.isInteger(maxAttempts) && maxAttempts >= 0)
+    )
+  )
+    throw new TickwireError(
+      ErrorCode.INVALID_ARGUMENT,
+      `reconnect.maxAttempts must be a non-negative integer or Infinity, got ${maxAttempts}`,
+    );
+
+  const emitter = new Emitter<ClientEvents>();
+  let state: ClientState = 'idle';
+  let session: SessionInfo | null = null;
+  let token = '';
+  let link: SessionLink | null = null;
+  let linkOff: (() => void) | null = null;
+  let timesync: TimeSyncClient | null = null;
+  let room: ClientRoom<MessageDefinitions, MessageDefinitions> | null = null;
+  let roomHandle: RoomHandle | null = null;
+  let preferred = 0;
+  let nextRequestId = 1;
+  let connections = 0;
+  let failedAttempts = 0;
+  let lastGoodbye: CloseInfo | null = null;
+  let retryTimer: { cancel(): void } | null = null;
+  /** Fails the handshake in progress, so that `close()` does not let it open the client again. */
+  let abortHandshake: ((error: TickwireError) => void) | null = null;
+  const requests = new Map<number, PendingRequest>();
+
+  const setState = (next: ClientState): void => {
+    if (state === next) return;
+    state = next;
+    emitter.emit('state', next);
+  };
+
+  const failRequests = (error: TickwireError): void => {
+    for (const [id, request] of requests) {
+      requests.delete(id);
+      request.cancel();
+      request.reject(error);
+    }
+  };
+
+  const leaveRoom = (code: number, reason: string): void => {
+    const handle = roomHandle;
+    room = null;
+    roomHandle = null;
+    handle?.left(code, reason);
+  };
+
+  const finish = (info: CloseInfo, error: TickwireError | undefined): void => {
+    if (state === 'closed') return;
+    retryTimer?.cancel();
+    retryTimer = null;
+    setState('closed');
+    abortHandshake?.(new TickwireError(ErrorCode.CONNECTION_CLOSED, 'client closed'));
+    const current = link;
+    linkOff?.();
+    linkOff = null;
+    link = null;
+    timesync?.close();
+    timesync = null;
+    if (current !== null && current.state === 'open') current.close(CloseCode.Normal, '');
+    failRequests(error ?? new TickwireError(ErrorCode.CONNECTION_CLOSED, 'client closed'));
+    leaveRoom(info.code, info.reason);
+    emitter.emit('close', info, error);
+  };
+
+  const onSessionFrame = (data: Uint8Array, channel: 'reliable' | 'unreliable'): void => {
+    try {
+      switch (data[0]) {
+        case Opcode.RoomJoined: {
+          const joined = decodeRoomJoined(data);
+          const request = requests.get(joined.requestId);
+          if (request === undefined) {
+            // The request timed out here but the server seated us: give the seat back.
+            if (room === null) link?.send(encodeLeaveRoom(), 'reliable');
+            return;
+          }
+          requests.delete(joined.requestId);
+          request.cancel();
+          const { room: created, handle } = createClientRoom(
+            joined,
+            link!,
+            request.roomOptions,
+            requestTimeoutMs,
+            time,
+          );
+          room = created;
+          roomHandle = handle;
+          request.resolve(created);
+          return;
+        }
+        case Opcode.RoomLeft: {
+          const left = decodeRoomLeft(data);
+          if (room !== null && room.id === left.roomId) leaveRoom(left.code, left.reason);
+          return;
+        }
+        case Opcode.RoomMessage:
+          roomHandle?.receive(data, channel);
+          return;
+        case Opcode.Error: {
+          const frame = decodeError(data);
+          const error = new TickwireError(
+            (Object.values(ErrorCode) as string[]).includes(frame.code)
+              ? (frame.code as ErrorCode)
+              : ErrorCode.INTERNAL,
+            `server: ${frame.message}`,
+            { details: { requestId: frame.requestId } },
+          );
+          const request = requests.get(frame.requestId);
+          if (request !== undefined) {
+            requests.delete(frame.requestId);
+            request.cancel();
+            request.reject(error);
+          } else if (roomHandle !== null) roomHandle.error(error);
+          else emitter.emit('error', error);
+          return;
+        }
+        default:
+          return; // snapshots, rpc, time: their own listeners on the link
+      }
+    } catch (error) {
+      emitter.emit('error', toTickwireError(error, ErrorCode.DECODE_FAILED, 'bad frame'));
+    }
+  };
+
+  const adoptLink = (welcome: WelcomeFrame, connection: Connection): void => {
+    linkOff?.();
+    timesync?.close();
+    const next = createSessionLink({
+      id: welcome.sessionId,
+      role: 'client',
+      maxMessageBytes: Math.min(maxMessageBytes, connection.maxMessageBytes),
+      ...(options.maxReplayBytes === undefined ? {} : { maxReplayBytes: options.maxReplayBytes }),
+      ...(options.ackIntervalMs === undefined ? {} : { ackIntervalMs: options.ackIntervalMs }),
+      time,
+    });
+    const offMessage = next.on('message', onSessionFrame);
+    const offDetached = next.on('detached', (info) => onDetached(info));
+    const offControl = next.on('control', (frame) => {
+      if (frame[0] !== Opcode.Goodbye) return;
+      try {
+        const goodbye = decodeGoodbye(frame);
+        lastGoodbye = { code: goodbye.code, reason: goodbye.reason, local: false };
+      } catch {
+        // A malformed goodbye: the close code of the transport tells the rest.
+      }
+    });
+    const offClose = next.on('close', (info) => {
+      if (link === next) finish(info, errorOfClose(info));
+    });
+    linkOff = () => {
+      offMessage();
+      offDetached();
+      offControl();
+      offClose();
+    };
+    link = next;
+    next.attach(connection, welcome.received);
+    timesync =
+      options.timesync === false
+        ? null
+        : timeSyncOverConnection(next, {
+            time,
+            tickRateHz: welcome.tickRateHz,
+            ...(options.timesync ?? {}),
+          });
+  };
+
+  /** Runs synchronously on the Welcome, so frames right behind it reach the link. */
+  const onWelcome = (welcome: WelcomeFrame, connection: Connection, url: string): void => {
+    connections++;
+    lastGoodbye = null;
+    if (welcome.resume === 'resumed' && link !== null && link.state === 'open') {
+      link.attach(connection, welcome.received);
+    } else {
+      if (welcome.resume === 'restored' || link !== null) {
+        // The server lost the link (it restarted): the session continues, the room is gone.
+        failRequests(new TickwireError(ErrorCode.CONNECTION_CLOSED, 'server restarted'));
+        leaveRoom(CloseCode.ServiceRestart, 'server restarted');
+      }
+      adoptLink(welcome, connection);
+    }
+    token = welcome.token;
+    session = {
+      sessionId: welcome.sessionId,
+      userData: welcome.userData,
+      resume: welcome.resume,
+      url,
+      tickRateHz: welcome.tickRateHz,
+      graceMs: welcome.graceMs,
+    };
+    setState('open');
+    emitter.emit('open', session);
+  };
+
+  /** Connects to one endpoint and completes the handshake. */
+  const handshake = async (index: number): Promise<SessionInfo> => {
+    const endpoint = options.endpoints[index]!;
+    const connection = await endpoint.transport.connect(endpoint.url, {
+      timeoutMs: connectTimeoutMs,
+    });
+    if (state === 'closed') {
+      connection.close(CloseCode.Normal, '');
+      throw new TickwireError(ErrorCode.CONNECTION_CLOSED, 'client closed');
+    }
+    return new Promise<SessionInfo>((resolve, reject) => {
+      let goodbye: CloseInfo | null = null;
+      const cleanup = () => {
+        abortHandshake = null;
+        timer.cancel();
+        offMessage();
+        offClose();
+      };
+      const fail = (error: TickwireError) => {
+        cleanup();
+        if (connection.state === 'open') connection.close(CloseCode.Normal, '');
+        reject(error);
+      };
+      const timer = time.setTimeout(
+        () =>
+          fail(
+            new TickwireError(
+              ErrorCode.TIMEOUT,
+              `no Welcome from ${endpoint.url} within ${connectTimeoutMs} ms`,
+            ),
+          ),
+        connectTimeoutMs,
+      );
+      const offMessage = connection.on('message', (data) => {
+        try {
+          if (data[0] === Opcode.Goodbye) {
+            const frame = decodeGoodbye(data);
+            goodbye = { code: frame.code, reason: frame.reason, local: false };
+            return;
+          }
+          if (data[0] !== Opcode.Welcome)
+            throw new TickwireError(
+              ErrorCode.PROTOCOL_ERROR,
+              `expected Welcome from ${endpoint.url}, got opcode ${data[0]}`,
+            );
+          const welcome = decodeWelcome(data);
+          if (welcome.version !== PROTOCOL_VERSION)
+            throw new TickwireError(
+              ErrorCode.PROTOCOL_ERROR,
+              `server speaks protocol version ${welcome.version}, this client ${PROTOCOL_VERSION}`,
+            );
+          cleanup();
+          onWelcome(welcome, connection, endpoint.url);
+          preferred = index;
+          resolve(session!);
+        } catch (error) {
+          fail(toTickwireError(error, ErrorCode.PROTOCOL_ERROR, 'bad Welcome'));
+        }
+      });
+      const offClose = connection.on('close', (info) => {
+        cleanup();
+        reject(errorOfClose(goodbye ?? info));
+      });
+      abortHandshake = fail;
+      try {
+        connection.send(
+          encodeHello({
+            version: PROTOCOL_VERSION,
+            token,
+            received: link?.counters.received ?? 0,
+            auth: token === '' ? options.auth : undefined,
+          }),
+          'reliable',
+        );
+      } catch (error) {
+        fail(toTickwireError(error, ErrorCode.CONNECT_FAILED, 'could not send Hello'));
+      }
+    });
+  };
+
+  /** Tries every endpoint once, the preferred one first. */
+  const connectOnce = async (): Promise<SessionInfo> => {
+    const attempts: { url: string; code: string; message: string }[] = [];
+    const count = options.endpoints.length;
+    for (let i = 0; i < count; i++) {
+      const index = (preferred + i) % count;
+      try {
+        return await handshake(index);
+      } catch (error) {
+        const typed = toTickwireError(error, ErrorCode.CONNECT_FAILED, 'connect failed');
+        const closeCode = typed.details?.closeCode;
+        if (state === 'closed') throw typed;
+        if (typeof closeCode === 'number' && FINAL_CODES.has(closeCode)) throw typed;
+        if (typed.code === ErrorCode.PROTOCOL_ERROR) throw typed;
+        attempts.push({
+          url: options.endpoints[index]!.url,
+          code: typed.code,
+          message: typed.message,
+        });
+        logger.debug(
+          { url: options.endpoints[index]!.url, error: typed.message },
+          'endpoint failed',
+        );
+      }
+    }
+    // Every endpoint failing the same way (server full, timeout) is reported as that.
+    const codes = new Set(attempts.map((a) => a.code));
+    throw new TickwireError(
+      codes.size === 1 ? ([...codes][0] as ErrorCode) : ErrorCode.CONNECT_FAILED,
+      `no endpoint reachable: ${attempts.map((a) => `${a.url} (${a.message})`).join('; ')}`,
+      { details: { attempts } },
+    );
+  };
+
+  const sleep = (ms: number) =>
+    new Promise<void>((resolve) => {
+      retryTimer = time.setTimeout(() => {
+        retryTimer = null;
+        resolve();
+      }, ms);
+    });
+
+  const reconnectLoop = async (dropped: CloseInfo): Promise<void> => {
+    const deadline = time.now() + (session?.graceMs ?? 0);
+    for (let attempt = 0; ; attempt++) {
+      if (state !== 'reconnecting') return;
+      if (attempt >= maxAttempts || time.now() >= deadline) {
+        finish(
+          dropped,
+          new TickwireError(
+            ErrorCode.SESSION_EXPIRED,
+            `could not reconnect within ${attempt >= maxAttempts ? `${maxAttempts} attempts` : `the server's grace period of ${session?.graceMs} ms`}`,
+            { details: { attempts: attempt } },
+          ),
+        );
+        return;
+      }
+      const delay = Math.min(backoff!.delayMs(attempt), Math.max(0, deadline - time.now()));
+      emitter.emit('reconnecting', attempt + 1, delay);
+      await sleep(delay);
+      if (state !== 'reconnecting') return;
+      try {
+        await connectOnce();
+        return;
+      } catch (error) {
+        failedAttempts++;
+        const typed = toTickwireError(error, ErrorCode.CONNECT_FAILED, 'reconnect failed');
+        const closeCode = typed.details?.closeCode;
+        if (
+          typed.code === ErrorCode.PROTOCOL_ERROR ||
+          (typeof closeCode === 'number' && FINAL_CODES.has(closeCode))
+        ) {
+          // An unknown or expired token: the server dropped the session.
+          const final =
+            closeCode === CloseCode.Unauthorized
+              ? new TickwireError(ErrorCode.SESSION_EXPIRED, typed.message, {
+                  details: typed.details ?? {},
+                })
+              : typed;
+          finish(
+            {
+              code: (closeCode as number) ?? CloseCode.ProtocolError,
+              reason: typed.message,
+              local: false,
+            },
+            final,
+          );
+          return;
+        }
+      }
+    }
+  };
+
+  const onDetached = (info: CloseInfo): void => {
+    if (state !== 'open') return;
+    const effective = lastGoodbye ?? info;
+    if (reconnect === null || FINAL_CODES.has(effective.code)) {
+      finish(effective, errorOfClose(effective));
+      return;
+    }
+    setState('reconnecting');
+    emitter.emit('disconnected', effective);
+    void reconnectLoop(effective);
+  };
+
+  const request = <C extends MessageDefinitions, S extends MessageDefinitions>(
+    mode: JoinMode,
+    target: string,
+    joinOptions: unknown,
+    roomOptions: ClientRoomOptions<C, S> = {},
+  ): Promise<ClientRoom<C, S>> => {
+    if (state !== 'open' && state !== 'reconnecting')
+      return Promise.reject(
+        new TickwireError(ErrorCode.INVALID_STATE, `cannot join a room while ${state}`),
+      );
+    if (room !== null || requests.size > 0)
+      return Promise.reject(
+        new TickwireError(
+          ErrorCode.CONFLICT,
+          room !== null
+            ? `already in room ${room.id}: leave it first`
+            : 'a join request is already pending',
+        ),
+      );
+    const requestId = nextRequestId++;
+    let frame: Uint8Array;
+    try {
+      frame = encodeJoinRoom({ requestId, mode, target, options: joinOptions });
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    return new Promise<ClientRoom<C, S>>((resolve, reject) => {
+      const timer = time.setTimeout(() => {
+        requests.delete(requestId);
+        reject(
+          new TickwireError(
+            ErrorCode.TIMEOUT,
+            `no answer to joining '${target}' within ${requestTimeoutMs} ms`,
+          ),
+        );
+      }, requestTimeoutMs);
+      requests.set(requestId, {
+        resolve: resolve as unknown as PendingRequest['resolve'],
+        reject,
+        roomOptions: roomOptions as unknown as PendingRequest['roomOptions'],
+        cancel: () => timer.cancel(),
+      });
+      try {
+        link!.send(frame, 'reliable');
+      } catch (error) {
+        requests.delete(requestId);
+        timer.cancel();
+        reject(toTickwireError(error, ErrorCode.CONNECTION_CLOSED, 'could not send the request'));
+      }
+    });
+  };
+
+  const client: Client = {
+    ...subscribable(emitter),
+    get state() {
+      return state;
+    },
+    get session() {
+      return session;
+    },
+    get time() {
+      return timesync;
+    },
+    get room() {
+      return room;
+    },
+    async connect() {
+      if (state !== 'idle')
+        throw new TickwireError(ErrorCode.INVALID_STATE, `connect() on a client that is ${state}`);
+      setState('connecting');
+      try {
+        return await connectOnce();
+      } catch (error) {
+        const typed = toTickwireError(error, ErrorCode.CONNECT_FAILED, 'connect failed');
+        finish(
+          { code: CloseCode.GoingAway, reason: typed.message.slice(0, 100), local: true },
+          typed,
+        );
+        throw typed;
+      }
+    },
+    join: (name, joinOptions, roomOptions) =>
+      request(JoinMode.Join, name, joinOptions, roomOptions),
+    create: (name, joinOptions, roomOptions) =>
+      request(JoinMode.Create, name, joinOptions, roomOptions),
+    joinOrCreate: (name, joinOptions, roomOptions) =>
+      request(JoinMode.JoinOrCreate, name, joinOptions, roomOptions),
+    joinById: (roomId, joinOptions, roomOptions) =>
+      request(JoinMode.JoinById, roomId, joinOptions, roomOptions),
+    stats() {
+      return {
+        connection: link?.stats ?? createConnectionStats(),
+        replayed: link?.counters.replayed ?? 0,
+        connections,
+        failedAttempts,
+      };
+    },
+    close(code = CloseCode.Normal, reason = '') {
+      if (state === 'closed') return;
+      const transport = link?.transport;
+      if (transport && transport.state === 'open') {
+        try {
+          transport.send(encodeGoodbye({ code, reason }), 'reliable');
+        } catch {
+          // Closing anyway.
+        }
+      }
+      finish({ code, reason, local: true }, undefined);
+    },
+  };
+  return client;
+}

@@ -1,0 +1,426 @@
+// Payloads of the engine's own frames (handshake, rooms, errors) and one encode/decode pair per
+// frame. Every frame is `[opcode u8][flags u8][payload]`; free-form values (auth, options,
+// metadata, user data) travel as UTF-8 JSON: they are small and rare, and JSON keeps a msgpack
+// implementation out of browser bundles.
+import {
+  ErrorCode,
+  FRAME_HEADER_BYTES,
+  isTickwireError,
+  Opcode,
+  TickwireError,
+  utf8Length,
+} from '@tickwire/core';
+import { BinaryReader, BinaryWriter } from '@tickwire/serialization';
+
+/** How a JoinRoom request picks its room. */
+export const JoinMode = {
+  /** Join an existing room of that name with a free seat. */
+  Join: 0,
+  /** Create a new room of that name. */
+  Create: 1,
+  /** Join a room of that name with a free seat, or create one. */
+  JoinOrCreate: 2,
+  /** Join the room with that id. */
+  JoinById: 3,
+} as const;
+
+/** One of the {@link JoinMode} values. */
+export type JoinMode = (typeof JoinMode)[keyof typeof JoinMode];
+
+/** Longest string fields in UTF-8 bytes, enforced on both encode and decode. */
+export const FrameLimits = {
+  token: 2048,
+  id: 128,
+  reason: 123,
+  code: 64,
+  message: 1024,
+  /** JSON values: auth, options, metadata, user data. */
+  value: 16_384,
+} as const;
+
+/** client → server, the first frame on a connection. */
+export interface HelloFrame {
+  /** The client's `PROTOCOL_VERSION`. */
+  version: number;
+  /** Reconnect token of the session to resume; '' opens a new session. */
+  token: string;
+  /** Reliable frames the client received in the session it resumes (0 for a new one). */
+  received: number;
+  /** Anything the server's auth hook reads (JSON); undefined when absent. */
+  auth: unknown;
+}
+
+/** How a Welcome continues the client's session, see {@link WelcomeFrame.resume}. */
+export type ResumeKind = 'new' | 'resumed' | 'restored';
+
+const RESUME_KINDS: readonly ResumeKind[] = ['new', 'resumed', 'restored'];
+
+/** server → client, the answer to a valid Hello. */
+export interface WelcomeFrame {
+  version: number;
+  sessionId: string;
+  /** Reconnect token; a new one at every welcome (the previous one stops working). */
+  token: string;
+  /** Reliable frames the server received in this session. */
+  received: number;
+  /**
+   * `new`: a new session. `resumed`: the session and its link continue (frames past `received`
+   * follow). `restored`: the session was read back from the store by a process that does not
+   * hold its link (the server restarted): the client starts a new link and is in no room.
+   */
+  resume: ResumeKind;
+  tickRateHz: number;
+  /** How long the server keeps the session after the connection drops. */
+  graceMs: number;
+  /** What the auth hook returned for the client (JSON). */
+  userData: unknown;
+}
+
+/** client → server: enter a room. */
+export interface JoinRoomFrame {
+  /** Echoed in the answer (RoomJoined or Error). */
+  requestId: number;
+  mode: JoinMode;
+  /** A room name, or a room id for `JoinMode.JoinById`. */
+  target: string;
+  options: unknown;
+}
+
+/** server → client: the client is now in a room. */
+export interface RoomJoinedFrame {
+  requestId: number;
+  roomId: string;
+  name: string;
+  metadata: unknown;
+}
+
+/** server → client: the client is no longer in its room. */
+export interface RoomLeftFrame {
+  roomId: string;
+  /** 1000 when the client left, 4004 when kicked, 1001 when the room closed. */
+  code: number;
+  reason: string;
+}
+
+/** server → client: a request failed or a message was refused. */
+export interface ErrorFrame {
+  /** The request it answers, 0 when it answers none. */
+  requestId: number;
+  code: string;
+  message: string;
+}
+
+/** Either way: an orderly goodbye; the sender closes the connection after it. */
+export interface GoodbyeFrame {
+  code: number;
+  reason: string;
+}
+
+const textEncoder = new TextEncoder();
+const textDecoder = new TextDecoder('utf-8', { fatal: true });
+const writer = new BinaryWriter({ initialBytes: 256 });
+const reader = new BinaryReader();
+const EMPTY = new Uint8Array(0);
+
+function start(opcode: number): BinaryWriter {
+  writer.reset();
+  writer.writeBits(opcode, 8);
+  writer.writeBits(0, 8);
+  return writer;
+}
+
+function invalid(message: string): TickwireError {
+  return new TickwireError(ErrorCode.INVALID_ARGUMENT, message);
+}
+
+function writeString(w: BinaryWriter, name: string, text: string, limit: number): void {
+  if (typeof text !== 'string') throw invalid(`${name} must be a string`);
+  const length = utf8Length(text);
+  if (length > limit) throw invalid(`${name} is ${length} UTF-8 bytes; the limit is ${limit}`);
+  w.writeVarUint(length);
+  w.writeUtf8(text, length);
+}
+
+function writeCount(w: BinaryWriter, name: string, value: number): void {
+  if (!Number.isSafeInteger(value) || value < 0)
+    throw invalid(`${name} must be a non-negative integer, got ${value}`);
+  w.writeVarUint(value);
+}
+
+function writeValue(w: BinaryWriter, name: string, value: unknown): void {
+  let bytes: Uint8Array = EMPTY;
+  if (value !== undefined) {
+    let text: string | undefined;
+    try {
+      text = JSON.stringify(value);
+    } catch (error) {
+      throw new TickwireError(ErrorCode.INVALID_ARGUMENT, `${name} cannot be encoded as JSON`, {
+        cause: error,
+      });
+    }
+    if (text === undefined)
+      throw new TickwireError(ErrorCode.INVALID_ARGUMENT, `${name} cannot be encoded as JSON`);
+    bytes = textEncoder.encode(text);
+    if (bytes.byteLength > FrameLimits.value)
+      throw new TickwireError(
+        ErrorCode.INVALID_ARGUMENT,
+        `${name} is ${bytes.byteLength} bytes as JSON; the limit is ${FrameLimits.value}`,
+      );
+  }
+  w.writeVarUint(bytes.byteLength);
+  w.writeBytes(bytes);
+}
+
+function readString(r: BinaryReader, limit: number): string {
+  const length = r.readVarUint();
+  if (length > limit) throw new Error(`string of ${length} bytes over the limit of ${limit}`);
+  return r.readUtf8(length);
+}
+
+function readValue(r: BinaryReader): unknown {
+  const length = r.readVarUint();
+  if (length > FrameLimits.value)
+    throw new Error(`value of ${length} bytes over the limit of ${FrameLimits.value}`);
+  if (length === 0) return undefined;
+  return JSON.parse(textDecoder.decode(r.readBytes(length)));
+}
+
+const OPCODE_NAMES = new Map<number, string>(
+  Object.entries(Opcode).map(([name, value]) => [value, name]),
+);
+
+/** The name of an opcode (`Hello`), or its hex value when it is no engine opcode. */
+export function opcodeName(opcode: number): string {
+  return OPCODE_NAMES.get(opcode) ?? `0x${opcode.toString(16).padStart(2, '0')}`;
+}
+
+function decode<T>(frame: Uint8Array, opcode: number, read: (r: BinaryReader) => T): T {
+  const name = opcodeName(opcode);
+  if (!(frame instanceof Uint8Array) || frame.byteLength < FRAME_HEADER_BYTES)
+    throw new TickwireError(ErrorCode.DECODE_FAILED, `${name} frame shorter than its header`);
+  if (frame[0] !== opcode)
+    throw new TickwireError(
+      ErrorCode.PROTOCOL_ERROR,
+      `expected a ${name} frame, got ${opcodeName(frame[0]!)}`,
+    );
+  try {
+    reader.reset(frame.subarray(FRAME_HEADER_BYTES));
+    const value = read(reader);
+    reader.end();
+    return value;
+  } catch (error) {
+    const why = error instanceof Error ? error.message : String(error);
+    throw new TickwireError(ErrorCode.DECODE_FAILED, `malformed ${name} frame: ${why}`, {
+      cause: error,
+      details: { opcode },
+    });
+  }
+}
+
+export function encodeHello(hello: HelloFrame): Uint8Array {
+  const w = start(Opcode.Hello);
+  writeCount(w, 'version', hello.version);
+  writeString(w, 'token', hello.token, FrameLimits.token);
+  writeCount(w, 'received', hello.received);
+  writeValue(w, 'auth', hello.auth);
+  return w.toBytes();
+}
+
+/**
+ * Reads only the protocol version of a Hello frame, so that a client speaking another version
+ * gets a clear VersionMismatch even when the rest of its Hello has another layout.
+ */
+export function peekHelloVersion(frame: Uint8Array): number {
+  return decode(frame, Opcode.Hello, (r) => {
+    const version = r.readVarUint();
+    r.readRest();
+    return version;
+  });
+}
+
+export function decodeHello(frame: Uint8Array): HelloFrame {
+  return decode(frame, Opcode.Hello, (r) => ({
+    version: r.readVarUint(),
+    token: readString(r, FrameLimits.token),
+    received: r.readVarUint(),
+    auth: readValue(r),
+  }));
+}
+
+export function encodeWelcome(welcome: WelcomeFrame): Uint8Array {
+  const w = start(Opcode.Welcome);
+  writeCount(w, 'version', welcome.version);
+  writeString(w, 'sessionId', welcome.sessionId, FrameLimits.id);
+  writeString(w, 'token', welcome.token, FrameLimits.token);
+  writeCount(w, 'received', welcome.received);
+  const kind = RESUME_KINDS.indexOf(welcome.resume);
+  if (kind < 0) throw invalid(`resume must be one of ${RESUME_KINDS.join(', ')}`);
+  w.writeBits(kind, 8);
+  writeCount(w, 'tickRateHz', welcome.tickRateHz);
+  writeCount(w, 'graceMs', welcome.graceMs);
+  writeValue(w, 'userData', welcome.userData);
+  return w.toBytes();
+}
+
+export function decodeWelcome(frame: Uint8Array): WelcomeFrame {
+  return decode(frame, Opcode.Welcome, (r) => {
+    const version = r.readVarUint();
+    const sessionId = readString(r, FrameLimits.id);
+    const token = readString(r, FrameLimits.token);
+    const received = r.readVarUint();
+    const resume = RESUME_KINDS[r.readBits(8)];
+    if (resume === undefined) throw new Error('unknown resume kind');
+    return {
+      version,
+      sessionId,
+      token,
+      received,
+      resume,
+      tickRateHz: r.readVarUint(),
+      graceMs: r.readVarUint(),
+      userData: readValue(r),
+    };
+  });
+}
+
+/** Ping (client → server) and Pong (server → client) carry how many reliable frames arrived. */
+export function encodeReceived(opcode: typeof Opcode.Ping | typeof Opcode.Pong, received: number) {
+  const w = start(opcode);
+  writeCount(w, 'received', received);
+  return w.toBytes();
+}
+
+export function decodeReceived(frame: Uint8Array): number {
+  const opcode = frame[0] === Opcode.Pong ? Opcode.Pong : Opcode.Ping;
+  return decode(frame, opcode, (r) => r.readVarUint());
+}
+
+export function encodeJoinRoom(join: JoinRoomFrame): Uint8Array {
+  const w = start(Opcode.JoinRoom);
+  writeCount(w, 'requestId', join.requestId);
+  if (!Object.values(JoinMode).includes(join.mode))
+    throw invalid(`mode must be a JoinMode, got ${join.mode}`);
+  w.writeBits(join.mode, 8);
+  writeString(w, 'target', join.target, FrameLimits.id);
+  writeValue(w, 'options', join.options);
+  return w.toBytes();
+}
+
+export function decodeJoinRoom(frame: Uint8Array): JoinRoomFrame {
+  return decode(frame, Opcode.JoinRoom, (r) => {
+    const requestId = r.readVarUint();
+    const mode = r.readBits(8);
+    if (mode > JoinMode.JoinById) throw new Error(`unknown join mode ${mode}`);
+    return {
+      requestId,
+      mode: mode as JoinMode,
+      target: readString(r, FrameLimits.id),
+      options: readValue(r),
+    };
+  });
+}
+
+export function encodeRoomJoined(joined: RoomJoinedFrame): Uint8Array {
+  const w = start(Opcode.RoomJoined);
+  writeCount(w, 'requestId', joined.requestId);
+  writeString(w, 'roomId', joined.roomId, FrameLimits.id);
+  writeString(w, 'name', joined.name, FrameLimits.id);
+  writeValue(w, 'metadata', joined.metadata);
+  return w.toBytes();
+}
+
+export function decodeRoomJoined(frame: Uint8Array): RoomJoinedFrame {
+  return decode(frame, Opcode.RoomJoined, (r) => ({
+    requestId: r.readVarUint(),
+    roomId: readString(r, FrameLimits.id),
+    name: readString(r, FrameLimits.id),
+    metadata: readValue(r),
+  }));
+}
+
+/** LeaveRoom has no payload: a session is in at most one room. */
+export function encodeLeaveRoom(): Uint8Array {
+  return new Uint8Array([Opcode.LeaveRoom, 0]);
+}
+
+export function decodeLeaveRoom(frame: Uint8Array): void {
+  decode(frame, Opcode.LeaveRoom, () => undefined);
+}
+
+export function encodeRoomLeft(left: RoomLeftFrame): Uint8Array {
+  const w = start(Opcode.RoomLeft);
+  writeString(w, 'roomId', left.roomId, FrameLimits.id);
+  writeCount(w, 'code', left.code);
+  writeString(w, 'reason', left.reason, FrameLimits.reason);
+  return w.toBytes();
+}
+
+export function decodeRoomLeft(frame: Uint8Array): RoomLeftFrame {
+  return decode(frame, Opcode.RoomLeft, (r) => ({
+    roomId: readString(r, FrameLimits.id),
+    code: r.readVarUint(),
+    reason: readString(r, FrameLimits.reason),
+  }));
+}
+
+/** Truncates `text` to at most `limit` UTF-8 bytes without splitting a character. */
+export function truncateUtf8(text: string, limit: number): string {
+  if (utf8Length(text) <= limit) return text;
+  let out = '';
+  let bytes = 0;
+  for (const char of text) {
+    const size = utf8Length(char);
+    if (bytes + size > limit - 3) break;
+    out += char;
+    bytes += size;
+  }
+  return `${out}...`;
+}
+
+export function encodeError(error: ErrorFrame): Uint8Array {
+  const w = start(Opcode.Error);
+  writeCount(w, 'requestId', error.requestId);
+  writeString(w, 'code', error.code, FrameLimits.code);
+  writeString(w, 'message', truncateUtf8(error.message, FrameLimits.message), FrameLimits.message);
+  return w.toBytes();
+}
+
+/** An Error frame for a caught error: its code when it is a TickwireError, INTERNAL otherwise. */
+export function errorFrameOf(requestId: number, error: unknown): Uint8Array {
+  const tickwire = isTickwireError(error);
+  return encodeError({
+    requestId,
+    code: tickwire ? error.code : ErrorCode.INTERNAL,
+    message: tickwire ? error.message : 'internal server error',
+  });
+}
+
+export function decodeError(frame: Uint8Array): ErrorFrame {
+  return decode(frame, Opcode.Error, (r) => ({
+    requestId: r.readVarUint(),
+    code: readString(r, FrameLimits.code),
+    message: readString(r, FrameLimits.message),
+  }));
+}
+
+export function encodeGoodbye(goodbye: GoodbyeFrame): Uint8Array {
+  const w = start(Opcode.Goodbye);
+  writeCount(w, 'code', goodbye.code);
+  writeString(w, 'reason', truncateUtf8(goodbye.reason, FrameLimits.reason), FrameLimits.reason);
+  return w.toBytes();
+}
+
+export function decodeGoodbye(frame: Uint8Array): GoodbyeFrame {
+  return decode(frame, Opcode.Goodbye, (r) => ({
+    code: r.readVarUint(),
+    reason: readString(r, FrameLimits.reason),
+  }));
+}
+
+/** `[Opcode.RoomMessage][0]` + a room message registry's bytes. */
+export function encodeRoomMessage(payload: Uint8Array): Uint8Array {
+  const frame = new Uint8Array(FRAME_HEADER_BYTES + payload.byteLength);
+  frame[0] = Opcode.RoomMessage;
+  frame.set(payload, FRAME_HEADER_BYTES);
+  return frame;
+}

@@ -1,0 +1,205 @@
+import {
+  CloseCode,
+  type Connection,
+  createManualTime,
+  ErrorCode,
+  isTickwireError,
+  Opcode,
+} from '@tickwire/core';
+import { createMemoryConnectionPair } from '@tickwire/core/memory';
+import { describe, expect, it } from 'vitest';
+import { encodeGoodbye } from './frames.js';
+import { createSessionLink, type SessionLink } from './session-link.js';
+
+const flush = () => new Promise<void>((resolve) => setImmediate(resolve));
+
+/** A frame of a session opcode carrying one number, so order and duplicates show. */
+const frame = (n: number) => new Uint8Array([Opcode.RoomMessage, 0, n & 0xff, n >> 8]);
+const numberOf = (data: Uint8Array) => data[2]! | (data[3]! << 8);
+
+function setup(options: { maxReplayBytes?: number } = {}) {
+  const time = createManualTime();
+  const server = createSessionLink({ id: 's1', role: 'server', time, ...options });
+  const client = createSessionLink({
+    id: 's1',
+    role: 'client',
+    time,
+    ackIntervalMs: 100,
+    ...options,
+  });
+  const atServer: number[] = [];
+  const atClient: number[] = [];
+  server.on('message', (data, channel) => {
+    if (channel === 'reliable') atServer.push(numberOf(data));
+  });
+  client.on('message', (data, channel) => {
+    if (channel === 'reliable') atClient.push(numberOf(data));
+  });
+  let pair: [Connection, Connection] | null = null;
+  const connect = () => {
+    pair = createMemoryConnectionPair();
+    const [c, s] = pair;
+    // The handshake: each side learns the other's count (Hello / Welcome).
+    const clientReceived = client.counters.received;
+    const serverReceived = server.counters.received;
+    server.attach(s, clientReceived);
+    client.attach(c, serverReceived);
+    return pair;
+  };
+  const cut = () => {
+    // An abrupt drop: nothing queued is delivered.
+    const [c, s] = pair!;
+    s.close(CloseCode.GoingAway, 'cut');
+    c.close(CloseCode.GoingAway, 'cut');
+  };
+  return { time, server, client, atServer, atClient, connect, cut };
+}
+
+describe('session link', () => {
+  it('delivers reliable frames exactly once and in order across cuts, both ways', async () => {
+    const t = setup();
+    t.connect();
+    let next = 0;
+    let nextUp = 0;
+    for (let round = 0; round < 5; round++) {
+      for (let i = 0; i < 20; i++) t.server.send(frame(next++));
+      for (let i = 0; i < 7; i++) t.client.send(frame(nextUp++));
+      if (round % 2 === 0) await flush(); // some rounds deliver before the cut, some do not
+      t.cut();
+      // Sent while no transport is attached: kept for replay.
+      for (let i = 0; i < 3; i++) t.server.send(frame(next++));
+      t.client.send(frame(nextUp++));
+      await flush();
+      t.connect();
+      await flush();
+      t.time.advance(100); // an acknowledgement round trip trims the replay buffers
+      await flush();
+    }
+    expect(t.atClient).toEqual(Array.from({ length: next }, (_, i) => i));
+    expect(t.atServer).toEqual(Array.from({ length: nextUp }, (_, i) => i));
+    expect(t.server.counters.replayed).toBeGreaterThan(0);
+    expect(t.server.counters.pending).toBe(0);
+    expect(t.client.counters.pending).toBe(0);
+    expect(t.server.counters.attaches).toBe(6);
+  });
+
+  it('drops unreliable frames while detached and sends them while attached', async () => {
+    const t = setup();
+    const unreliable: number[] = [];
+    t.client.on('message', (data, channel) => {
+      if (channel === 'unreliable') unreliable.push(numberOf(data));
+    });
+    expect(t.server.send(frame(1), 'unreliable')).toBe(false);
+    t.connect();
+    expect(t.server.send(frame(2), 'unreliable')).toBe(true);
+    await flush();
+    expect(unreliable).toEqual([2]);
+    expect(t.server.counters.sent).toBe(0);
+  });
+
+  it('emits detached (not close) when the transport drops, and close only when closed', async () => {
+    const t = setup();
+    t.connect();
+    const events: string[] = [];
+    t.server.on('detached', (info) => events.push(`detached ${info.code}`));
+    t.server.on('close', (info) => events.push(`close ${info.code}`));
+    t.cut();
+    await flush();
+    expect(t.server.state).toBe('open');
+    expect(t.server.transport).toBeNull();
+    expect(t.server.remoteAddress).toBe('detached');
+    expect(t.server.stats.rttMs).toBe(0);
+    t.server.close(CloseCode.Kicked, 'bye');
+    t.server.close(); // idempotent
+    expect(events).toEqual([`detached ${CloseCode.GoingAway}`, `close ${CloseCode.Kicked}`]);
+    expect(t.server.state).toBe('closed');
+    expect(() => t.server.send(frame(1))).toThrow(/closed/);
+    expect(() => t.server.attach(createMemoryConnectionPair()[0], 0)).toThrow(/closed/);
+  });
+
+  it('closes the transport when the link is closed while attached', async () => {
+    const t = setup();
+    const [c] = t.connect();
+    const closed = new Promise<number>((resolve) => c.on('close', (info) => resolve(info.code)));
+    t.server.close(CloseCode.SessionExpired, 'expired');
+    expect(await closed).toBe(CloseCode.SessionExpired);
+  });
+
+  it('refuses a peer count it cannot honour', async () => {
+    const t = setup();
+    t.connect();
+    for (let i = 0; i < 5; i++) t.server.send(frame(i));
+    await flush();
+    t.time.advance(100); // the client acknowledges 5
+    await flush();
+    expect(t.server.counters.pending).toBe(0);
+    const codeOf = (link: SessionLink, count: number) => {
+      try {
+        link.attach(createMemoryConnectionPair()[1], count);
+      } catch (error) {
+        return isTickwireError(error) ? error.code : 'other';
+      }
+      return 'ok';
+    };
+    expect(codeOf(t.server, 6)).toBe(ErrorCode.PROTOCOL_ERROR);
+    expect(codeOf(t.server, 2)).toBe(ErrorCode.CONFLICT);
+    expect(codeOf(t.server, -1)).toBe(ErrorCode.PROTOCOL_ERROR);
+    expect(codeOf(t.server, 5)).toBe('ok');
+  });
+
+  it('replaces an attached transport: the old one is no longer listened to', async () => {
+    const t = setup();
+    const [, oldServerEnd] = t.connect();
+    const [oldClientEnd] = [t.client.transport!];
+    const detached: number[] = [];
+    t.server.on('detached', (info) => detached.push(info.code));
+    const [c2, s2] = createMemoryConnectionPair();
+    t.server.attach(s2, 0);
+    t.client.attach(c2, 0);
+    expect(detached).toEqual([CloseCode.Replaced]);
+    oldClientEnd.send(frame(99)); // arrives on the replaced connection: ignored
+    t.client.send(frame(1));
+    await flush();
+    expect(t.atServer).toEqual([1]);
+    oldServerEnd.close();
+  });
+
+  it('closes with Backpressure when the replay buffer overflows', () => {
+    const t = setup({ maxReplayBytes: 40 });
+    const closes: number[] = [];
+    t.server.on('close', (info) => closes.push(info.code));
+    for (let i = 0; i < 10; i++) t.server.send(frame(i)); // 4 bytes each
+    expect(t.server.state).toBe('open');
+    expect(t.server.send(frame(10))).toBe(false);
+    expect(closes).toEqual([CloseCode.Backpressure]);
+  });
+
+  it('passes Hello/Welcome/Goodbye up as control frames and refuses to send them', async () => {
+    const t = setup();
+    const [c] = t.connect();
+    const control: number[] = [];
+    t.server.on('control', (data) => control.push(data[0]!));
+    c.send(encodeGoodbye({ code: 1000, reason: 'bye' }));
+    await flush();
+    expect(control).toEqual([Opcode.Goodbye]);
+    expect(t.server.counters.received).toBe(0);
+    expect(() => t.server.send(new Uint8Array([Opcode.Welcome, 0]))).toThrow(/control frames/);
+  });
+
+  it('closes with ProtocolError on an acknowledgement of frames never sent', async () => {
+    const t = setup();
+    const [c] = t.connect();
+    const errors: string[] = [];
+    t.server.on('error', (error) => errors.push(error.code));
+    c.send(new Uint8Array([Opcode.Ping, 0, 50]));
+    await flush();
+    expect(errors).toEqual([ErrorCode.PROTOCOL_ERROR]);
+    expect(t.server.state).toBe('closed');
+  });
+
+  it('validates its options', () => {
+    expect(() => createSessionLink({ id: 'x', role: 'server', maxReplayBytes: 0 })).toThrow(
+      /maxReplayBytes/,
+    );
+  });
+});

@@ -1,0 +1,380 @@
+// A session's connection that outlives its transport connections. Every reliable frame sent
+// through it is numbered implicitly (the reliable channel is ordered and lossless within one
+// transport connection, so both sides can count) and kept until the peer says it arrived. When
+// the transport connection drops, the link stays open; the next transport connection of the
+// same session is attached with the peer's count, and the frames past it are sent again, in
+// order: every reliable frame arrives exactly once across reconnections.
+import {
+  type Channel,
+  CloseCode,
+  type CloseInfo,
+  type Connection,
+  type ConnectionEvents,
+  type ConnectionStats,
+  checkCloseArgs,
+  checkSend,
+  createConnectionStats,
+  Emitter,
+  ErrorCode,
+  isTickwireError,
+  Opcode,
+  type Subscribable,
+  subscribable,
+  systemTime,
+  TickwireError,
+  type Timer,
+  type TimeSource,
+} from '@tickwire/core';
+import { decodeReceived, encodeReceived } from './frames.js';
+
+/** Frames the link never counts or replays: the handshake and its own acknowledgements. */
+export const CONTROL_OPCODES: ReadonlySet<number> = new Set([
+  Opcode.Hello,
+  Opcode.Welcome,
+  Opcode.Ping,
+  Opcode.Pong,
+  Opcode.Goodbye,
+]);
+
+/** Options of {@link createSessionLink}. */
+export interface SessionLinkOptions {
+  /** The session id; also the link's connection id. */
+  id: string;
+  /** Which end: the client sends acknowledgements (Ping), the server answers them (Pong). */
+  role: 'client' | 'server';
+  /**
+   * Largest message `send` accepts; it should not exceed the transports' limit.
+   * @default 65536
+   */
+  maxMessageBytes?: number;
+  /**
+   * Bytes of sent reliable frames kept until the peer acknowledges them. Beyond it the link
+   * closes with CloseCode.Backpressure: a peer that stays away too long or never acknowledges
+   * cannot make the process buffer without bound.
+   * @default 1048576
+   */
+  maxReplayBytes?: number;
+  /**
+   * Client role: an acknowledgement (Ping with the received count) is sent every this many ms
+   * while a transport connection is attached; the server answers with its own count.
+   * @default 1000
+   */
+  ackIntervalMs?: number;
+  /** Clock and scheduler of the acknowledgement timer. @default systemTime */
+  time?: TimeSource;
+}
+
+/** Events of a {@link SessionLink}: a `Connection`'s, plus attach/detach and control frames. */
+export interface SessionLinkEvents extends ConnectionEvents {
+  /** A transport connection was attached; `replayed` frames were sent again. */
+  attached: [connection: Connection, replayed: number];
+  /** The transport connection closed; the link stays open for the next one. */
+  detached: [info: CloseInfo];
+  /** Hello, Welcome or Goodbye from the attached transport connection, left to the engine. */
+  control: [frame: Uint8Array];
+}
+
+/** Live figures of the replay buffer. */
+export interface SessionLinkCounters {
+  /** Reliable frames sent through the link since it was created. */
+  sent: number;
+  /** Reliable frames received. */
+  received: number;
+  /** Frames sent again after a reattach. */
+  replayed: number;
+  /** Frames and bytes kept for replay, not yet acknowledged. */
+  pending: number;
+  pendingBytes: number;
+  /** Transport connections attached so far. */
+  attaches: number;
+}
+
+/** A `Connection` that survives reconnection, see the module comment. */
+export interface SessionLink
+  extends Omit<Connection, 'on' | 'once' | 'off'>,
+    Subscribable<SessionLinkEvents> {
+  /** The attached transport connection, or null between two of them. */
+  readonly transport: Connection | null;
+  readonly counters: Readonly<SessionLinkCounters>;
+  /**
+   * Attaches a transport connection (replacing the current one, whose events are no longer
+   * listened to: close it with CloseCode.Replaced) and sends again every reliable frame past
+   * `peerReceived`, the count the peer reported in its Hello or Welcome. Throws
+   * CONNECTION_CLOSED on a closed link, CONFLICT when frames the peer lacks were already
+   * dropped (it acknowledged them before, so it is lying or from another session), and
+   * PROTOCOL_ERROR when the peer claims more frames than were sent.
+   */
+  attach(connection: Connection, peerReceived: number): void;
+  /** Stops listening to the transport connection (it is gone); the link stays open. */
+  detach(info?: CloseInfo): void;
+}
+
+const ZERO_STATS: Readonly<ConnectionStats> = Object.freeze(createConnectionStats());
+
+interface Pending {
+  readonly frame: Uint8Array;
+}
+
+/** Creates the link of one session, on either end. */
+export function createSessionLink(options: SessionLinkOptions): SessionLink {
+  const maxMessageBytes = options.maxMessageBytes ?? 65_536;
+  const maxReplayBytes = options.maxReplayBytes ?? 1_048_576;
+  const ackIntervalMs = options.ackIntervalMs ?? 1000;
+  const time = options.time ?? systemTime;
+  for (const [name, value] of [
+    ['maxMessageBytes', maxMessageBytes],
+    ['maxReplayBytes', maxReplayBytes],
+    ['ackIntervalMs', ackIntervalMs],
+  ] as const) {
+    if (!Number.isInteger(value) || value <= 0)
+      throw new TickwireError(
+        ErrorCode.INVALID_ARGUMENT,
+        `session link: ${name} must be a positive integer, got ${value}`,
+      );
+  }
+
+  const emitter = new Emitter<SessionLinkEvents>();
+  // Frames sent and not yet acknowledged: pending[i] is frame number acked + i + 1.
+  let pending: Pending[] = [];
+  let head = 0;
+  let acked = 0;
+  let sent = 0;
+  let received = 0;
+  let replayed = 0;
+  let attaches = 0;
+  let pendingBytes = 0;
+  let state: Connection['state'] = 'open';
+  let transport: Connection | null = null;
+  let unsubscribe: (() => void) | null = null;
+  let ackTimer: Timer | null = null;
+
+  const pendingCount = (): number => pending.length - head;
+
+  const acknowledge = (count: number): void => {
+    // A count below what is acknowledged is stale (a reordered or duplicated ack): ignore it.
+    if (count <= acked) return;
+    if (count > sent)
+      throw new TickwireError(
+        ErrorCode.PROTOCOL_ERROR,
+        `session ${options.id}: peer acknowledged ${count} frames, only ${sent} were sent`,
+      );
+    while (acked < count) {
+      const entry = pending[head++]!;
+      pendingBytes -= entry.frame.byteLength;
+      acked++;
+    }
+    if (head > 1024 && head * 2 > pending.length) {
+      pending = pending.slice(head);
+      head = 0;
+    }
+  };
+
+  const stopAckTimer = (): void => {
+    ackTimer?.cancel();
+    ackTimer = null;
+  };
+
+  const sendAck = (): void => {
+    ackTimer = null;
+    const current = transport;
+    if (current === null || current.state !== 'open') return;
+    try {
+      current.send(encodeReceived(Opcode.Ping, received), 'reliable');
+    } catch {
+      // The connection is going away; its close event detaches it.
+    }
+    ackTimer = time.setTimeout(sendAck, ackIntervalMs);
+  };
+
+  const onControl = (connection: Connection, frame: Uint8Array): void => {
+    const opcode = frame[0];
+    if (opcode === Opcode.Ping || opcode === Opcode.Pong) {
+      try {
+        acknowledge(decodeReceived(frame));
+      } catch (error) {
+        const tickwireError = isTickwireError(error)
+          ? error
+          : new TickwireError(ErrorCode.PROTOCOL_ERROR, String(error));
+        emitter.emit('error', tickwireError);
+        link.close(CloseCode.ProtocolError, 'bad acknowledgement');
+        return;
+      }
+      if (opcode === Opcode.Ping && options.role === 'server' && connection.state === 'open') {
+        try {
+          connection.send(encodeReceived(Opcode.Pong, received), 'reliable');
+        } catch {
+          // The connection is going away.
+        }
+      }
+      return;
+    }
+    emitter.emit('control', frame);
+  };
+
+  const detachInternal = (info: CloseInfo): void => {
+    if (transport === null) return;
+    unsubscribe?.();
+    unsubscribe = null;
+    transport = null;
+    stopAckTimer();
+    emitter.emit('detached', info);
+  };
+
+  const closeLink = (info: CloseInfo): void => {
+    if (state === 'closed') return;
+    state = 'closed';
+    stopAckTimer();
+    unsubscribe?.();
+    unsubscribe = null;
+    transport = null;
+    pending = [];
+    head = 0;
+    pendingBytes = 0;
+    emitter.emit('close', info);
+  };
+
+  const link: SessionLink = {
+    id: options.id,
+    get remoteAddress() {
+      return transport?.remoteAddress ?? 'detached';
+    },
+    get state() {
+      return state;
+    },
+    get bufferedAmount() {
+      return transport?.bufferedAmount ?? 0;
+    },
+    maxMessageBytes,
+    get stats() {
+      return transport?.stats ?? ZERO_STATS;
+    },
+    get transport() {
+      return transport;
+    },
+    get counters() {
+      return {
+        sent,
+        received,
+        replayed,
+        pending: pendingCount(),
+        pendingBytes,
+        attaches,
+      };
+    },
+    ...subscribable(emitter),
+
+    send(data: Uint8Array, channel: Channel = 'reliable'): boolean {
+      checkSend(options.id, state, data, channel, maxMessageBytes);
+      if (CONTROL_OPCODES.has(data[0]!))
+        throw new TickwireError(
+          ErrorCode.INVALID_ARGUMENT,
+          `session link ${options.id}: control frames (opcode ${data[0]}) go on the transport connection`,
+        );
+      if (channel === 'unreliable') {
+        const current = transport;
+        if (current === null || current.state !== 'open') return false;
+        try {
+          return current.send(data, channel);
+        } catch (error) {
+          if (isTickwireError(error, ErrorCode.CONNECTION_CLOSED)) return false;
+          throw error;
+        }
+      }
+      const frame = data.slice();
+      pending.push({ frame });
+      pendingBytes += frame.byteLength;
+      sent++;
+      if (pendingBytes > maxReplayBytes) {
+        link.close(CloseCode.Backpressure, 'replay buffer full');
+        return false;
+      }
+      const current = transport;
+      if (current !== null && current.state === 'open') {
+        try {
+          current.send(frame, 'reliable');
+        } catch (error) {
+          // Kept for replay: the next transport connection carries it.
+          if (!isTickwireError(error, ErrorCode.CONNECTION_CLOSED)) throw error;
+        }
+      }
+      return true;
+    },
+
+    close(code: number = CloseCode.Normal, reason = ''): void {
+      checkCloseArgs(code, reason);
+      if (state === 'closed') return;
+      const current = transport;
+      if (current !== null && current.state === 'open') current.close(code, reason);
+      closeLink({ code, reason, local: true });
+    },
+
+    attach(connection: Connection, peerReceived: number): void {
+      if (state !== 'open')
+        throw new TickwireError(
+          ErrorCode.CONNECTION_CLOSED,
+          `session link ${options.id} is closed`,
+        );
+      if (!Number.isSafeInteger(peerReceived) || peerReceived < 0 || peerReceived > sent)
+        throw new TickwireError(
+          ErrorCode.PROTOCOL_ERROR,
+          `session ${options.id}: peer reports ${peerReceived} frames received, ${sent} were sent`,
+          { details: { peerReceived, sent } },
+        );
+      if (peerReceived < acked)
+        throw new TickwireError(
+          ErrorCode.CONFLICT,
+          `session ${options.id}: peer reports ${peerReceived} frames received but acknowledged ${acked} before`,
+          { details: { peerReceived, acked } },
+        );
+      if (transport !== null) detachInternal({ code: CloseCode.Replaced, reason: '', local: true });
+      acknowledge(peerReceived);
+      transport = connection;
+      attaches++;
+      const offMessage = connection.on('message', (data, channel) => {
+        if (transport !== connection || data.byteLength === 0) return;
+        if (CONTROL_OPCODES.has(data[0]!)) {
+          onControl(connection, data);
+          return;
+        }
+        if (channel === 'reliable') received++;
+        emitter.emit('message', data, channel);
+      });
+      const offClose = connection.on('close', (info) => {
+        if (transport === connection) detachInternal(info);
+      });
+      const offError = connection.on('error', (error) => emitter.emit('error', error));
+      unsubscribe = () => {
+        offMessage();
+        offClose();
+        offError();
+      };
+      let count = 0;
+      for (let i = head; i < pending.length && connection.state === 'open'; i++) {
+        try {
+          connection.send(pending[i]!.frame, 'reliable');
+          count++;
+        } catch (error) {
+          if (!isTickwireError(error, ErrorCode.CONNECTION_CLOSED)) throw error;
+          break;
+        }
+      }
+      replayed += count;
+      if (options.role === 'client') {
+        stopAckTimer();
+        ackTimer = time.setTimeout(sendAck, ackIntervalMs);
+      }
+      emitter.emit('attached', connection, count);
+      if (connection.state === 'closed' && transport === connection)
+        detachInternal({
+          code: CloseCode.GoingAway,
+          reason: 'closed while attaching',
+          local: false,
+        });
+    },
+
+    detach(info: CloseInfo = { code: CloseCode.GoingAway, reason: '', local: true }): void {
+      detachInternal(info);
+    },
+  };
+  return link;
+}

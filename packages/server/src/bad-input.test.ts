@@ -1,0 +1,277 @@
+// The bad-input catalogue: one test per kind of hostile or broken client. Each checks the
+// typed refusal and that the server keeps serving a healthy client afterwards.
+import {
+  CloseCode,
+  type CloseInfo,
+  type Connection,
+  ErrorCode,
+  Opcode,
+  PROTOCOL_VERSION,
+} from '@tickwire/core';
+import {
+  decodeError,
+  decodeGoodbye,
+  decodeRoomJoined,
+  decodeWelcome,
+  type ErrorFrame,
+  encodeHello,
+  encodeJoinRoom,
+  encodeRoomMessage,
+  JoinMode,
+  type WelcomeFrame,
+} from '@tickwire/rooms/protocol';
+import { createWsClient } from '@tickwire/transport/ws';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { WebSocket } from 'ws';
+import type { TickwireServer, TickwireServerOptions } from './server.js';
+import { arenaMessages, connectClient, startServer, until } from './test-game.js';
+
+interface Raw {
+  connection: Connection;
+  frames: Uint8Array[];
+  errors: ErrorFrame[];
+  closed: Promise<CloseInfo>;
+  goodbye: () => { code: number; reason: string } | undefined;
+}
+
+async function raw(url: string): Promise<Raw> {
+  const connection = await createWsClient().connect(url);
+  const frames: Uint8Array[] = [];
+  const errors: ErrorFrame[] = [];
+  connection.on('message', (data) => {
+    frames.push(data);
+    if (data[0] === Opcode.Error) errors.push(decodeError(data));
+  });
+  const closed = new Promise<CloseInfo>((resolve) => connection.on('close', resolve));
+  return {
+    connection,
+    frames,
+    errors,
+    closed,
+    goodbye: () => {
+      const frame = frames.find((data) => data[0] === Opcode.Goodbye);
+      return frame && decodeGoodbye(frame);
+    },
+  };
+}
+
+async function hello(
+  url: string,
+  token = '',
+  received = 0,
+): Promise<Raw & { welcome: WelcomeFrame }> {
+  const r = await raw(url);
+  r.connection.send(encodeHello({ version: PROTOCOL_VERSION, token, received, auth: undefined }));
+  await until(() => r.frames.some((data) => data[0] === Opcode.Welcome), 3000, 'Welcome');
+  const welcome = decodeWelcome(r.frames.find((data) => data[0] === Opcode.Welcome)!);
+  return { ...r, welcome };
+}
+
+const chatFrame = (text: string) =>
+  encodeRoomMessage(arenaMessages.client.encode('chat', { text }));
+
+describe('bad input', () => {
+  let server: TickwireServer;
+  let url: string;
+  const options: TickwireServerOptions = {
+    handshakeTimeoutMs: 300,
+    session: { graceMs: 200, tokenTtlMs: 400 },
+    limits: {
+      maxMessageBytes: 4096,
+      messagesPerSecond: 50,
+      messageBurst: 50,
+      rateLimitWarnings: 1,
+      maxConnectionsPerAddress: 6,
+    },
+  };
+
+  beforeAll(async () => {
+    const started = await startServer(options);
+    server = started.server;
+    url = started.url('ws');
+  });
+  afterAll(() => server.close());
+
+  /** A client in a room round-trips a chat: the server still serves others. */
+  async function healthy(): Promise<void> {
+    const client = connectClient(url, 'ws', { reconnect: false });
+    try {
+      await client.connect();
+      const room = await client.joinOrCreate('arena', {}, { messages: arenaMessages });
+      const heard = new Promise<string>((resolve) =>
+        room.onMessage('chat', (value) => resolve(value.text)),
+      );
+      room.send('chat', { text: 'still here' });
+      expect(await heard).toBe('still here');
+    } finally {
+      client.close();
+    }
+  }
+
+  it('oversize message: the server closes with MessageTooLarge', async () => {
+    // A conforming client cannot send it (the transports agree on the limit), so speak raw
+    // WebSocket: one 6000-byte binary message against the server's 4096-byte limit.
+    const socket = new WebSocket(url);
+    await new Promise((resolve, reject) => {
+      socket.once('open', resolve);
+      socket.once('error', reject);
+    });
+    const closed = new Promise<number>((resolve) => socket.once('close', (code) => resolve(code)));
+    socket.send(new Uint8Array(6000).fill(Opcode.RoomMessage));
+    expect(await closed).toBe(CloseCode.MessageTooLarge);
+    await healthy();
+  });
+
+  it('truncated frame: an Error frame, and the session goes on', async () => {
+    const r = await hello(url);
+    r.connection.send(new Uint8Array([Opcode.RoomMessage]));
+    await until(() => r.errors.length === 1, 3000, 'Error frame');
+    expect(r.errors[0]!.code).toBe(ErrorCode.DECODE_FAILED);
+    expect(r.connection.state).toBe('open');
+    r.connection.close();
+    // A truncated Hello closes with ProtocolError.
+    const t = await raw(url);
+    t.connection.send(new Uint8Array([Opcode.Hello, 0, PROTOCOL_VERSION, 5]));
+    expect((await t.closed).code).toBe(CloseCode.ProtocolError);
+    await healthy();
+  });
+
+  it('unknown opcode: an Error frame naming it, and the session goes on', async () => {
+    const r = await hello(url);
+    r.connection.send(new Uint8Array([0x55, 0, 1, 2]));
+    await until(() => r.errors.length === 1, 3000, 'Error frame');
+    expect(r.errors[0]).toMatchObject({ code: ErrorCode.PROTOCOL_ERROR });
+    expect(r.errors[0]!.message).toContain('0x55');
+    expect(r.connection.state).toBe('open');
+    expect(server.stats().rejections['unknown-opcode']).toBeGreaterThanOrEqual(1);
+    r.connection.close();
+    await healthy();
+  });
+
+  it('wrong protocol version: Goodbye and close with VersionMismatch', async () => {
+    const r = await raw(url);
+    r.connection.send(
+      encodeHello({ version: PROTOCOL_VERSION + 1, token: '', received: 0, auth: undefined }),
+    );
+    const info = await r.closed;
+    expect(info.code).toBe(CloseCode.VersionMismatch);
+    expect(r.goodbye()?.reason).toMatch(/version 2 is not supported/);
+    await healthy();
+  });
+
+  it('invalid, tampered, replayed and expired tokens are refused', async () => {
+    const garbage = await raw(url);
+    garbage.connection.send(
+      encodeHello({ version: PROTOCOL_VERSION, token: 'garbage', received: 0, auth: undefined }),
+    );
+    expect((await garbage.closed).code).toBe(CloseCode.Unauthorized);
+
+    const first = await hello(url);
+    const token = first.welcome.token;
+    first.connection.close();
+    await first.closed;
+    const tampered = `${token.slice(0, -2)}${token.endsWith('A') ? 'B' : 'A'}${token.slice(-1)}`;
+    const t = await raw(url);
+    t.connection.send(
+      encodeHello({ version: PROTOCOL_VERSION, token: tampered, received: 0, auth: undefined }),
+    );
+    expect((await t.closed).code).toBe(CloseCode.Unauthorized);
+
+    // The token works once; using it again is a replay.
+    const resumed = await hello(url, token, 0);
+    expect(resumed.welcome.resume).toBe('resumed');
+    expect(resumed.welcome.sessionId).toBe(first.welcome.sessionId);
+    resumed.connection.close();
+    await resumed.closed;
+    const replay = await raw(url);
+    replay.connection.send(
+      encodeHello({ version: PROTOCOL_VERSION, token, received: 0, auth: undefined }),
+    );
+    expect((await replay.closed).code).toBe(CloseCode.Unauthorized);
+
+    // After the token's lifetime (and the grace period) the session is gone.
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    const late = await raw(url);
+    late.connection.send(
+      encodeHello({
+        version: PROTOCOL_VERSION,
+        token: resumed.welcome.token,
+        received: 0,
+        auth: undefined,
+      }),
+    );
+    expect((await late.closed).code).toBe(CloseCode.SessionExpired);
+    await healthy();
+  });
+
+  it('schema-invalid room message: a typed Error frame, and the session goes on', async () => {
+    const r = await hello(url);
+    r.connection.send(
+      encodeJoinRoom({
+        requestId: 1,
+        mode: JoinMode.JoinOrCreate,
+        target: 'arena',
+        options: undefined,
+      }),
+    );
+    await until(() => r.frames.some((data) => data[0] === Opcode.RoomJoined), 3000, 'joined');
+    const roomId = decodeRoomJoined(r.frames.find((data) => data[0] === Opcode.RoomJoined)!).roomId;
+    const client = connectClient(url, 'ws', { reconnect: false });
+    await client.connect();
+    const room = await client.joinById(roomId, {}, { messages: arenaMessages });
+    // A chat whose text (456 bytes) is over its 200-byte limit, and a message id nobody defined.
+    r.connection.send(
+      new Uint8Array([Opcode.RoomMessage, 0, 2, 0xc8, 0x03, ...new Uint8Array(456).fill(65)]),
+    );
+    r.connection.send(new Uint8Array([Opcode.RoomMessage, 0, 99]));
+    await until(() => r.errors.length === 2, 3000, 'two Error frames');
+    for (const error of r.errors)
+      expect([ErrorCode.DECODE_FAILED, ErrorCode.VALIDATION_FAILED]).toContain(error.code);
+    expect(r.errors[0]!.message).toMatch(/text/);
+    const heard = new Promise<string>((resolve) =>
+      room.onMessage('chat', (value) => resolve(value.text)),
+    );
+    r.connection.send(chatFrame('valid after invalid'));
+    expect(await heard).toBe('valid after invalid');
+    r.connection.close();
+    client.close();
+    await healthy();
+  });
+
+  it('message flood: a RATE_LIMITED warning, then close with RateLimited', async () => {
+    const r = await hello(url);
+    // 20 frames every 10 ms (2000/s against a limit of 50/s), for at most 5 s.
+    for (let round = 0; round < 500 && r.connection.state === 'open'; round++) {
+      for (let i = 0; i < 20 && r.connection.state === 'open'; i++)
+        r.connection.send(new Uint8Array([Opcode.LeaveRoom, 0]));
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+    const info = await r.closed;
+    expect(r.errors.some((e) => e.code === ErrorCode.RATE_LIMITED)).toBe(true);
+    expect(info.code).toBe(CloseCode.RateLimited);
+    expect(server.stats().rejections['rate-limit']).toBe(1);
+    await healthy();
+  });
+
+  it('too many connections from one address: ServerFull', async () => {
+    const open: Raw[] = [];
+    for (let i = 0; i < 6; i++) open.push(await raw(url));
+    const extra = await raw(url);
+    const info = await extra.closed;
+    expect(info.code).toBe(CloseCode.ServerFull);
+    expect(extra.goodbye()?.reason).toMatch(/too many connections/);
+    for (const r of open) r.connection.close();
+    await Promise.all(open.map((r) => r.closed));
+    await healthy();
+  });
+
+  it('slowloris: a connection that sends no Hello is closed after the handshake timeout', async () => {
+    const started = Date.now();
+    const r = await raw(url);
+    const info = await r.closed;
+    expect(info.code).toBe(CloseCode.Timeout);
+    expect(Date.now() - started).toBeGreaterThanOrEqual(250);
+    expect(server.stats().rejections['handshake-timeout']).toBeGreaterThanOrEqual(1);
+    await healthy();
+  });
+});

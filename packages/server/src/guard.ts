@@ -1,0 +1,97 @@
+// The server's view of one transport connection: every frame passes the rate limiter before
+// anyone sees it, and frames in and out are counted per opcode (flushed to the metrics in
+// batches, so a message costs two array increments, not a labelled counter update).
+import {
+  type Channel,
+  type Connection,
+  type ConnectionEvents,
+  Emitter,
+  subscribable,
+} from '@tickwire/core';
+
+/** Per-opcode frame and byte counts, indexed by opcode. */
+export interface FrameCounts {
+  readonly messagesIn: Float64Array;
+  readonly bytesIn: Float64Array;
+  readonly messagesOut: Float64Array;
+  readonly bytesOut: Float64Array;
+}
+
+export function createFrameCounts(): FrameCounts {
+  return {
+    messagesIn: new Float64Array(256),
+    bytesIn: new Float64Array(256),
+    messagesOut: new Float64Array(256),
+    bytesOut: new Float64Array(256),
+  };
+}
+
+/** What the guard does with an incoming frame. */
+export type Admission = 'deliver' | 'drop';
+
+/** A transport connection seen through the guard. */
+export interface GuardedConnection extends Connection {
+  /** The transport connection underneath. */
+  readonly inner: Connection;
+  /** Stops listening to the inner connection. */
+  release(): void;
+}
+
+/**
+ * Wraps `inner`: each incoming frame is counted, then `admit` decides whether listeners see
+ * it; each sent frame is counted.
+ */
+export function guardConnection(
+  inner: Connection,
+  counts: FrameCounts,
+  admit: (data: Uint8Array, channel: Channel) => Admission,
+): GuardedConnection {
+  const emitter = new Emitter<ConnectionEvents>();
+  const offMessage = inner.on('message', (data, channel) => {
+    const opcode = data.byteLength > 0 ? data[0]! : 0;
+    counts.messagesIn[opcode]!++;
+    counts.bytesIn[opcode]! += data.byteLength;
+    if (admit(data, channel) === 'deliver') emitter.emit('message', data, channel);
+  });
+  const offClose = inner.on('close', (info) => emitter.emit('close', info));
+  const offError = inner.on('error', (error) => emitter.emit('error', error));
+  return {
+    ...subscribable(emitter),
+    inner,
+    get id() {
+      return inner.id;
+    },
+    get remoteAddress() {
+      return inner.remoteAddress;
+    },
+    get state() {
+      return inner.state;
+    },
+    get bufferedAmount() {
+      return inner.bufferedAmount;
+    },
+    get maxMessageBytes() {
+      return inner.maxMessageBytes;
+    },
+    get stats() {
+      return inner.stats;
+    },
+    send(data, channel) {
+      const sent = inner.send(data, channel);
+      if (sent) {
+        const opcode = data[0] ?? 0;
+        counts.messagesOut[opcode]!++;
+        counts.bytesOut[opcode]! += data.byteLength;
+      }
+      return sent;
+    },
+    close(code, reason) {
+      inner.close(code, reason);
+    },
+    release() {
+      offMessage();
+      offClose();
+      offError();
+    },
+  };
+}

@@ -1,0 +1,129 @@
+import type { Client } from '@tickwire/client';
+import { type ClientTransport, CloseCode, type Connection, ErrorCode } from '@tickwire/core';
+import type { SessionLink } from '@tickwire/rooms/protocol';
+import { afterEach, describe, expect, it } from 'vitest';
+import {
+  type ArenaState,
+  arenaMessages,
+  clientTransport,
+  connectClient,
+  Player,
+  startServer,
+  type TransportName,
+  until,
+} from './test-game.js';
+
+const roomOptions = { messages: arenaMessages, replication: { types: [Player] } };
+
+let cleanup: (() => Promise<void>)[] = [];
+afterEach(async () => {
+  for (const fn of cleanup.reverse()) await fn();
+  cleanup = [];
+});
+
+/** A client transport that records its connections and can refuse new ones. */
+function recording(name: TransportName) {
+  const inner = clientTransport(name);
+  const connections: Connection[] = [];
+  let blocked = false;
+  const transport: ClientTransport = {
+    async connect(url, options) {
+      if (blocked)
+        throw Object.assign(new Error('blocked by the test'), { code: 'CONNECT_FAILED' });
+      const connection = await inner.connect(url, options);
+      connections.push(connection);
+      return connection;
+    },
+  };
+  return {
+    transport,
+    connections,
+    block: (value: boolean) => {
+      blocked = value;
+    },
+  };
+}
+
+describe.each<TransportName>(['ws', 'tcp', 'udp'])('reconnection over %s', (name) => {
+  it('resumes the same seat after a cut mid-burst; every reliable message arrives once, in order', async () => {
+    const { server, url } = await startServer({ session: { graceMs: 10_000 } });
+    cleanup.push(() => server.close());
+    const rec = recording(name);
+    const c: Client = connectClientWith(url(name), rec.transport);
+    cleanup.push(async () => c.close());
+    await c.connect();
+    const sessionId = c.session!.sessionId;
+    const room = await c.joinOrCreate('arena', {}, roomOptions);
+    const seqs: number[] = [];
+    room.onMessage('seq', (value) => seqs.push(value.n));
+    const chats: string[] = [];
+    room.onMessage('chat', (value) => chats.push(value.text));
+
+    // The server cuts the transport connection halfway through a burst of 400 messages.
+    const state = server.rooms.get(room.id)!.state as ArenaState;
+    state.onBurst = (n) => {
+      if (n !== 200) return;
+      const member = server.rooms.get(room.id)!.clients.get(sessionId)!;
+      (member.connection as SessionLink).transport?.close(CloseCode.GoingAway, 'cut');
+    };
+    room.send('burst', { count: 400 });
+    await until(() => c.state === 'reconnecting' || seqs.length === 400, 5000, 'the cut');
+    // Sent while cut off: delivered after the resume.
+    room.send('chat', { text: 'while away' });
+    await until(() => seqs.length >= 400 && chats.length >= 1, 10_000, 'the replayed burst');
+    await new Promise((resolve) => setTimeout(resolve, 100)); // nothing more arrives
+    expect(seqs).toEqual(Array.from({ length: 400 }, (_, i) => i));
+    expect(chats).toEqual(['while away']);
+    expect(c.session!.sessionId).toBe(sessionId);
+    expect(c.session!.resume).toBe('resumed');
+    expect(c.stats().connections).toBe(2);
+    expect(rec.connections.length).toBe(2);
+    expect(server.rooms.get(room.id)!.clients.has(sessionId)).toBe(true);
+    expect(c.room?.id).toBe(room.id);
+
+    // A client-side cut mid-game: the replica keeps receiving after the resume.
+    rec.connections[1]!.close(CloseCode.GoingAway, 'cut');
+    await until(() => c.state === 'open' && c.stats().connections === 3, 10_000, 'second resume');
+    room.send('move', { x: 500, y: 500 });
+    await until(
+      () => [...room.replica!.entities()].some((entity) => entity.get('x' as never) === 500),
+      5000,
+      'replication after resume',
+    );
+  });
+});
+
+function connectClientWith(url: string, transport: ClientTransport): Client {
+  return connectClient(url, 'ws', {
+    endpoints: [{ url, transport }],
+    reconnect: { initialDelayMs: 10, maxDelayMs: 50 },
+  });
+}
+
+describe('grace period', () => {
+  it('frees the seat when the grace period ends, and the client gets SESSION_EXPIRED', async () => {
+    const { server, url } = await startServer({ session: { graceMs: 300 } });
+    cleanup.push(() => server.close());
+    const rec = recording('ws');
+    const c = connectClientWith(url('ws'), rec.transport);
+    cleanup.push(async () => c.close());
+    await c.connect();
+    const room = await c.joinOrCreate('arena', {}, roomOptions);
+    const roomId = room.id;
+    const closed = new Promise<{ code: string | undefined }>((resolve) =>
+      c.on('close', (_info, error) => resolve({ code: error?.code })),
+    );
+    const left: number[] = [];
+    room.on('leave', (code) => left.push(code));
+    rec.block(true);
+    rec.connections[0]!.close(CloseCode.GoingAway, 'cut');
+    expect((await closed).code).toBe(ErrorCode.SESSION_EXPIRED);
+    await until(
+      () => server.rooms.get(roomId) === undefined || server.rooms.get(roomId)!.clients.size === 0,
+      3000,
+      'seat freed',
+    );
+    expect(server.stats().sessions).toBe(0);
+    expect(left.length).toBe(1);
+  });
+});
