@@ -147,3 +147,24 @@ it('fits the tick timeline to the fastest recent snapshot, forgetting a slow fir
   ).toThrow(/timelineWindow/);
   others.close();
 });
+
+it('runs on a given timeline when it knows one, and on the fit while it returns NaN', async () => {
+  const room = await client.join('arena', undefined, { replication: { types: [Player, Bullet] } });
+  world.spawn(Player, { x: 1, y: 1 });
+  let known = Number.NaN;
+  const others = interpolateEntities(room, {
+    type: Player,
+    tickRateHz: 20,
+    fields: { x: 'linear', y: 'linear' },
+    clock: time,
+    timeline: () => known,
+  });
+  time.advanceTo(1050);
+  sendSnapshot(1);
+  await flush();
+  expect(others.tickTime()).toBe(50); // the fit
+  known = 77;
+  expect(others.tickTime()).toBe(77);
+  expect(others.sample().renderTime).toBe(77 - others.interpolator.delayMs);
+  others.close();
+});

@@ -26,6 +26,13 @@ export interface EntityInterpolationOptions<S extends Shape>
    * @default 64
    */
   timelineWindow?: number;
+  /**
+   * The current time on the room's tick timeline in ms (tick × 1000 / tickRateHz), when you
+   * know it better than the fit: e.g. `() => client.time.serverNow() − tickOrigin` with the
+   * room's tick origin on the server clock. Return NaN while unknown (the fit is used then).
+   * @default the fit from snapshot arrivals
+   */
+  timeline?: () => number;
 }
 
 /** Interpolated entities of one type, fed by a room's replica. */
@@ -71,6 +78,7 @@ export function interpolateEntities<
     filter,
     clock = systemTime,
     timelineWindow = 64,
+    timeline,
     ...interpolatorOptions
   } = options;
   if (!Number.isInteger(timelineWindow) || timelineWindow < 1)
@@ -96,7 +104,12 @@ export function interpolateEntities<
     }
     if (sample < offset) offset = sample;
   };
-  const tickTime = (): number => clock.now() - (Number.isFinite(offset) ? offset : 0);
+  const fitted = (): number => clock.now() - (Number.isFinite(offset) ? offset : 0);
+  const tickTime = (): number => {
+    if (timeline === undefined) return fitted();
+    const known = timeline();
+    return Number.isFinite(known) ? known : fitted();
+  };
   const offSnapshot = replication.on('snapshot', () => {
     const entities = new Map<number, EntityValues<S>>();
     for (const entity of replica.entities()) {
@@ -105,9 +118,8 @@ export function interpolateEntities<
       entities.set(entity.id, entity.values() as EntityValues<S>);
     }
     const serverTime = replica.tick * msPerTick;
-    const arrival = clock.now();
-    fit(arrival - serverTime);
-    interpolator.push(serverTime, entities, arrival - offset);
+    fit(clock.now() - serverTime);
+    interpolator.push(serverTime, entities, tickTime());
   });
   const offLeave = room.on('leave', () => close());
   const close = (): void => {
