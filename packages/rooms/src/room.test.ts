@@ -147,6 +147,27 @@ describe('tick loop', () => {
     expect(room.stats.droppedTicks).toBe(16);
   });
 
+  it('does not drift when every wake-up is late: each one is armed for the next due time', async () => {
+    const time = createManualTime();
+    // Every timer fires 7 ms late, as on a busy event loop.
+    const late: TimeSource = {
+      now: () => time.now(),
+      setTimeout: (callback, delayMs) => time.setTimeout(callback, delayMs + 7),
+      setInterval: (callback, periodMs) => time.setInterval(callback, periodMs + 7),
+    };
+    const lateness: number[] = [];
+    const manager = createRoomManager({ time: late });
+    manager.define('game', {
+      tickRateHz: 20,
+      onTick: (_room, _dtMs, tick) => lateness.push(time.now() - tick * 50),
+    });
+    await manager.create('game', client('a'));
+    time.advance(10_000);
+    expect(lateness).toHaveLength(199); // step 200 is due at 10 000 and runs at 10 007
+    expect(Math.max(...lateness)).toBeLessThanOrEqual(7);
+    expect(Math.min(...lateness)).toBeGreaterThanOrEqual(7);
+  });
+
   it('a throwing onTick is logged and counted; the loop goes on', async () => {
     const time = createManualTime();
     const metrics = createMemoryMetrics();

@@ -619,6 +619,21 @@ export function createRoomRuntime(init: RoomInit): RoomRuntime {
     for (let i = 0; i < due && runtime.phase === 'open'; i++) step();
   };
 
+  // Each wake-up is armed for the next step's due time, not at a fixed period after the last
+  // wake-up (which is late by the callback's own lateness, so an interval drifts until two
+  // steps run back to back).
+  const loop = (): void => {
+    const before = tick + droppedSteps;
+    runDueSteps();
+    if (tickTimer === undefined) return; // stopped meanwhile
+    // The next step's due time, computed as n × 1000 / rate (exact where it can be).
+    const next = tick + droppedSteps + 1;
+    let delay = tickOrigin + (next * 1000) / tickRateHz - time.now();
+    // Woken a hair early by rounding: wait a microsecond rather than spin at the same instant.
+    if (delay <= 0 && tick + droppedSteps === before) delay = 0.001;
+    tickTimer = time.setTimeout(loop, Math.max(0, delay));
+  };
+
   const room: Room = {
     id,
     name,
@@ -695,7 +710,7 @@ export function createRoomRuntime(init: RoomInit): RoomRuntime {
     startTicking() {
       if (stepMs === 0 || tickTimer !== undefined) return;
       tickOrigin = time.now();
-      tickTimer = time.setInterval(runDueSteps, stepMs);
+      tickTimer = time.setTimeout(loop, stepMs);
     },
     stopTicking() {
       tickTimer?.cancel();

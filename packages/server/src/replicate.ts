@@ -16,7 +16,10 @@ import {
 } from '@tickwire/replication';
 import type { Room } from '@tickwire/rooms';
 
-/** Options of {@link replicate}. */
+/**
+ * Options of {@link replicate}: `createReplicationServer`'s, except that `historySize`
+ * defaults to about 0.8 s of snapshots at the room's tick rate (16 at 20 Hz, 24 at 30 Hz).
+ */
 export interface RoomReplicationOptions extends Omit<ReplicationServerOptions, 'world'> {
   /** Entity types in wire order (the client lists the same ones). */
   types: readonly EntityType[];
@@ -65,7 +68,12 @@ export function replicate(room: Room<unknown>, options: RoomReplicationOptions):
     throw new TickwireError(ErrorCode.CONFLICT, `room ${room.id} is already replicated`);
   const { types, rpc, budget, budgetOptions, ...serverOptions } = options;
   const world = createWorld({ types });
-  const server = createReplicationServer({ ...serverOptions, world });
+  // Sent snapshots remembered per member: about 0.8 s of them (an ack later than that is lost
+  // anyway, and the entities concerned are sent whole). Each one holds the member's view of
+  // every entity it carried, so this is most of the server's memory per player.
+  const historySize =
+    serverOptions.historySize ?? Math.min(64, Math.max(8, Math.ceil(room.tickRateHz * 0.8)));
+  const server = createReplicationServer({ ...serverOptions, historySize, world });
   const host = createReplicationHost({
     server,
     ...(rpc === undefined ? {} : { rpc }),
