@@ -39,8 +39,8 @@ describe('resolveServerConfig', () => {
       },
       limits: {
         maxMessageBytes: 65_536,
-        messagesPerSecond: 60,
-        messageBurst: 120,
+        messagesPerSecond: 150,
+        messageBurst: 300,
         bytesPerSecond: 65_536,
         bytesBurst: 131_072,
         rateLimitWarnings: 1,

@@ -77,13 +77,15 @@ export interface LimitsConfig {
    */
   maxMessageBytes?: number;
   /**
-   * Sustained messages per second per connection (token bucket refill rate).
-   * @default 60
+   * Sustained messages per second per connection (token bucket refill rate). A client of a
+   * 60 Hz game sends about 125: an input and a snapshot ack per tick, plus clock sync and
+   * session acknowledgements.
+   * @default 150
    */
   messagesPerSecond?: number;
   /**
    * Messages a connection may send at once above the sustained rate (token bucket size).
-   * @default 120
+   * @default 300
    */
   messageBurst?: number;
   /**
@@ -504,8 +506,8 @@ function resolveLimits(value: unknown): ResolvedLimits {
   }
   return {
     maxMessageBytes,
-    messagesPerSecond: positive('limits.messagesPerSecond', input.messagesPerSecond, 60),
-    messageBurst: atLeast('limits.messageBurst', input.messageBurst, 120, 1),
+    messagesPerSecond: positive('limits.messagesPerSecond', input.messagesPerSecond, 150),
+    messageBurst: atLeast('limits.messageBurst', input.messageBurst, 300, 1),
     bytesPerSecond: positive('limits.bytesPerSecond', input.bytesPerSecond, 65_536),
     bytesBurst,
     rateLimitWarnings: integer('limits.rateLimitWarnings', input.rateLimitWarnings, 1, 0),
