@@ -51,4 +51,10 @@ export const suites: readonly SuiteEntry[] = [
       'snapshot interpolation on a 20 Hz, 40±20 ms, 2% loss feed vs @geckos.io/snapshot-interpolation (delay, underruns, error); reconciliation and rollback cost',
     load: async () => (await import('./prediction.js')).suite,
   },
+  {
+    name: 'server',
+    description:
+      'ws bots in rooms of 50 at 20 Hz against one server process: most bots with tick p99 <= 10 ms, server CPU us/bot/s',
+    load: async () => (await import('./server.js')).suite,
+  },
 ];

@@ -1,0 +1,155 @@
+// A child process of the `server` suite: node with this process's loader flags (tsx, the
+// @tickwire/source condition), optionally pinned to one core with `taskset`, driven over IPC
+// one request at a time, every request with a deadline, always killed at the end.
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { availableParallelism } from 'node:os';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
+
+let tasksetChecked: boolean | undefined;
+
+/** Whether `taskset` exists (checked with `command -v taskset`) and there are 2+ cores. */
+export function canPin(): boolean {
+  if (tasksetChecked === undefined) {
+    try {
+      execFileSync('sh', ['-c', 'command -v taskset'], { stdio: 'ignore' });
+      tasksetChecked = availableParallelism() >= 2;
+    } catch {
+      tasksetChecked = false;
+    }
+  }
+  return tasksetChecked;
+}
+
+const live = new Set<ChildProcess>();
+let exitHookInstalled = false;
+
+function installExitHook(): void {
+  if (exitHookInstalled) return;
+  exitHookInstalled = true;
+  // Last resort: never leave a child behind when the bench process exits.
+  process.on('exit', () => {
+    for (const child of live) child.kill('SIGKILL');
+  });
+}
+
+interface Waiter<R> {
+  type: string;
+  resolve(reply: R): void;
+  reject(error: Error): void;
+  timer: ReturnType<typeof setTimeout>;
+}
+
+/** One child process speaking `C` commands and `R` replies (`{ type }` objects). */
+export class Child<C extends { type: string }, R extends { type: string }> {
+  readonly name: string;
+  readonly pid: number;
+  readonly core: number | null;
+  #child: ChildProcess;
+  #waiter: Waiter<R> | null = null;
+  #exited = false;
+  #exit: Promise<void>;
+
+  constructor(
+    name: string,
+    script: string,
+    core: number | null,
+    extraArgv: readonly string[] = [],
+  ) {
+    installExitHook();
+    this.name = name;
+    this.core = core;
+    const node = [...process.execArgv, ...extraArgv, script];
+    const [command, args] =
+      core === null
+        ? [process.execPath, node]
+        : ['taskset', ['-c', String(core), process.execPath, ...node]];
+    this.#child = spawn(command, args, { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+    this.pid = this.#child.pid ?? -1;
+    live.add(this.#child);
+    this.#exit = new Promise((resolve) => {
+      this.#child.once('exit', (code, signal) => {
+        this.#exited = true;
+        live.delete(this.#child);
+        this.#fail(new Error(`${name} exited (code ${code}, signal ${signal})`));
+        resolve();
+      });
+    });
+    this.#child.on('error', (error) => this.#fail(error));
+    this.#child.on('message', (reply: R) => {
+      // @pm2/io (a peer dependency of @colyseus/core) speaks on any IPC channel it finds.
+      if (typeof reply?.type !== 'string' || reply.type.startsWith('axm:')) return;
+      const waiter = this.#waiter;
+      if (waiter === null) return;
+      this.#waiter = null;
+      clearTimeout(waiter.timer);
+      if (reply.type === 'failed') {
+        waiter.reject(new Error(`${name}: ${(reply as unknown as { message: string }).message}`));
+      } else if (reply.type !== waiter.type) {
+        waiter.reject(new Error(`${name} answered ${reply.type}, expected ${waiter.type}`));
+      } else waiter.resolve(reply);
+    });
+  }
+
+  #fail(error: Error): void {
+    const waiter = this.#waiter;
+    this.#waiter = null;
+    if (waiter === null) return;
+    clearTimeout(waiter.timer);
+    waiter.reject(error);
+  }
+
+  /** Sends a command and resolves with the reply of type `type`; rejects after `timeoutMs`. */
+  request<T extends R['type']>(
+    command: C,
+    type: T,
+    timeoutMs: number,
+  ): Promise<Extract<R, { type: T }>> {
+    if (this.#exited) return Promise.reject(new Error(`${this.name} has exited`));
+    if (this.#waiter !== null)
+      return Promise.reject(new Error(`${this.name}: a request is pending`));
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.#waiter = null;
+        reject(new Error(`${this.name}: no '${type}' within ${timeoutMs} ms`));
+      }, timeoutMs);
+      this.#waiter = { type, resolve: resolve as (reply: R) => void, reject, timer };
+      this.#child.send(command);
+    });
+  }
+
+  /** Asks the child to stop; kills it (SIGKILL) when it has not exited within `graceMs`. */
+  async stop(graceMs = 5_000): Promise<void> {
+    if (this.#exited) return;
+    try {
+      this.#child.send({ type: 'stop' });
+    } catch {
+      // The channel is gone: kill below.
+    }
+    const timer = setTimeout(() => this.#child.kill('SIGKILL'), graceMs);
+    await this.#exit;
+    clearTimeout(timer);
+  }
+}
+
+/** Exits the child when its parent goes away (IPC channel closed). */
+export function exitWithParent(cleanup: () => void = () => {}): void {
+  process.on('disconnect', () => {
+    cleanup();
+    process.exit(0);
+  });
+}
+
+/** p-th quantile (0–1) of the first `count` values of `samples` (sorted in place). */
+export function quantile(samples: Float64Array, count: number, q: number): number {
+  if (count === 0) return Number.NaN;
+  const view = samples.subarray(0, count).sort();
+  return view[Math.min(count - 1, Math.floor(q * count))]!;
+}
+
+/** Heap used after a full garbage collection (forced: call it after a measurement window), MiB. */
+export function retainedHeapMb(): number {
+  setFlagsFromString('--expose-gc');
+  (runInNewContext('gc') as () => void)();
+  return process.memoryUsage().heapUsed / 2 ** 20;
+}

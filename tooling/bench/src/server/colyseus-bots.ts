@@ -1,0 +1,187 @@
+// A bot process of the `server` suite for the peer: colyseus.js 0.16 clients (ws), each joining
+// a room of 50 with joinOrCreate, sending an 'input' at 20 Hz and decoding every state patch.
+// Same IPC protocol and figures as tickwire-bots.ts.
+import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
+import { Client, type Room } from 'colyseus.js';
+import { exitWithParent } from './child.js';
+import { RATE_HZ, ROOM_NAME, stick } from './game.js';
+import type { BotCommand, BotReply, BotReport, RoomView } from './protocol.js';
+
+const CONCURRENCY = 32;
+const SLOTS = 10;
+const SLOT_MS = 1000 / RATE_HZ / SLOTS;
+
+interface BenchState {
+  avatars: { size: number };
+}
+
+interface Bot {
+  index: number;
+  room: Room<BenchState>;
+  inputs: number;
+  patches: number;
+  left: boolean;
+}
+
+const bots: Bot[] = [];
+const slots: Bot[][] = Array.from({ length: SLOTS }, () => []);
+let disconnects = 0;
+let errors = 0;
+let firstError: string | null = null;
+let stopping = false;
+let inputsSent = 0;
+
+const reply = (message: BotReply) => process.send?.(message);
+const describe = (error: unknown) => (error instanceof Error ? error.message : String(error));
+
+async function startBot(url: string, index: number): Promise<Bot> {
+  const client = new Client(url);
+  const room = await client.joinOrCreate<BenchState>(ROOM_NAME, {});
+  const bot: Bot = { index, room, inputs: 0, patches: 0, left: false };
+  room.onStateChange(() => {
+    bot.patches++;
+  });
+  room.onLeave((code) => {
+    bot.left = true;
+    if (stopping) return;
+    disconnects++;
+    firstError ??= `left with code ${code}`;
+  });
+  room.onError((code, message) => {
+    errors++;
+    firstError ??= `error ${code}: ${message}`;
+  });
+  return bot;
+}
+
+async function grow(url: string, total: number, firstIndex: number): Promise<BotReply> {
+  const started = performance.now();
+  let next = firstIndex + bots.length;
+  const end = firstIndex + total;
+  let failed = 0;
+  let growError: string | null = null;
+  const worker = async () => {
+    while (next < end) {
+      const index = next++;
+      try {
+        const bot = await startBot(url, index);
+        bots.push(bot);
+        slots[index % SLOTS]!.push(bot);
+      } catch (error) {
+        failed++;
+        growError ??= describe(error);
+        if (failed > 50) return;
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: CONCURRENCY }, worker));
+  return {
+    type: 'grown',
+    bots: bots.length,
+    failed,
+    firstError: growError,
+    ms: performance.now() - started,
+  };
+}
+
+// One timer for every bot: each slot of a 50 ms period sends the inputs of a tenth of them.
+// Slots follow the clock, not the timer's count (setInterval drifts late): a late timer runs
+// every slot that came due since, at most one period's worth (a saturated process falls behind).
+const driverStart = performance.now();
+let slot = 0;
+const driver = setInterval(() => {
+  const due = Math.floor((performance.now() - driverStart) / SLOT_MS);
+  if (due - slot > SLOTS) slot = due - SLOTS;
+  for (; slot < due; slot++) {
+    for (const bot of slots[slot % SLOTS]!) {
+      if (bot.left) continue;
+      bot.room.send('input', stick(bot.index, bot.inputs++));
+      inputsSent++;
+    }
+  }
+}, SLOT_MS);
+
+const patchesApplied = () => bots.reduce((sum, bot) => sum + bot.patches, 0);
+
+let window: {
+  started: number;
+  cpu: NodeJS.CpuUsage;
+  elu: ReturnType<typeof performance.eventLoopUtilization>;
+  snapshots: number;
+  delay: ReturnType<typeof monitorEventLoopDelay>;
+} | null = null;
+
+function handle(command: BotCommand): Promise<void> | void {
+  switch (command.type) {
+    case 'grow':
+      return grow(command.url, command.total, command.firstIndex).then((grown) => {
+        reply(grown);
+      });
+    case 'begin': {
+      const delay = monitorEventLoopDelay({ resolution: 10 });
+      delay.enable();
+      inputsSent = 0;
+      window = {
+        started: performance.now(),
+        cpu: process.cpuUsage(),
+        elu: performance.eventLoopUtilization(),
+        snapshots: patchesApplied(),
+        delay,
+      };
+      reply({ type: 'begun' });
+      return;
+    }
+    case 'end': {
+      if (window === null) throw new Error("'end' without 'begin'");
+      const cpu = process.cpuUsage(window.cpu);
+      const elu = performance.eventLoopUtilization(window.elu);
+      window.delay.disable();
+      const rooms: Record<string, RoomView> = {};
+      for (const bot of bots) {
+        const seen = bot.room.state?.avatars?.size ?? 0;
+        let view = rooms[bot.room.roomId];
+        if (view === undefined) {
+          view = { bots: 0, minSeen: seen, maxSeen: seen };
+          rooms[bot.room.roomId] = view;
+        }
+        view.bots++;
+        view.minSeen = Math.min(view.minSeen, seen);
+        view.maxSeen = Math.max(view.maxSeen, seen);
+      }
+      const report: BotReport = {
+        elapsedMs: performance.now() - window.started,
+        bots: bots.length,
+        cpuUserUs: cpu.user,
+        cpuSystemUs: cpu.system,
+        elu: elu.utilization,
+        snapshots: patchesApplied() - window.snapshots,
+        inputsSent,
+        inputsDropped: 0,
+        disconnects,
+        errors,
+        firstError,
+        rooms,
+        loopDelayP99Ms: window.delay.percentile(99) / 1e6,
+      };
+      window = null;
+      reply({ type: 'report', report });
+      return;
+    }
+    case 'stop':
+      stopping = true;
+      clearInterval(driver);
+      for (const bot of bots) if (!bot.left) void bot.room.leave(true).catch(() => undefined);
+      setTimeout(() => process.exit(0), 500).unref();
+      return;
+  }
+}
+
+exitWithParent();
+process.on('message', (command: BotCommand) => {
+  try {
+    const result = handle(command);
+    result?.catch((error: unknown) => reply({ type: 'failed', message: describe(error) }));
+  } catch (error) {
+    reply({ type: 'failed', message: describe(error) });
+  }
+});

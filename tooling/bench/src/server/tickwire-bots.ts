@@ -1,0 +1,208 @@
+// A bot process of the `server` suite (Tickwire): many Node clients over ws (createClient +
+// createWsClient, no reconnection), each joining a room of 50 with joinOrCreate, sending an
+// unreliable 'input' at 20 Hz and applying every snapshot to its replica. Started by
+// suites/server.ts, pinned to a core other than the server's when the machine allows.
+import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
+import { type Client, createClient } from '@tickwire/client';
+import { createWsClient } from '@tickwire/transport/ws';
+import { exitWithParent } from './child.js';
+import { Avatar, benchMessages, RATE_HZ, ROOM_NAME, stick } from './game.js';
+import type { BotCommand, BotReply, BotReport, RoomView } from './protocol.js';
+
+/** Bots connecting at once. */
+const CONCURRENCY = 32;
+/** Inputs are spread over this many slots of one 20 Hz period. */
+const SLOTS = 10;
+const SLOT_MS = 1000 / RATE_HZ / SLOTS;
+
+const roomOptions = { messages: benchMessages, replication: { types: [Avatar] } };
+const joinBench = (client: Client) => client.joinOrCreate(ROOM_NAME, {}, roomOptions);
+type BenchRoom = Awaited<ReturnType<typeof joinBench>>;
+
+interface Bot {
+  index: number;
+  client: Client;
+  room: BenchRoom;
+  inputs: number;
+}
+
+const bots: Bot[] = [];
+const slots: Bot[][] = Array.from({ length: SLOTS }, () => []);
+let disconnects = 0;
+let errors = 0;
+let firstError: string | null = null;
+let stopping = false;
+let inputsSent = 0;
+let inputsDropped = 0;
+
+const reply = (message: BotReply) => process.send?.(message);
+const describe = (error: unknown) => (error instanceof Error ? error.message : String(error));
+
+function noteError(error: unknown): void {
+  errors++;
+  firstError ??= describe(error);
+}
+
+async function startBot(url: string, index: number): Promise<Bot> {
+  const client = createClient({
+    endpoints: [{ url, transport: createWsClient() }],
+    reconnect: false,
+    connectTimeoutMs: 30_000,
+    requestTimeoutMs: 30_000,
+  });
+  try {
+    await client.connect();
+    const room = await joinBench(client);
+    client.on('close', (_info, error) => {
+      if (stopping) return;
+      disconnects++;
+      if (error !== undefined) firstError ??= `disconnected: ${error.message}`;
+    });
+    client.on('error', noteError);
+    room.on('error', noteError);
+    return { index, client, room, inputs: 0 };
+  } catch (error) {
+    client.close();
+    throw error;
+  }
+}
+
+async function grow(url: string, total: number, firstIndex: number): Promise<BotReply> {
+  const started = performance.now();
+  let next = firstIndex + bots.length;
+  const end = firstIndex + total;
+  let failed = 0;
+  let growError: string | null = null;
+  const worker = async () => {
+    while (next < end) {
+      const index = next++;
+      try {
+        const bot = await startBot(url, index);
+        bots.push(bot);
+        slots[index % SLOTS]!.push(bot);
+      } catch (error) {
+        failed++;
+        growError ??= describe(error);
+        if (failed > 50) return; // The server refuses: stop trying.
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: CONCURRENCY }, worker));
+  return {
+    type: 'grown',
+    bots: bots.length,
+    failed,
+    firstError: growError,
+    ms: performance.now() - started,
+  };
+}
+
+// One timer for every bot: each slot of a 50 ms period sends the inputs of a tenth of them.
+// Slots follow the clock, not the timer's count (setInterval drifts late): a late timer runs
+// every slot that came due since, at most one period's worth (a saturated process falls behind).
+const driverStart = performance.now();
+let slot = 0;
+const driver = setInterval(() => {
+  const due = Math.floor((performance.now() - driverStart) / SLOT_MS);
+  if (due - slot > SLOTS) slot = due - SLOTS;
+  for (; slot < due; slot++) {
+    for (const bot of slots[slot % SLOTS]!) {
+      if (bot.room.state !== 'joined') continue;
+      const ok = bot.room.send('input', stick(bot.index, bot.inputs++), { reliable: false });
+      if (ok) inputsSent++;
+      else inputsDropped++;
+    }
+  }
+}, SLOT_MS);
+
+const snapshotsApplied = () => {
+  let sum = 0;
+  for (const bot of bots) sum += bot.room.replication?.stats.snapshots ?? 0;
+  return sum;
+};
+
+interface Window {
+  started: number;
+  cpu: NodeJS.CpuUsage;
+  elu: ReturnType<typeof performance.eventLoopUtilization>;
+  snapshots: number;
+  delay: ReturnType<typeof monitorEventLoopDelay>;
+}
+let window: Window | null = null;
+
+function handle(command: BotCommand): Promise<void> | void {
+  switch (command.type) {
+    case 'grow':
+      return grow(command.url, command.total, command.firstIndex).then((grown) => {
+        reply(grown);
+      });
+    case 'begin': {
+      const delay = monitorEventLoopDelay({ resolution: 10 });
+      delay.enable();
+      inputsSent = 0;
+      inputsDropped = 0;
+      window = {
+        started: performance.now(),
+        cpu: process.cpuUsage(),
+        elu: performance.eventLoopUtilization(),
+        snapshots: snapshotsApplied(),
+        delay,
+      };
+      reply({ type: 'begun' });
+      return;
+    }
+    case 'end': {
+      if (window === null) throw new Error("'end' without 'begin'");
+      const cpu = process.cpuUsage(window.cpu);
+      const elu = performance.eventLoopUtilization(window.elu);
+      window.delay.disable();
+      const rooms: Record<string, RoomView> = {};
+      for (const bot of bots) {
+        const seen = bot.room.replica?.size ?? 0;
+        let view = rooms[bot.room.id];
+        if (view === undefined) {
+          view = { bots: 0, minSeen: seen, maxSeen: seen };
+          rooms[bot.room.id] = view;
+        }
+        view.bots++;
+        view.minSeen = Math.min(view.minSeen, seen);
+        view.maxSeen = Math.max(view.maxSeen, seen);
+      }
+      const report: BotReport = {
+        elapsedMs: performance.now() - window.started,
+        bots: bots.length,
+        cpuUserUs: cpu.user,
+        cpuSystemUs: cpu.system,
+        elu: elu.utilization,
+        snapshots: snapshotsApplied() - window.snapshots,
+        inputsSent,
+        inputsDropped,
+        disconnects,
+        errors,
+        firstError,
+        rooms,
+        loopDelayP99Ms: window.delay.percentile(99) / 1e6,
+      };
+      window = null;
+      reply({ type: 'report', report });
+      return;
+    }
+    case 'stop': {
+      stopping = true;
+      clearInterval(driver);
+      for (const bot of bots) bot.client.close();
+      setTimeout(() => process.exit(0), 500).unref();
+      return;
+    }
+  }
+}
+
+exitWithParent();
+process.on('message', (command: BotCommand) => {
+  try {
+    const result = handle(command);
+    result?.catch((error: unknown) => reply({ type: 'failed', message: describe(error) }));
+  } catch (error) {
+    reply({ type: 'failed', message: describe(error) });
+  }
+});
