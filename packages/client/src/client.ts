@@ -179,7 +179,10 @@ export interface Client extends Subscribable<ClientEvents> {
     roomOptions?: ClientRoomOptions<C, S>,
   ): Promise<ClientRoom<C, S>>;
   stats(): ClientStats;
-  /** Ends the session (the server frees the seat at once) and closes; idempotent. */
+  /**
+   * Ends the session and closes; idempotent. While connected the server frees the seat at once;
+   * while reconnecting it cannot be told, and frees the seat when the grace period ends.
+   */
   close(code?: number, reason?: string): void;
 }
 

@@ -177,9 +177,12 @@ describe('createSessionRegistry', () => {
     registry.detached('id1');
     await flush();
     await elsewhere.resume(token);
+    const moved: string[] = [];
+    registry.on('moved', (sessionId) => moved.push(sessionId));
     time.advance(1_000);
     await flush();
     expect(expired).toEqual([]);
+    expect(moved).toEqual(['id1']); // this process lets its copy go
     expect((await registry.get('id1'))?.gen).toBe(1);
   });
 

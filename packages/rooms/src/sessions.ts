@@ -61,6 +61,11 @@ export interface SessionRegistryEvents {
   [event: string]: unknown[];
   /** The grace period of a detached session ran out; its record is deleted. */
   expired: [sessionId: string];
+  /**
+   * The grace period of a detached session ran out, but the session had been resumed by another
+   * process sharing the store: the record stays, and this process should let its copy go.
+   */
+  moved: [sessionId: string];
   /** `revoke` ended the session. */
   revoked: [sessionId: string];
 }
@@ -250,6 +255,7 @@ export function createSessionRegistry(options: SessionRegistryOptions): SessionR
         if (detachedGen !== null && current.record.gen !== detachedGen) {
           logger.info({ sessionId }, 'session resumed elsewhere during its grace period');
           graceTimers.delete(sessionId);
+          events.emit('moved', sessionId);
           return;
         }
         if (!(await store.compareAndSet(keyOf(sessionId), current.raw, null))) continue;

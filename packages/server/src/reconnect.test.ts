@@ -127,3 +127,41 @@ describe('grace period', () => {
     expect(left.length).toBe(1);
   });
 });
+
+describe('rate limits and replay', () => {
+  it('never drops a reliable frame over the rate limit: a replay stays exactly once', async () => {
+    const { server, url } = await startServer({
+      limits: { messagesPerSecond: 5, messageBurst: 5, rateLimitWarnings: 1000 },
+    });
+    cleanup.push(() => server.close());
+    const rec = recording('ws');
+    const c = connectClientWith(url('ws'), rec.transport);
+    cleanup.push(async () => c.close());
+    await c.connect();
+    const room = await c.joinOrCreate('arena', {}, roomOptions);
+    const heard: string[] = [];
+    room.onMessage('chat', (value) => heard.push(value.text));
+    const warnings: string[] = [];
+    room.on('error', (error) => warnings.push(error.code));
+    for (let i = 0; i < 30; i++) room.send('chat', { text: `m${i}` });
+    await until(() => heard.length === 30, 5000, '30 chats over the limit');
+    expect(warnings).toContain(ErrorCode.RATE_LIMITED);
+    rec.connections[0]!.close(CloseCode.GoingAway, 'cut');
+    await until(() => c.state === 'open' && c.stats().connections === 2, 10_000, 'resume');
+    room.send('chat', { text: 'after' });
+    await until(() => heard.length === 31, 5000, 'the chat after the resume');
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    expect(heard).toEqual([...Array.from({ length: 30 }, (_, i) => `m${i}`), 'after']);
+  });
+
+  it('ends a session whose Welcome cannot be sent, instead of leaking it', async () => {
+    const { server, url } = await startServer({
+      auth: () => ({ userData: 'x'.repeat(20_000) }), // over the 16 KB of a frame value
+    });
+    cleanup.push(() => server.close());
+    const c = connectClient(url('ws'), 'ws', { reconnect: false });
+    await expect(c.connect()).rejects.toMatchObject({ code: ErrorCode.CONNECTION_CLOSED });
+    await until(() => server.stats().sessions === 0, 3000, 'no session left');
+    expect(server.stats().rejections['welcome-failed']).toBe(1);
+  });
+});

@@ -441,7 +441,9 @@ export function createServer(options: TickwireServerOptions = {}): TickwireServe
       ended: false,
     };
     link.on('message', (data, channel) => dispatch(live, data, channel));
-    link.on('detached', () => {
+    link.on('detached', (info) => {
+      // Replaced by a resume on another connection: the session is not detached.
+      if (info.local && info.code === CloseCode.Replaced) return;
       live.connection = null;
       if (!live.ended) sessions.detached(live.id);
     });
@@ -457,7 +459,13 @@ export function createServer(options: TickwireServerOptions = {}): TickwireServe
       void sessions.revoke(live.id).catch(() => undefined);
       endLive(live, code, 'client left');
     });
-    link.on('close', (info) => endLive(live, info.code, info.reason));
+    link.on('close', (info) => {
+      // Closed by the link itself (replay buffer full, a bad acknowledgement): the session
+      // cannot continue, so it cannot be resumed either.
+      if (info.code === CloseCode.Backpressure || info.code === CloseCode.ProtocolError)
+        void sessions.revoke(live.id).catch(() => undefined);
+      endLive(live, info.code, info.reason);
+    });
     lives.set(record.id, live);
     serverMetrics.sessions.set(lives.size);
     return live;
@@ -488,12 +496,31 @@ export function createServer(options: TickwireServerOptions = {}): TickwireServe
     item.phase = 'session';
     item.live = live;
     const previous = live.connection;
-    live.connection = connection;
     live.link.attach(connection, peerReceived);
+    live.connection = connection;
     if (previous !== null && previous !== connection)
       goodbye(previous, CloseCode.Replaced, 'resumed elsewhere');
     sessions.attached(live.id);
     emitter.emit('session', live.id, resume);
+  };
+
+  /** `welcome`, or, when the Welcome cannot be encoded or sent, the end of that session. */
+  const welcomeOrEnd = (
+    item: Accepted,
+    live: Live,
+    token: string,
+    resume: ResumeKind,
+    peerReceived: number,
+  ): void => {
+    try {
+      welcome(item, live, token, resume, peerReceived);
+    } catch (error) {
+      const typed = toTickwireError(error, ErrorCode.INTERNAL, 'cannot send Welcome');
+      logger.error({ session: live.id, err: typed }, 'cannot send Welcome');
+      void sessions.revoke(live.id).catch(() => undefined);
+      endLive(live, CloseCode.InternalError, 'cannot send Welcome');
+      refuse(item, 'welcome-failed', CloseCode.InternalError, typed);
+    }
   };
 
   const refuse = (item: Accepted, reason: string, code: number, error: TickwireError): void => {
@@ -541,7 +568,7 @@ export function createServer(options: TickwireServerOptions = {}): TickwireServe
       return;
     }
     const live = makeLive(grant.session, userData);
-    welcome(item, live, grant.token, 'new', 0);
+    welcomeOrEnd(item, live, grant.token, 'new', 0);
   };
 
   const resumeSession = async (item: Accepted, hello: HelloFrame): Promise<void> => {
@@ -580,12 +607,12 @@ export function createServer(options: TickwireServerOptions = {}): TickwireServe
         sessions.detached(live.id);
         return;
       }
-      welcome(item, live, grant.token, 'resumed', hello.received);
+      welcomeOrEnd(item, live, grant.token, 'resumed', hello.received);
       return;
     }
     // The record outlived the process that held the link: a restart with a shared store.
     const restored = makeLive(grant.session, grant.session.auth);
-    welcome(item, restored, grant.token, 'restored', 0);
+    welcomeOrEnd(item, restored, grant.token, 'restored', 0);
   };
 
   const onHello = (item: Accepted, data: Uint8Array): void => {
@@ -658,7 +685,7 @@ export function createServer(options: TickwireServerOptions = {}): TickwireServe
     }
     const limiter = createConnectionLimiter(config.limits, time);
     let item: Accepted | null = null;
-    const guarded = guardConnection(connection, counts, (data) => {
+    const guarded = guardConnection(connection, counts, (data, channel) => {
       const current = item!;
       if (current.closing) return 'drop';
       const verdict = limiter.allowMessage(data.byteLength);
@@ -683,7 +710,9 @@ export function createServer(options: TickwireServerOptions = {}): TickwireServe
       if (verdict === 'warn') {
         reject('rate-limit-warning', error);
         if (current.live !== null) sendOnLink(current.live, errorFrameOf(0, error));
-        return 'drop';
+        // A reliable frame of a running session is never dropped: both ends count those frames
+        // for replay, and one missing would shift every later one. Unreliable ones may go.
+        return current.phase === 'session' && channel === 'reliable' ? 'deliver' : 'drop';
       }
       reject('rate-limit', error);
       current.closing = true;
@@ -931,6 +960,12 @@ export function createServer(options: TickwireServerOptions = {}): TickwireServe
       time,
       record: (phase, ms) => serverMetrics.tickDuration.observe(ms, { phase }),
     });
+  });
+  sessions.on('moved', (sessionId: string) => {
+    // Resumed by another process sharing the store: free the seat here, keep the record.
+    const live = lives.get(sessionId);
+    if (live !== undefined && live.connection === null)
+      endLive(live, CloseCode.Replaced, 'resumed on another server');
   });
   sessions.on('expired', (sessionId: string) => {
     const live = lives.get(sessionId);

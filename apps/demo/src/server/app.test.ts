@@ -128,11 +128,11 @@ describe('demo server: static files', () => {
     expect(safeSegments('/a//b/')).toEqual(['a', 'b']);
   });
 
-  it('keeps /health, /metrics and /debug', async () => {
+  it('keeps /health and /metrics; /debug only when asked for', async () => {
     const health = await raw(demo.url, '/health');
     expect(health.status).toBe(200);
     expect(JSON.parse(health.body)).toMatchObject({ status: 'ok' });
-    expect((await raw(demo.url, '/debug')).status).toBe(200);
+    expect((await raw(demo.url, '/debug')).status).not.toBe(200);
     expect((await raw(demo.url, '/metrics')).body).toContain('tickwire_');
   });
 });

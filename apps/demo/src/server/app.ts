@@ -49,6 +49,8 @@ export interface DemoServerOptions {
   minPlayers?: number;
   /** Key of the reconnect tokens (≥ 32 bytes). @default 32 random bytes (sessions die with the process) */
   sessionSecret?: string | Uint8Array;
+  /** Serve `/debug` (sessions, addresses, rooms): keep it off on a public address. @default false */
+  debug?: boolean;
   /** Connection and rate limits (a load test raises the per-address cap). @default the server's */
   limits?: LimitsConfig;
 }
@@ -89,7 +91,7 @@ export async function startDemoServer(options: DemoServerOptions = {}): Promise<
       tcp: portConfig(options.transports?.tcp),
       udp: portConfig(options.transports?.udp),
     },
-    http: { debug: true },
+    http: { debug: options.debug ?? false },
     session: { secret: options.sessionSecret ?? randomBytes(32) },
     rooms: { arena },
     requestHandler: createStaticHandler({ root: options.staticDir ?? DEFAULT_STATIC_DIR }),

@@ -192,6 +192,22 @@ describe('arena: movement', () => {
     expect(player.inputs).toHaveLength(MAX_QUEUED_INPUTS - 4);
   });
 
+  it('paces inputs by time: four inputs a tick do not move a player four times as fast', async () => {
+    const h = setup();
+    const ada = await h.join();
+    const player = h.player(ada);
+    const start = player.entity.get('x');
+    let seq = 0;
+    for (let tick = 0; tick < 30; tick++) {
+      for (let i = 0; i < 4; i++) ada.send('input', input(++seq, { dx: 1 }));
+      await h.tick();
+    }
+    // 30 ticks earn 30 inputs, plus the initial credit of MAX_INPUTS_PER_TICK.
+    expect(h.room().state.stats.inputs).toBeLessThanOrEqual(30 + 4);
+    const step = (PLAYER.speed * TICK_MS) / 1000;
+    expect(player.entity.get('x') - start).toBeLessThanOrEqual(34 * step + 1e-6);
+  });
+
   it('refuses malformed inputs and survives odd ones without stopping the room', async () => {
     const h = setup();
     const ada = await h.join();

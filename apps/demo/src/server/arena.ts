@@ -93,6 +93,8 @@ export interface ArenaPlayer {
    * like the client's, so inputs applied in a catch-up burst keep their spacing.
    */
   inputClockMs: number;
+  /** Inputs the player may still apply: one more per tick, up to MAX_QUEUED_INPUTS. */
+  inputCredit: number;
   /** Input-clock time (ms) from which the weapon fires again. */
   nextFireMs: number;
   /** Time on the tick timeline (ms) of the respawn, while dead. */
@@ -261,6 +263,7 @@ function addPlayer(state: ArenaState, id: string, name: string, bot: BotBrain | 
     inputs: [],
     lastQueuedSeq: -1,
     inputClockMs: 0,
+    inputCredit: MAX_INPUTS_PER_TICK,
     nextFireMs: 0,
     respawnMs: 0,
     view: { x: at.x, y: at.y, radius: VIEW_RADIUS },
@@ -470,7 +473,12 @@ export function stepArena(room: ArenaRoom, tick: number): void {
 
   fires.length = 0;
   for (const player of state.players.values()) {
-    const count = inputsToConsume(player.inputs.length);
+    // Inputs are paced by time, not by how fast they arrive: each tick earns one input of
+    // credit (kept up to MAX_QUEUED_INPUTS, so a burst after a stall is still applied), so a
+    // client that sends four inputs a tick does not move four times as fast.
+    player.inputCredit = Math.min(MAX_QUEUED_INPUTS, player.inputCredit + 1);
+    const count = Math.min(inputsToConsume(player.inputs.length), player.inputCredit);
+    player.inputCredit -= count;
     for (let i = 0; i < count; i++) applyInput(state, player, player.inputs.shift()!, fires);
   }
 

@@ -25,6 +25,7 @@ const demo = await startDemoServer({
     udp: { port: port === 0 ? 0 : port + 2 },
   },
   logger,
+  debug: process.env.DEMO_DEBUG === '1',
 });
 const portOf = (url: string | undefined) => (url === undefined ? '?' : new URL(url).port);
 const shownHost = host.includes(':') ? `[${host}]` : host;

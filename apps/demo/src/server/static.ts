@@ -2,10 +2,12 @@
 // the folder (`..`, encoded slashes, NUL bytes, dot files and symlinks that lead out are refused),
 // content types for what Vite emits, immutable caching for its hashed assets, and a 503 that
 // says how to build the client when the folder is missing.
+
 import { createReadStream, type Stats } from 'node:fs';
 import { realpath, stat } from 'node:fs/promises';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { extname, join, resolve, sep } from 'node:path';
+import { pipeline } from 'node:stream/promises';
 
 /** A node request listener (what `createServer({ requestHandler })` takes). */
 export type StaticHandler = (request: IncomingMessage, response: ServerResponse) => Promise<void>;
@@ -158,14 +160,7 @@ export function createStaticHandler(options: StaticHandlerOptions): StaticHandle
       response.end();
       return;
     }
-    await new Promise<void>((done) => {
-      const stream = createReadStream(real);
-      stream.on('error', () => {
-        response.destroy();
-        done();
-      });
-      stream.on('end', () => done());
-      stream.pipe(response);
-    });
+    // pipeline destroys the file stream when the client goes away mid-download.
+    await pipeline(createReadStream(real), response).catch(() => response.destroy());
   };
 }

@@ -184,6 +184,8 @@ describe('session link', () => {
     expect(control).toEqual([Opcode.Goodbye]);
     expect(t.server.counters.received).toBe(0);
     expect(() => t.server.send(new Uint8Array([Opcode.Welcome, 0]))).toThrow(/control frames/);
+    // A frame without its header would be counted here and ignored there.
+    expect(() => t.server.send(new Uint8Array([Opcode.RoomMessage]))).toThrow(/header/);
   });
 
   it('closes with ProtocolError on an acknowledgement of frames never sent', async () => {

@@ -16,6 +16,7 @@ import {
   createConnectionStats,
   Emitter,
   ErrorCode,
+  FRAME_HEADER_BYTES,
   isTickwireError,
   Opcode,
   type Subscribable,
@@ -265,6 +266,11 @@ export function createSessionLink(options: SessionLinkOptions): SessionLink {
 
     send(data: Uint8Array, channel: Channel = 'reliable'): boolean {
       checkSend(options.id, state, data, channel, maxMessageBytes);
+      if (data.byteLength < FRAME_HEADER_BYTES)
+        throw new TickwireError(
+          ErrorCode.INVALID_ARGUMENT,
+          `session link ${options.id}: a frame has at least its ${FRAME_HEADER_BYTES}-byte header`,
+        );
       if (CONTROL_OPCODES.has(data[0]!))
         throw new TickwireError(
           ErrorCode.INVALID_ARGUMENT,
