@@ -27,6 +27,7 @@ it('runs the tokens and sessions examples', async () => {
   sessions.on('expired', (sessionId) => expired.push(sessionId));
   const resumed = await sessions.resume(first);
   expect(resumed.session.gen).toBe(1);
+  await sessions.confirm(session.id, resumed.session.gen);
   await sessions.update(session.id, { roomId: 'r1' });
   time.advance(60_000);
   await new Promise((resolve) => setTimeout(resolve, 0));

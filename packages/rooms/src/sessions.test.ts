@@ -72,32 +72,47 @@ describe('createSessionRegistry', () => {
     expect(registry.graceMs).toBe(1_000);
   });
 
-  it('resume rotates the token: the new one works once, every older one is replayed', async () => {
+  it('resume rotates the token: once the new one is confirmed, every older one is replayed', async () => {
     const { registry } = setup();
     const first = await registry.create();
     const second = await registry.resume(first.token);
     expect(second.session.gen).toBe(1);
     expect(second.token).not.toBe(first.token);
+    await registry.confirm('id1', 1); // the client spoke on the connection that carried it
     expect(await reasonOf(registry.resume(first.token))).toBe('replayed');
     const third = await registry.resume(second.token);
     expect(third.session).toMatchObject({ id: 'id1', gen: 2 });
+    await registry.confirm('id1', 2);
     expect(await reasonOf(registry.resume(second.token))).toBe('replayed');
     expect(await reasonOf(registry.resume(first.token))).toBe('replayed');
+    // A confirmation of another generation changes nothing.
+    await registry.confirm('id1', 7);
+    expect(await reasonOf(registry.resume(second.token))).toBe('replayed');
   });
 
-  it('of two concurrent resumes with one token, exactly one wins', async () => {
+  it('accepts the previous token while the newest is unconfirmed (its Welcome may be lost)', async () => {
+    const { registry } = setup();
+    const { token } = await registry.create();
+    const lost = await registry.resume(token); // the Welcome carrying it never arrived
+    const again = await registry.resume(token);
+    expect(again.session.gen).toBe(2);
+    // Only one step back: the lost token's predecessor of a predecessor is not accepted.
+    await registry.resume(again.token);
+    expect(await reasonOf(registry.resume(token))).toBe('replayed');
+    expect(await reasonOf(registry.resume(lost.token))).toBe('replayed');
+  });
+
+  it('of two concurrent resumes with one confirmed token, the generations stay consistent', async () => {
     const { registry } = setup();
     const { token } = await registry.create();
     const results = await Promise.allSettled([registry.resume(token), registry.resume(token)]);
-    const won = results.filter((r) => r.status === 'fulfilled');
-    const lost = results.filter((r) => r.status === 'rejected') as PromiseRejectedResult[];
-    expect(won).toHaveLength(1);
-    expect(lost).toHaveLength(1);
-    expect(lost[0]!.reason).toMatchObject({
-      code: ErrorCode.UNAUTHORIZED,
-      details: { reason: 'replayed' },
-    });
-    expect((await registry.get('id1'))?.gen).toBe(1);
+    expect(results.every((r) => r.status === 'fulfilled')).toBe(true);
+    expect((await registry.get('id1'))?.gen).toBe(2);
+    const tokens = results.map((r) => (r as PromiseFulfilledResult<{ token: string }>).value.token);
+    await registry.confirm('id1', 2);
+    // Only the token of the newest generation resumes now.
+    const outcomes = await Promise.allSettled(tokens.map((t) => registry.resume(t)));
+    expect(outcomes.filter((o) => o.status === 'fulfilled')).toHaveLength(1);
   });
 
   it('refuses tampered, malformed and expired tokens with their reason', async () => {

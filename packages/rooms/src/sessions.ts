@@ -102,6 +102,12 @@ export interface SessionRegistry extends Subscribable<SessionRegistryEvents> {
    * token, or the loser of two concurrent resumes). Cancels the grace timer like `attached`.
    */
   resume(token: string): Promise<SessionGrant>;
+  /**
+   * The client proved it holds the token of generation `gen` (it spoke on the connection the
+   * token was sent on). Until then the previous token also resumes the session, so a client whose
+   * Welcome was lost with its connection is not locked out; after it, only the newest works.
+   */
+  confirm(sessionId: string, gen: number): Promise<void>;
   /** Ends the session for good: later resumes fail with 'revoked'. No-op for an unknown session. */
   revoke(sessionId: string): Promise<void>;
   /** The client went away: starts the grace timer (kept if one is already running). */
@@ -121,6 +127,8 @@ interface StoredSession {
   userId?: string;
   auth?: unknown;
   gen: number;
+  /** The newest generation whose token the client is known to hold (see `confirm`). */
+  confirmed?: number;
   createdAt: number;
   roomId?: string;
   data?: unknown;
@@ -164,7 +172,7 @@ function toJson(what: string, value: unknown): string {
 }
 
 function publicRecord(stored: StoredSession): SessionRecord {
-  const { revoked: _revoked, ...record } = stored;
+  const { revoked: _revoked, confirmed: _confirmed, ...record } = stored;
   return record;
 }
 
@@ -329,7 +337,11 @@ export function createSessionRegistry(options: SessionRegistryOptions): SessionR
         if (record.revoked) {
           throw rejected('revoked', sessionId, `session ${sessionId} was revoked`);
         }
-        if (record.gen !== payload.gen) {
+        // The previous token still works while the newest was never confirmed: the Welcome
+        // that carried it may have been lost with the connection.
+        const unconfirmedPrevious =
+          payload.gen === record.gen - 1 && (record.confirmed ?? -1) < record.gen;
+        if (record.gen !== payload.gen && !unconfirmedPrevious) {
           throw rejected(
             'replayed',
             sessionId,
@@ -347,6 +359,13 @@ export function createSessionRegistry(options: SessionRegistryOptions): SessionR
       }
       cancelGrace(sessionId);
       return { session: publicRecord(next), token: issue(next) };
+    },
+    async confirm(sessionId, gen) {
+      checkId(sessionId);
+      await modify(sessionId, (record) => {
+        if (record.revoked || gen !== record.gen || (record.confirmed ?? -1) >= gen) return null;
+        return { ...record, confirmed: gen };
+      });
     },
     async revoke(sessionId) {
       checkId(sessionId);

@@ -177,10 +177,17 @@ describe('bad input', () => {
     );
     expect((await t.closed).code).toBe(CloseCode.Unauthorized);
 
-    // The token works once; using it again is a replay.
+    // A Welcome lost with its connection (the client never spoke on it): the previous token
+    // still resumes, so the client is not locked out of its own session.
+    const lost = await hello(url, token, 0);
+    lost.connection.close();
+    await lost.closed;
+    // The token works; once the client speaks on the new connection, using it again is a replay.
     const resumed = await hello(url, token, 0);
     expect(resumed.welcome.resume).toBe('resumed');
     expect(resumed.welcome.sessionId).toBe(first.welcome.sessionId);
+    resumed.connection.send(new Uint8Array([Opcode.Ping, 0, 0]));
+    await new Promise((resolve) => setTimeout(resolve, 50));
     resumed.connection.close();
     await resumed.closed;
     const replay = await raw(url);
@@ -273,5 +280,25 @@ describe('bad input', () => {
     expect(Date.now() - started).toBeGreaterThanOrEqual(250);
     expect(server.stats().rejections['handshake-timeout']).toBeGreaterThanOrEqual(1);
     await healthy();
+  });
+});
+
+describe('a hanging auth hook', () => {
+  it('is cut off by the handshake timeout', async () => {
+    const { server, url } = await startServer({
+      handshakeTimeoutMs: 200,
+      auth: () => new Promise<boolean>(() => undefined), // never answers
+    });
+    try {
+      const r = await raw(url('ws'));
+      r.connection.send(
+        encodeHello({ version: PROTOCOL_VERSION, token: '', received: 0, auth: 'x' }),
+      );
+      expect((await r.closed).code).toBe(CloseCode.Timeout);
+      expect(server.stats().rejections['auth-timeout']).toBe(1);
+      expect(server.stats().sessions).toBe(0);
+    } finally {
+      await server.close();
+    }
   });
 });

@@ -1,6 +1,9 @@
 import type { Client } from '@tickwire/client';
+import { ErrorCode } from '@tickwire/core';
 import { afterEach, describe, expect, it } from 'vitest';
+import { replicate, replicationOf } from './replicate.js';
 import {
+  type ArenaState,
   arenaMessages,
   connectClient,
   Player,
@@ -88,5 +91,18 @@ describe.each<TransportName>(['ws', 'tcp', 'udp'])('engine over %s', (transport)
     expect(c.room).toBeNull();
     expect(server.rooms.get(roomA.id)?.clients.size).toBe(2);
     await until(() => [...roomA.replica!.entities()].length === 2, 5000, 'despawn after leave');
+  });
+});
+
+describe('replicate', () => {
+  it('gives a room one replication, found again with replicationOf', async () => {
+    const { server, clients } = await setup('ws', 1);
+    const joined = await clients[0]!.joinOrCreate('arena', {}, roomOptions);
+    const room = server.rooms.get(joined.id)!;
+    const state = room.state as ArenaState;
+    expect(replicationOf(room)).toBe(state.replication);
+    expect(() => replicate(room, { types: [Player] })).toThrow(
+      expect.objectContaining({ code: ErrorCode.CONFLICT }),
+    );
   });
 });

@@ -1,7 +1,8 @@
 // What operators rely on: /metrics, /health, /debug and a shutdown that loses no session.
-import type { Client } from '@tickwire/client';
+import { type Client, createClient } from '@tickwire/client';
 import { CloseCode, ErrorCode } from '@tickwire/core';
 import { createMemoryStore } from '@tickwire/core/memory';
+import type { SessionLink } from '@tickwire/rooms/protocol';
 import { afterEach, describe, expect, it } from 'vitest';
 import { WebSocket } from 'ws';
 import { arenaMessages, connectClient, Player, startServer, until } from './test-game.js';
@@ -150,5 +151,73 @@ describe('operations', () => {
       });
     expect(await status('https://evil.example')).toBe(403);
     expect(await status('https://game.example')).toBe(101);
+  });
+});
+
+describe('moderation and several processes', () => {
+  it('kick ends a session at once: the client gets FORBIDDEN and the seat is free', async () => {
+    const { server, url } = await startServer({ transports: { ws: true } });
+    cleanup.push(() => server.close());
+    const client = connectClient(url('ws'), 'ws');
+    cleanup.push(async () => client.close());
+    await client.connect();
+    const room = await client.joinOrCreate('arena', {}, roomOptions);
+    const closed = new Promise<string | undefined>((resolve) =>
+      client.on('close', (_info, error) => resolve(error?.code)),
+    );
+    expect(await server.kick(client.session!.sessionId, 'behave')).toBe(true);
+    expect(await closed).toBe(ErrorCode.FORBIDDEN);
+    await until(() => server.rooms.get(room.id) === undefined, 3000, 'room disposed');
+    expect(server.stats().sessions).toBe(0);
+    expect(await server.kick('no-such-session')).toBe(false);
+  });
+
+  it('a session resumed on another process frees its seat on the first one', async () => {
+    const store = createMemoryStore();
+    const secret = 'a-secret-that-is-at-least-32-bytes-long!';
+    const a = await startServer({
+      store,
+      session: { secret, graceMs: 200 },
+      transports: { ws: true },
+    });
+    const b = await startServer({
+      store,
+      session: { secret, graceMs: 200 },
+      transports: { ws: true },
+    });
+    cleanup.push(() => a.server.close());
+    cleanup.push(() => b.server.close());
+    let target = a.url('ws');
+    const { createWsClient } = await import('@tickwire/transport/ws');
+    const inner = createWsClient();
+    // A transport that goes to whichever server `target` names (a load balancer's choice).
+    const client = createClient({
+      endpoints: [
+        {
+          url: 'ws://balancer',
+          transport: { connect: (_url, options) => inner.connect(target, options) },
+        },
+      ],
+      reconnect: { initialDelayMs: 20, maxDelayMs: 50 },
+    });
+    cleanup.push(async () => client.close());
+    await client.connect();
+    await client.joinOrCreate('arena', {}, roomOptions);
+    expect(a.server.stats().sessions).toBe(1);
+    target = b.url('ws');
+    const sessionId = client.session!.sessionId;
+    // Cut the connection on A: the client comes back through the balancer, to B.
+    const member = [...a.server.rooms.rooms()][0]!.clients.get(sessionId)!;
+    (member.connection as SessionLink).transport?.close(1001, 'cut');
+    await until(
+      () => client.state === 'open' && client.session!.resume === 'restored',
+      5000,
+      'restored on B',
+    );
+    expect(client.session!.sessionId).toBe(sessionId);
+    // A's grace period ends: it sees the session moved and frees the seat, keeping the record.
+    await until(() => a.server.stats().sessions === 0, 3000, 'A lets go');
+    expect(a.server.rooms.rooms()).toHaveLength(0);
+    expect(b.server.stats().sessions).toBe(1);
   });
 });

@@ -189,6 +189,8 @@ interface Accepted {
   timer: Timer | null;
   /** Set once the server decided to close it: later frames are dropped unseen. */
   closing: boolean;
+  /** The token generation sent in the Welcome, until the client speaks and so confirms it. */
+  confirmGen: number | null;
 }
 
 /** Frames replication and time sync consume on the link (never an error, in a room or not). */
@@ -475,6 +477,7 @@ export function createServer(options: TickwireServerOptions = {}): TickwireServe
     item: Accepted,
     live: Live,
     token: string,
+    gen: number,
     resume: ResumeKind,
     peerReceived: number,
   ): void => {
@@ -495,6 +498,7 @@ export function createServer(options: TickwireServerOptions = {}): TickwireServe
     );
     item.phase = 'session';
     item.live = live;
+    item.confirmGen = gen;
     const previous = live.connection;
     live.link.attach(connection, peerReceived);
     live.connection = connection;
@@ -509,11 +513,12 @@ export function createServer(options: TickwireServerOptions = {}): TickwireServe
     item: Accepted,
     live: Live,
     token: string,
+    gen: number,
     resume: ResumeKind,
     peerReceived: number,
   ): void => {
     try {
-      welcome(item, live, token, resume, peerReceived);
+      welcome(item, live, token, gen, resume, peerReceived);
     } catch (error) {
       const typed = toTickwireError(error, ErrorCode.INTERNAL, 'cannot send Welcome');
       logger.error({ session: live.id, err: typed }, 'cannot send Welcome');
@@ -568,7 +573,7 @@ export function createServer(options: TickwireServerOptions = {}): TickwireServe
       return;
     }
     const live = makeLive(grant.session, userData);
-    welcomeOrEnd(item, live, grant.token, 'new', 0);
+    welcomeOrEnd(item, live, grant.token, grant.session.gen, 'new', 0);
   };
 
   const resumeSession = async (item: Accepted, hello: HelloFrame): Promise<void> => {
@@ -607,12 +612,12 @@ export function createServer(options: TickwireServerOptions = {}): TickwireServe
         sessions.detached(live.id);
         return;
       }
-      welcomeOrEnd(item, live, grant.token, 'resumed', hello.received);
+      welcomeOrEnd(item, live, grant.token, grant.session.gen, 'resumed', hello.received);
       return;
     }
     // The record outlived the process that held the link: a restart with a shared store.
     const restored = makeLive(grant.session, grant.session.auth);
-    welcomeOrEnd(item, restored, grant.token, 'restored', 0);
+    welcomeOrEnd(item, restored, grant.token, grant.session.gen, 'restored', 0);
   };
 
   const onHello = (item: Accepted, data: Uint8Array): void => {
@@ -656,7 +661,22 @@ export function createServer(options: TickwireServerOptions = {}): TickwireServe
       return;
     }
     item.phase = 'auth';
+    // The auth hook and the store get the handshake timeout too: a hanging one must not hold
+    // connections open forever.
+    const deadline = time.setTimeout(() => {
+      if (item.phase !== 'auth' || item.closing) return;
+      refuse(
+        item,
+        'auth-timeout',
+        CloseCode.Timeout,
+        new TickwireError(
+          ErrorCode.TIMEOUT,
+          `authentication took longer than ${config.handshakeTimeoutMs} ms`,
+        ),
+      );
+    }, config.handshakeTimeoutMs);
     const run = hello.token === '' ? openSession(item, hello) : resumeSession(item, hello);
+    void run.finally(() => deadline.cancel()).catch(() => undefined);
     run.catch((error: unknown) => {
       const typed = toTickwireError(error, ErrorCode.INTERNAL, 'handshake failed');
       logger.error({ err: typed }, 'handshake failed');
@@ -688,6 +708,11 @@ export function createServer(options: TickwireServerOptions = {}): TickwireServe
     const guarded = guardConnection(connection, counts, (data, channel) => {
       const current = item!;
       if (current.closing) return 'drop';
+      if (current.confirmGen !== null && current.live !== null) {
+        // The client speaks on the connection its new token was sent on: it holds that token.
+        void sessions.confirm(current.live.id, current.confirmGen).catch(() => undefined);
+        current.confirmGen = null;
+      }
       const verdict = limiter.allowMessage(data.byteLength);
       if (verdict === 'ok') {
         if (current.phase === 'hello') {
@@ -730,6 +755,7 @@ export function createServer(options: TickwireServerOptions = {}): TickwireServe
       live: null,
       timer: null,
       closing: false,
+      confirmGen: null,
     };
     const entry = item;
     accepted.add(entry);
