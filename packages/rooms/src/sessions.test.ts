@@ -139,6 +139,16 @@ describe('createSessionRegistry', () => {
     expect((error as Error).message).toMatch(/start a new session/);
   });
 
+  it('keeps a revoked record only a minute (churned sessions do not pile up for a day)', async () => {
+    const { registry, time, store } = setup();
+    const { token } = await registry.create();
+    await registry.revoke('id1');
+    expect(await reasonOf(registry.resume(token))).toBe('revoked');
+    time.advance(60_001);
+    expect(await store.scan('')).toEqual([]);
+    expect(await reasonOf(registry.resume(token))).toBe('expired');
+  });
+
   it("revoke ends the session: resume is 'revoked', get is null, update is NOT_FOUND", async () => {
     const { registry, revoked } = setup();
     const { token } = await registry.create();

@@ -141,6 +141,8 @@ interface GraceTimer {
 }
 
 const MAX_WRITE_ATTEMPTS = 8;
+/** How long a revoked record is kept (at least the grace period). */
+const REVOKED_TTL_MS = 60_000;
 
 function invalid(message: string): TickwireError {
   return new TickwireError(ErrorCode.INVALID_ARGUMENT, message);
@@ -283,6 +285,7 @@ export function createSessionRegistry(options: SessionRegistryOptions): SessionR
   const modify = async (
     sessionId: string,
     change: (record: StoredSession) => StoredSession | null,
+    ttlMs = tokenTtlMs,
   ): Promise<StoredSession | null> => {
     for (let attempt = 0; attempt < MAX_WRITE_ATTEMPTS; attempt++) {
       const current = await read(sessionId);
@@ -293,7 +296,7 @@ export function createSessionRegistry(options: SessionRegistryOptions): SessionR
         keyOf(sessionId),
         current.raw,
         toJson(`session ${sessionId}`, next),
-        { ttlMs: tokenTtlMs },
+        { ttlMs },
       );
       if (written) return next;
     }
@@ -371,11 +374,17 @@ export function createSessionRegistry(options: SessionRegistryOptions): SessionR
       checkId(sessionId);
       cancelGrace(sessionId);
       let changed = false;
-      await modify(sessionId, (record) => {
-        if (record.revoked) return null;
-        changed = true;
-        return { ...record, revoked: true };
-      });
+      // A revoked record only answers 'revoked' for a while (then 'expired', which means the
+      // same to a client): sessions churned by a hostile client do not pile up for a day.
+      await modify(
+        sessionId,
+        (record) => {
+          if (record.revoked) return null;
+          changed = true;
+          return { ...record, revoked: true };
+        },
+        Math.min(tokenTtlMs, Math.max(graceMs, REVOKED_TTL_MS)),
+      );
       if (changed) events.emit('revoked', sessionId);
     },
     detached(sessionId) {

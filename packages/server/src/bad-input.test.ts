@@ -302,3 +302,38 @@ describe('a hanging auth hook', () => {
     }
   });
 });
+
+describe('session churn', () => {
+  it('slows handshakes per address (TryAgainLater) and caps live sessions (ServerFull)', async () => {
+    const { server, url } = await startServer({
+      limits: { handshakesPerSecondPerAddress: 2, maxSessions: 3 },
+    });
+    try {
+      // A burst of 8 handshakes from one address: the bucket holds 4.
+      const codes = await Promise.all(
+        Array.from({ length: 8 }, async () => {
+          const r = await raw(url('ws'));
+          r.connection.send(
+            encodeHello({ version: PROTOCOL_VERSION, token: '', received: 0, auth: undefined }),
+          );
+          const outcome = await Promise.race([
+            r.closed.then((info) => info.code),
+            until(() => r.frames.some((data) => data[0] === Opcode.Welcome), 3000).then(() => 0),
+          ]);
+          return { outcome, r };
+        }),
+      );
+      const refused = codes.filter((c) => c.outcome === CloseCode.TryAgainLater).length;
+      const welcomed = codes.filter((c) => c.outcome === 0).length;
+      const full = codes.filter((c) => c.outcome === CloseCode.ServerFull).length;
+      expect(refused).toBe(4);
+      expect(welcomed).toBe(3); // maxSessions
+      expect(full).toBe(1);
+      expect(server.stats().rejections['handshake-rate']).toBe(4);
+      expect(server.stats().rejections['max-sessions']).toBe(1);
+      for (const { r } of codes) r.connection.close();
+    } finally {
+      await server.close();
+    }
+  });
+});

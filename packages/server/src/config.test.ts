@@ -47,6 +47,8 @@ describe('resolveServerConfig', () => {
         maxConnections: 10_000,
         maxConnectionsPerAddress: 16,
         maxReplayBytes: 1_048_576,
+        handshakesPerSecondPerAddress: 20,
+        maxSessions: 100_000,
       },
       allowedOrigins: undefined,
       http: { health: true, metrics: true, debug: false },
@@ -253,7 +255,8 @@ describe('resolveServerConfig', () => {
     expect(errorOf({ limits: { messagesPerSecnd: 5 } }).message).toBe(
       "unknown option 'limits.messagesPerSecnd' (did you mean 'messagesPerSecond'?); valid options of limits: " +
         'maxMessageBytes, messagesPerSecond, messageBurst, bytesPerSecond, bytesBurst, ' +
-        'rateLimitWarnings, maxConnections, maxConnectionsPerAddress, maxReplayBytes',
+        'rateLimitWarnings, maxConnections, maxConnectionsPerAddress, maxReplayBytes, ' +
+        'handshakesPerSecondPerAddress, maxSessions',
     );
     expect(errorOf({ transports: { quic: true } }).path).toBe('transports.quic');
     expect(errorOf({ transports: { tcp: { path: '/x' } } }).path).toBe('transports.tcp.path');

@@ -120,6 +120,19 @@ export interface LimitsConfig {
    * @default the larger of 1048576 (1 MiB) and 2 × maxMessageBytes
    */
   maxReplayBytes?: number;
+  /**
+   * Handshakes (Hello frames) accepted per second from one address, with a burst of twice as
+   * many: reconnecting to reset the rate limits or to churn sessions is slowed down. Excess
+   * connections close with CloseCode.TryAgainLater.
+   * @default 20
+   */
+  handshakesPerSecondPerAddress?: number;
+  /**
+   * Live sessions (connected or within their grace period) at most; beyond it new sessions are
+   * refused with CloseCode.ServerFull.
+   * @default 100000
+   */
+  maxSessions?: number;
 }
 
 /** Which HTTP endpoints the server answers on its HTTP port. */
@@ -226,6 +239,8 @@ export interface ResolvedLimits {
   maxConnections: number;
   maxConnectionsPerAddress: number;
   maxReplayBytes: number;
+  handshakesPerSecondPerAddress: number;
+  maxSessions: number;
 }
 
 /** Resolved HTTP endpoints. */
@@ -289,6 +304,8 @@ const limitKeys = [
   'maxConnections',
   'maxConnectionsPerAddress',
   'maxReplayBytes',
+  'handshakesPerSecondPerAddress',
+  'maxSessions',
 ] as const satisfies readonly (keyof LimitsConfig)[];
 const httpKeys = ['health', 'metrics', 'debug'] as const satisfies readonly (keyof HttpConfig)[];
 
@@ -519,6 +536,12 @@ function resolveLimits(value: unknown): ResolvedLimits {
       1,
     ),
     maxReplayBytes,
+    handshakesPerSecondPerAddress: positive(
+      'limits.handshakesPerSecondPerAddress',
+      input.handshakesPerSecondPerAddress,
+      20,
+    ),
+    maxSessions: integer('limits.maxSessions', input.maxSessions, 100_000, 1),
   };
 }
 

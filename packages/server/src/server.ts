@@ -64,7 +64,13 @@ import {
   guardConnection,
 } from './guard.js';
 import { createHttpHandler, type HealthStatus, type RequestListener } from './http.js';
-import { createAddressLimiter, createConnectionLimiter, normalizeAddress } from './limits.js';
+import {
+  createAddressLimiter,
+  createConnectionLimiter,
+  createTokenBucket,
+  normalizeAddress,
+  type TokenBucket,
+} from './limits.js';
 import {
   createPinoLogger,
   createPromMetrics,
@@ -244,6 +250,21 @@ export function createServer(options: TickwireServerOptions = {}): TickwireServe
     config.limits.maxConnections,
   );
   const counts: FrameCounts = createFrameCounts();
+  // Handshakes per address: reconnecting must not reset the rate limits or churn sessions.
+  const handshakeBuckets = new Map<string, TokenBucket>();
+  const handshakeAllowed = (address: string): boolean => {
+    let bucket = handshakeBuckets.get(address);
+    if (bucket === undefined) {
+      const rate = config.limits.handshakesPerSecondPerAddress;
+      bucket = createTokenBucket({
+        ratePerSecond: rate,
+        burst: Math.max(1, 2 * rate),
+        clock: time,
+      });
+      handshakeBuckets.set(address, bucket);
+    }
+    return bucket.take();
+  };
   const rejections: Record<string, number> = {};
   const lives = new Map<string, Live>();
   const accepted = new Set<Accepted>();
@@ -282,6 +303,10 @@ export function createServer(options: TickwireServerOptions = {}): TickwireServe
   };
 
   const flushCounts = (): void => {
+    // Full buckets carry no history: forget them.
+    const burst = Math.max(1, 2 * config.limits.handshakesPerSecondPerAddress);
+    for (const [address, bucket] of handshakeBuckets)
+      if (bucket.tokens >= burst) handshakeBuckets.delete(address);
     const pairs = [
       [counts.messagesIn, serverMetrics.messagesIn],
       [counts.bytesIn, serverMetrics.bytesIn],
@@ -535,6 +560,15 @@ export function createServer(options: TickwireServerOptions = {}): TickwireServe
   };
 
   const openSession = async (item: Accepted, hello: HelloFrame): Promise<void> => {
+    if (lives.size >= config.limits.maxSessions) {
+      refuse(
+        item,
+        'max-sessions',
+        CloseCode.ServerFull,
+        new TickwireError(ErrorCode.LIMIT_EXCEEDED, 'server is full (session limit)'),
+      );
+      return;
+    }
     let result: AuthResult = true;
     if (auth !== undefined) {
       try {
@@ -631,6 +665,18 @@ export function createServer(options: TickwireServerOptions = {}): TickwireServe
         new TickwireError(
           ErrorCode.PROTOCOL_ERROR,
           `expected Hello, got ${opcodeName(data[0] ?? 0)}`,
+        ),
+      );
+      return;
+    }
+    if (!handshakeAllowed(item.address)) {
+      refuse(
+        item,
+        'handshake-rate',
+        CloseCode.TryAgainLater,
+        new TickwireError(
+          ErrorCode.RATE_LIMITED,
+          `more than ${config.limits.handshakesPerSecondPerAddress} handshakes per second from ${item.address}`,
         ),
       );
       return;

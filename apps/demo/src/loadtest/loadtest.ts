@@ -330,9 +330,14 @@ export async function runLoadtest(options: LoadtestOptions): Promise<LoadtestSum
       port: 0,
       transports: { tcp: true, udp: true },
       logger: options.serverLogger ?? silentLogger,
-      // Every bot connects from 127.0.0.1: the server's per-address cap (16 by default) must
-      // let them all in. Only the connection caps: the rate limits stay what players get.
-      limits: { maxConnectionsPerAddress: requested + 16, maxConnections: requested + 16 },
+      // Every bot connects from 127.0.0.1: the server's per-address caps (16 connections, 20
+      // handshakes a second by default) must let them all in, as fast as they ramp. The
+      // message rate limits stay what players get.
+      limits: {
+        maxConnectionsPerAddress: requested + 16,
+        maxConnections: requested + 16,
+        handshakesPerSecondPerAddress: 1000,
+      },
     };
     demo = await startDemoServer(serverOptions);
     demo.server.on('rejected', (reason, error) => {

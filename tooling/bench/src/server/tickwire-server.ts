@@ -100,7 +100,11 @@ const server = createServer({
   transports: { ws: true },
   rooms: { [ROOM_NAME]: benchRoom },
   session: { secret: 'tickwire-bench-server-suite-secret-0123456789' },
-  limits: { maxConnections: 50_000, maxConnectionsPerAddress: 50_000 },
+  limits: {
+    maxConnections: 50_000,
+    maxConnectionsPerAddress: 50_000,
+    handshakesPerSecondPerAddress: 10_000,
+  },
 });
 let sessionsEnded = 0;
 server.on('sessionEnd', () => {
