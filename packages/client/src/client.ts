@@ -138,6 +138,18 @@ export interface ClientStats {
   failedAttempts: number;
 }
 
+/**
+ * A request to enter a room: `target` is a room name (a room id for `joinById`), `options` go to
+ * the room's hooks (JSON), `roomOptions` say how to read the room (message registries, replicated
+ * types). Rejects with the server's error code: NOT_FOUND, LIMIT_EXCEEDED (full), FORBIDDEN,
+ * VALIDATION_FAILED, CONFLICT (already in a room), TIMEOUT.
+ */
+export type JoinRequest = <C extends MessageDefinitions, S extends MessageDefinitions>(
+  target: string,
+  options?: unknown,
+  roomOptions?: ClientRoomOptions<C, S>,
+) => Promise<ClientRoom<C, S>>;
+
 /** The client engine: a session with the server that survives reconnection, and a room. */
 export interface Client extends Subscribable<ClientEvents> {
   readonly state: ClientState;
@@ -155,29 +167,13 @@ export interface Client extends Subscribable<ClientEvents> {
    */
   connect(): Promise<SessionInfo>;
   /** Joins a room of that name with a free seat (NOT_FOUND when there is none). */
-  join<C extends MessageDefinitions, S extends MessageDefinitions>(
-    name: string,
-    options?: unknown,
-    roomOptions?: ClientRoomOptions<C, S>,
-  ): Promise<ClientRoom<C, S>>;
+  join: JoinRequest;
   /** Creates a room of that name. */
-  create<C extends MessageDefinitions, S extends MessageDefinitions>(
-    name: string,
-    options?: unknown,
-    roomOptions?: ClientRoomOptions<C, S>,
-  ): Promise<ClientRoom<C, S>>;
+  create: JoinRequest;
   /** Joins a room of that name with a free seat, or creates one. */
-  joinOrCreate<C extends MessageDefinitions, S extends MessageDefinitions>(
-    name: string,
-    options?: unknown,
-    roomOptions?: ClientRoomOptions<C, S>,
-  ): Promise<ClientRoom<C, S>>;
+  joinOrCreate: JoinRequest;
   /** Joins the room with that id. */
-  joinById<C extends MessageDefinitions, S extends MessageDefinitions>(
-    roomId: string,
-    options?: unknown,
-    roomOptions?: ClientRoomOptions<C, S>,
-  ): Promise<ClientRoom<C, S>>;
+  joinById: JoinRequest;
   stats(): ClientStats;
   /**
    * Ends the session and closes; idempotent. While connected the server frees the seat at once;

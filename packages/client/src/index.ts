@@ -18,6 +18,7 @@ export {
   createClient,
   type Endpoint,
   errorOfClose,
+  type JoinRequest,
   type ReconnectOptions,
   type SessionInfo,
 } from './client.js';

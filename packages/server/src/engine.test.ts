@@ -1,24 +1,19 @@
 import type { Client } from '@tickwire/client';
 import { ErrorCode } from '@tickwire/core';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { replicate, replicationOf } from './replicate.js';
 import {
   type ArenaState,
-  arenaMessages,
+  cleanupAfterEach,
   connectClient,
   Player,
+  roomOptions,
   startServer,
   type TransportName,
   until,
 } from './test-game.js';
 
-const roomOptions = { messages: arenaMessages, replication: { types: [Player] } };
-
-let cleanup: (() => Promise<void>)[] = [];
-afterEach(async () => {
-  for (const fn of cleanup.reverse()) await fn();
-  cleanup = [];
-});
+const cleanup = cleanupAfterEach();
 
 async function setup(transport: TransportName, count: number) {
   const { server, url } = await startServer();

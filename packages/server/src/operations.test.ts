@@ -3,17 +3,11 @@ import { type Client, createClient } from '@tickwire/client';
 import { CloseCode, ErrorCode } from '@tickwire/core';
 import { createMemoryStore } from '@tickwire/core/memory';
 import type { SessionLink } from '@tickwire/rooms/protocol';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { WebSocket } from 'ws';
-import { arenaMessages, connectClient, Player, startServer, until } from './test-game.js';
+import { cleanupAfterEach, connectClient, roomOptions, startServer, until } from './test-game.js';
 
-const roomOptions = { messages: arenaMessages, replication: { types: [Player] } };
-
-let cleanup: (() => Promise<void>)[] = [];
-afterEach(async () => {
-  for (const fn of cleanup.reverse()) await fn();
-  cleanup = [];
-});
+const cleanup = cleanupAfterEach();
 
 /** Parses Prometheus text: `name{labels} value` lines into a map keyed by `name{labels}`. */
 function parseMetrics(text: string): Map<string, number> {

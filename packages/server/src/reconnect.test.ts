@@ -1,25 +1,19 @@
 import type { Client } from '@tickwire/client';
 import { type ClientTransport, CloseCode, type Connection, ErrorCode } from '@tickwire/core';
 import type { SessionLink } from '@tickwire/rooms/protocol';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import {
   type ArenaState,
-  arenaMessages,
+  cleanupAfterEach,
   clientTransport,
   connectClient,
-  Player,
+  roomOptions,
   startServer,
   type TransportName,
   until,
 } from './test-game.js';
 
-const roomOptions = { messages: arenaMessages, replication: { types: [Player] } };
-
-let cleanup: (() => Promise<void>)[] = [];
-afterEach(async () => {
-  for (const fn of cleanup.reverse()) await fn();
-  cleanup = [];
-});
+const cleanup = cleanupAfterEach();
 
 /** A client transport that records its connections and can refuse new ones. */
 function recording(name: TransportName) {

@@ -32,6 +32,7 @@ import {
   type Room,
   type RoomClient,
   type RoomManager,
+  type SessionGrant,
   type SessionRecord,
   type SessionRegistry,
 } from '@tickwire/rooms';
@@ -276,6 +277,18 @@ export function createServer(options: TickwireServerOptions = {}): TickwireServe
   let flushTimer: Timer | null = null;
   let closing: Promise<void> | null = null;
 
+  /** Waits for `promise` (its failure ignored) or `ms`, whichever comes first. */
+  const withDeadline = async (promise: Promise<unknown>, ms: number): Promise<void> => {
+    let timer: Timer | undefined;
+    await Promise.race([
+      promise.catch(() => undefined),
+      new Promise<void>((resolve) => {
+        timer = time.setTimeout(resolve, ms);
+      }),
+    ]);
+    timer?.cancel();
+  };
+
   const reject = (reason: string, error: TickwireError): void => {
     rejections[reason] = (rejections[reason] ?? 0) + 1;
     serverMetrics.rejections.inc(1, { reason });
@@ -283,13 +296,19 @@ export function createServer(options: TickwireServerOptions = {}): TickwireServe
     logger.debug({ reason, err: error }, 'rejected');
   };
 
-  const goodbye = (connection: Connection, code: number, reason: string): void => {
+  /** Tells the peer why before it closes (best effort: the connection may be going already). */
+  const sendGoodbye = (connection: Connection, code: number, reason: string): void => {
     if (connection.state !== 'open') return;
     try {
       connection.send(encodeGoodbye({ code, reason }), 'reliable');
     } catch {
       // Closing anyway.
     }
+  };
+
+  const goodbye = (connection: Connection, code: number, reason: string): void => {
+    if (connection.state !== 'open') return;
+    sendGoodbye(connection, code, reason);
     connection.close(code, reason.slice(0, 120));
   };
 
@@ -348,13 +367,7 @@ export function createServer(options: TickwireServerOptions = {}): TickwireServe
     void rooms.leave(live.client, false).catch(() => undefined);
     if (live.link.state === 'open') {
       const connection = live.link.transport;
-      if (connection !== null && connection.state === 'open') {
-        try {
-          connection.send(encodeGoodbye({ code, reason }), 'reliable');
-        } catch {
-          // Closing anyway.
-        }
-      }
+      if (connection !== null) sendGoodbye(connection, code, reason);
       live.link.close(code, reason.slice(0, 120));
     }
     serverMetrics.sessions.set(lives.size);
@@ -498,32 +511,45 @@ export function createServer(options: TickwireServerOptions = {}): TickwireServe
     return live;
   };
 
+  /**
+   * Sends the Welcome and attaches the connection to the session's link. When the Welcome cannot
+   * be encoded or sent (user data too large for a frame, say), the session ends instead of
+   * waiting for a client that will never come.
+   */
   const welcome = (
     item: Accepted,
     live: Live,
-    token: string,
-    gen: number,
+    grant: SessionGrant,
     resume: ResumeKind,
     peerReceived: number,
   ): void => {
     const connection = item.guarded;
     if (connection.state !== 'open') return;
-    connection.send(
-      encodeWelcome({
-        version: PROTOCOL_VERSION,
-        sessionId: live.id,
-        token,
-        received: live.link.counters.received,
-        resume,
-        tickRateHz: config.tickRateHz,
-        graceMs: config.session.graceMs,
-        userData: live.client.auth,
-      }),
-      'reliable',
-    );
+    try {
+      connection.send(
+        encodeWelcome({
+          version: PROTOCOL_VERSION,
+          sessionId: live.id,
+          token: grant.token,
+          received: live.link.counters.received,
+          resume,
+          tickRateHz: config.tickRateHz,
+          graceMs: config.session.graceMs,
+          userData: live.client.auth,
+        }),
+        'reliable',
+      );
+    } catch (error) {
+      const typed = toTickwireError(error, ErrorCode.INTERNAL, 'cannot send Welcome');
+      logger.error({ session: live.id, err: typed }, 'cannot send Welcome');
+      void sessions.revoke(live.id).catch(() => undefined);
+      endLive(live, CloseCode.InternalError, 'cannot send Welcome');
+      refuse(item, 'welcome-failed', CloseCode.InternalError, typed);
+      return;
+    }
     item.phase = 'session';
     item.live = live;
-    item.confirmGen = gen;
+    item.confirmGen = grant.session.gen;
     const previous = live.connection;
     live.link.attach(connection, peerReceived);
     live.connection = connection;
@@ -531,26 +557,6 @@ export function createServer(options: TickwireServerOptions = {}): TickwireServe
       goodbye(previous, CloseCode.Replaced, 'resumed elsewhere');
     sessions.attached(live.id);
     emitter.emit('session', live.id, resume);
-  };
-
-  /** `welcome`, or, when the Welcome cannot be encoded or sent, the end of that session. */
-  const welcomeOrEnd = (
-    item: Accepted,
-    live: Live,
-    token: string,
-    gen: number,
-    resume: ResumeKind,
-    peerReceived: number,
-  ): void => {
-    try {
-      welcome(item, live, token, gen, resume, peerReceived);
-    } catch (error) {
-      const typed = toTickwireError(error, ErrorCode.INTERNAL, 'cannot send Welcome');
-      logger.error({ session: live.id, err: typed }, 'cannot send Welcome');
-      void sessions.revoke(live.id).catch(() => undefined);
-      endLive(live, CloseCode.InternalError, 'cannot send Welcome');
-      refuse(item, 'welcome-failed', CloseCode.InternalError, typed);
-    }
   };
 
   const refuse = (item: Accepted, reason: string, code: number, error: TickwireError): void => {
@@ -607,11 +613,11 @@ export function createServer(options: TickwireServerOptions = {}): TickwireServe
       return;
     }
     const live = makeLive(grant.session, userData);
-    welcomeOrEnd(item, live, grant.token, grant.session.gen, 'new', 0);
+    welcome(item, live, grant, 'new', 0);
   };
 
   const resumeSession = async (item: Accepted, hello: HelloFrame): Promise<void> => {
-    let grant: Awaited<ReturnType<SessionRegistry['resume']>>;
+    let grant: SessionGrant;
     try {
       grant = await sessions.resume(hello.token);
     } catch (error) {
@@ -646,12 +652,12 @@ export function createServer(options: TickwireServerOptions = {}): TickwireServe
         sessions.detached(live.id);
         return;
       }
-      welcomeOrEnd(item, live, grant.token, grant.session.gen, 'resumed', hello.received);
+      welcome(item, live, grant, 'resumed', hello.received);
       return;
     }
     // The record outlived the process that held the link: a restart with a shared store.
     const restored = makeLive(grant.session, grant.session.auth);
-    welcomeOrEnd(item, restored, grant.token, grant.session.gen, 'restored', 0);
+    welcome(item, restored, grant, 'restored', 0);
   };
 
   const onHello = (item: Accepted, data: Uint8Array): void => {
@@ -1045,15 +1051,4 @@ export function createServer(options: TickwireServerOptions = {}): TickwireServe
       endLive(live, CloseCode.SessionExpired, 'reconnection grace period over');
   });
   return server;
-}
-
-async function withDeadline(promise: Promise<unknown>, ms: number): Promise<void> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  await Promise.race([
-    promise.catch(() => undefined),
-    new Promise<void>((resolve) => {
-      timer = setTimeout(resolve, ms);
-    }),
-  ]);
-  clearTimeout(timer);
 }

@@ -9,6 +9,7 @@ import { defineMessages, defineSchema, t } from '@tickwire/serialization';
 import { createTcpClient } from '@tickwire/transport/tcp';
 import { createUdpClient } from '@tickwire/transport/udp';
 import { createWsClient } from '@tickwire/transport/ws';
+import { afterEach } from 'vitest';
 import { type RoomReplication, replicate } from './replicate.js';
 import { createServer, type TickwireServer, type TickwireServerOptions } from './server.js';
 
@@ -131,4 +132,19 @@ export async function until(check: () => boolean, ms = 5000, what = 'condition')
     if (Date.now() - start > ms) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
     await new Promise((resolve) => setTimeout(resolve, 10));
   }
+}
+
+/** What a client passes to join the arena: its messages and replicated types. */
+export const roomOptions = { messages: arenaMessages, replication: { types: [Player] } };
+
+/**
+ * The cleanups of a test file's tests: push to the returned list; after each test they run,
+ * newest first.
+ */
+export function cleanupAfterEach(): (() => Promise<void>)[] {
+  const cleanup: (() => Promise<void>)[] = [];
+  afterEach(async () => {
+    for (const fn of cleanup.splice(0).reverse()) await fn();
+  });
+  return cleanup;
 }

@@ -3,8 +3,10 @@
 // one request at a time, every request with a deadline, always killed at the end.
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { availableParallelism } from 'node:os';
+import { performance } from 'node:perf_hooks';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
+import type { RoomView } from './protocol.js';
 
 let tasksetChecked: boolean | undefined;
 
@@ -152,4 +154,71 @@ export function retainedHeapMb(): number {
   setFlagsFromString('--expose-gc');
   (runInNewContext('gc') as () => void)();
   return process.memoryUsage().heapUsed / 2 ** 20;
+}
+
+/** What this process used over a measurement window. */
+export interface Usage {
+  elapsedMs: number;
+  cpuUserUs: number;
+  cpuSystemUs: number;
+  /** Event-loop utilisation in [0, 1]. */
+  elu: number;
+}
+
+/** Starts a measurement window of this process; the returned function reads it. */
+export function beginUsage(): () => Usage {
+  const started = performance.now();
+  const cpu = process.cpuUsage();
+  const elu = performance.eventLoopUtilization();
+  return () => {
+    const used = process.cpuUsage(cpu);
+    return {
+      elapsedMs: performance.now() - started,
+      cpuUserUs: used.user,
+      cpuSystemUs: used.system,
+      elu: performance.eventLoopUtilization(elu).utilization,
+    };
+  };
+}
+
+/** An error's message (and stack, for failures the parent prints). */
+export function describeError(error: unknown, withStack = false): string {
+  if (!(error instanceof Error)) return String(error);
+  return withStack ? (error.stack ?? error.message) : error.message;
+}
+
+/** Handles each command from the parent; a failure, thrown or rejected, is replied as `failed`. */
+export function serveCommands<C>(
+  handle: (command: C) => Promise<void> | void,
+  reply: (message: { type: 'failed'; message: string }) => void,
+): void {
+  const fail = (error: unknown) => reply({ type: 'failed', message: describeError(error, true) });
+  process.on('message', (command: C) => {
+    try {
+      handle(command)?.catch(fail);
+    } catch (error) {
+      fail(error);
+    }
+  });
+}
+
+/** Per room: how many of `bots` are in it and the fewest/most avatars they see. */
+export function roomViews<B>(
+  bots: Iterable<B>,
+  roomOf: (bot: B) => string,
+  seenOf: (bot: B) => number,
+): Record<string, RoomView> {
+  const rooms: Record<string, RoomView> = {};
+  for (const bot of bots) {
+    const seen = seenOf(bot);
+    const id = roomOf(bot);
+    const view = rooms[id];
+    if (view === undefined) rooms[id] = { bots: 1, minSeen: seen, maxSeen: seen };
+    else {
+      view.bots++;
+      view.minSeen = Math.min(view.minSeen, seen);
+      view.maxSeen = Math.max(view.maxSeen, seen);
+    }
+  }
+  return rooms;
 }

@@ -3,9 +3,16 @@
 // Same IPC protocol and figures as tickwire-bots.ts.
 import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
 import { Client, type Room } from 'colyseus.js';
-import { exitWithParent } from './child.js';
+import {
+  beginUsage,
+  describeError,
+  exitWithParent,
+  roomViews,
+  serveCommands,
+  type Usage,
+} from './child.js';
 import { RATE_HZ, ROOM_NAME, stick } from './game.js';
-import type { BotCommand, BotReply, BotReport, RoomView } from './protocol.js';
+import type { BotCommand, BotReply, BotReport } from './protocol.js';
 
 const CONCURRENCY = 32;
 const SLOTS = 10;
@@ -32,7 +39,6 @@ let stopping = false;
 let inputsSent = 0;
 
 const reply = (message: BotReply) => process.send?.(message);
-const describe = (error: unknown) => (error instanceof Error ? error.message : String(error));
 
 async function startBot(url: string, index: number): Promise<Bot> {
   const client = new Client(url);
@@ -69,7 +75,7 @@ async function grow(url: string, total: number, firstIndex: number): Promise<Bot
         slots[index % SLOTS]!.push(bot);
       } catch (error) {
         failed++;
-        growError ??= describe(error);
+        growError ??= describeError(error);
         if (failed > 50) return;
       }
     }
@@ -103,13 +109,12 @@ const driver = setInterval(() => {
 
 const patchesApplied = () => bots.reduce((sum, bot) => sum + bot.patches, 0);
 
-let window: {
-  started: number;
-  cpu: NodeJS.CpuUsage;
-  elu: ReturnType<typeof performance.eventLoopUtilization>;
+interface Window {
+  usage: () => Usage;
   snapshots: number;
   delay: ReturnType<typeof monitorEventLoopDelay>;
-} | null = null;
+}
+let window: Window | null = null;
 
 function handle(command: BotCommand): Promise<void> | void {
   switch (command.type) {
@@ -121,46 +126,28 @@ function handle(command: BotCommand): Promise<void> | void {
       const delay = monitorEventLoopDelay({ resolution: 10 });
       delay.enable();
       inputsSent = 0;
-      window = {
-        started: performance.now(),
-        cpu: process.cpuUsage(),
-        elu: performance.eventLoopUtilization(),
-        snapshots: patchesApplied(),
-        delay,
-      };
+      window = { usage: beginUsage(), snapshots: patchesApplied(), delay };
       reply({ type: 'begun' });
       return;
     }
     case 'end': {
       if (window === null) throw new Error("'end' without 'begin'");
-      const cpu = process.cpuUsage(window.cpu);
-      const elu = performance.eventLoopUtilization(window.elu);
+      const usage = window.usage();
       window.delay.disable();
-      const rooms: Record<string, RoomView> = {};
-      for (const bot of bots) {
-        const seen = bot.room.state?.avatars?.size ?? 0;
-        let view = rooms[bot.room.roomId];
-        if (view === undefined) {
-          view = { bots: 0, minSeen: seen, maxSeen: seen };
-          rooms[bot.room.roomId] = view;
-        }
-        view.bots++;
-        view.minSeen = Math.min(view.minSeen, seen);
-        view.maxSeen = Math.max(view.maxSeen, seen);
-      }
       const report: BotReport = {
-        elapsedMs: performance.now() - window.started,
+        ...usage,
         bots: bots.length,
-        cpuUserUs: cpu.user,
-        cpuSystemUs: cpu.system,
-        elu: elu.utilization,
         snapshots: patchesApplied() - window.snapshots,
         inputsSent,
         inputsDropped: 0,
         disconnects,
         errors,
         firstError,
-        rooms,
+        rooms: roomViews(
+          bots,
+          (bot) => bot.room.roomId,
+          (bot) => bot.room.state?.avatars?.size ?? 0,
+        ),
         loopDelayP99Ms: window.delay.percentile(99) / 1e6,
       };
       window = null;
@@ -177,11 +164,4 @@ function handle(command: BotCommand): Promise<void> | void {
 }
 
 exitWithParent();
-process.on('message', (command: BotCommand) => {
-  try {
-    const result = handle(command);
-    result?.catch((error: unknown) => reply({ type: 'failed', message: describe(error) }));
-  } catch (error) {
-    reply({ type: 'failed', message: describe(error) });
-  }
-});
+serveCommands(handle, reply);

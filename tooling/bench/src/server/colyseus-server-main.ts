@@ -8,7 +8,14 @@ import { performance } from 'node:perf_hooks';
 import { type Client, Room, Server } from '@colyseus/core';
 import { WebSocketTransport } from '@colyseus/ws-transport';
 import { defineTypes, MapSchema, Schema } from 'colyseus-schema3';
-import { exitWithParent, quantile, retainedHeapMb } from './child.js';
+import {
+  beginUsage,
+  exitWithParent,
+  quantile,
+  retainedHeapMb,
+  serveCommands,
+  type Usage,
+} from './child.js';
 import { ARENA, move, RATE_HZ, ROOM_NAME, ROOM_SIZE } from './game.js';
 import type { ServerCommand, ServerReply, ServerReport } from './protocol.js';
 
@@ -95,9 +102,7 @@ gameServer.define(ROOM_NAME, BenchRoom);
 const reply = (message: ServerReply) => process.send?.(message);
 
 let window: {
-  started: number;
-  cpu: NodeJS.CpuUsage;
-  elu: ReturnType<typeof performance.eventLoopUtilization>;
+  usage: () => Usage;
   snapshots: number;
 } | null = null;
 
@@ -114,17 +119,14 @@ async function handle(command: ServerCommand): Promise<void> {
       sampleCount = 0;
       inputs = 0;
       window = {
-        started: performance.now(),
-        cpu: process.cpuUsage(),
-        elu: performance.eventLoopUtilization(),
+        usage: beginUsage(),
         snapshots: snapshotsSent,
       };
       reply({ type: 'begun' });
       return;
     case 'end': {
       if (window === null) throw new Error("'end' without 'begin'");
-      const cpu = process.cpuUsage(window.cpu);
-      const elu = performance.eventLoopUtilization(window.elu);
+      const usage = window.usage();
       const count = sampleCount;
       const roomSizes: Record<string, number> = {};
       let connections = 0;
@@ -133,10 +135,7 @@ async function handle(command: ServerCommand): Promise<void> {
         connections += room.clients.length;
       }
       const report: ServerReport = {
-        elapsedMs: performance.now() - window.started,
-        cpuUserUs: cpu.user,
-        cpuSystemUs: cpu.system,
-        elu: elu.utilization,
+        ...usage,
         ticks: count,
         // The patch timer is a plain setInterval without a schedule to be late against.
         lagP99Ms: Number.NaN,
@@ -169,11 +168,4 @@ async function handle(command: ServerCommand): Promise<void> {
 }
 
 exitWithParent();
-process.on('message', (command: ServerCommand) => {
-  handle(command).catch((error: unknown) =>
-    reply({
-      type: 'failed',
-      message: error instanceof Error ? (error.stack ?? error.message) : String(error),
-    }),
-  );
-});
+serveCommands(handle, reply);

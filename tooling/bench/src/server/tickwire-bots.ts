@@ -5,9 +5,16 @@
 import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
 import { type Client, createClient } from '@tickwire/client';
 import { createWsClient } from '@tickwire/transport/ws';
-import { exitWithParent } from './child.js';
+import {
+  beginUsage,
+  describeError,
+  exitWithParent,
+  roomViews,
+  serveCommands,
+  type Usage,
+} from './child.js';
 import { Avatar, benchMessages, RATE_HZ, ROOM_NAME, stick } from './game.js';
-import type { BotCommand, BotReply, BotReport, RoomView } from './protocol.js';
+import type { BotCommand, BotReply, BotReport } from './protocol.js';
 
 /** Bots connecting at once. */
 const CONCURRENCY = 32;
@@ -36,11 +43,10 @@ let inputsSent = 0;
 let inputsDropped = 0;
 
 const reply = (message: BotReply) => process.send?.(message);
-const describe = (error: unknown) => (error instanceof Error ? error.message : String(error));
 
 function noteError(error: unknown): void {
   errors++;
-  firstError ??= describe(error);
+  firstError ??= describeError(error);
 }
 
 async function startBot(url: string, index: number): Promise<Bot> {
@@ -82,7 +88,7 @@ async function grow(url: string, total: number, firstIndex: number): Promise<Bot
         slots[index % SLOTS]!.push(bot);
       } catch (error) {
         failed++;
-        growError ??= describe(error);
+        growError ??= describeError(error);
         if (failed > 50) return; // The server refuses: stop trying.
       }
     }
@@ -122,9 +128,7 @@ const snapshotsApplied = () => {
 };
 
 interface Window {
-  started: number;
-  cpu: NodeJS.CpuUsage;
-  elu: ReturnType<typeof performance.eventLoopUtilization>;
+  usage: () => Usage;
   snapshots: number;
   delay: ReturnType<typeof monitorEventLoopDelay>;
 }
@@ -141,46 +145,28 @@ function handle(command: BotCommand): Promise<void> | void {
       delay.enable();
       inputsSent = 0;
       inputsDropped = 0;
-      window = {
-        started: performance.now(),
-        cpu: process.cpuUsage(),
-        elu: performance.eventLoopUtilization(),
-        snapshots: snapshotsApplied(),
-        delay,
-      };
+      window = { usage: beginUsage(), snapshots: snapshotsApplied(), delay };
       reply({ type: 'begun' });
       return;
     }
     case 'end': {
       if (window === null) throw new Error("'end' without 'begin'");
-      const cpu = process.cpuUsage(window.cpu);
-      const elu = performance.eventLoopUtilization(window.elu);
+      const usage = window.usage();
       window.delay.disable();
-      const rooms: Record<string, RoomView> = {};
-      for (const bot of bots) {
-        const seen = bot.room.replica?.size ?? 0;
-        let view = rooms[bot.room.id];
-        if (view === undefined) {
-          view = { bots: 0, minSeen: seen, maxSeen: seen };
-          rooms[bot.room.id] = view;
-        }
-        view.bots++;
-        view.minSeen = Math.min(view.minSeen, seen);
-        view.maxSeen = Math.max(view.maxSeen, seen);
-      }
       const report: BotReport = {
-        elapsedMs: performance.now() - window.started,
+        ...usage,
         bots: bots.length,
-        cpuUserUs: cpu.user,
-        cpuSystemUs: cpu.system,
-        elu: elu.utilization,
         snapshots: snapshotsApplied() - window.snapshots,
         inputsSent,
         inputsDropped,
         disconnects,
         errors,
         firstError,
-        rooms,
+        rooms: roomViews(
+          bots,
+          (bot) => bot.room.id,
+          (bot) => bot.room.replica?.size ?? 0,
+        ),
         loopDelayP99Ms: window.delay.percentile(99) / 1e6,
       };
       window = null;
@@ -198,11 +184,4 @@ function handle(command: BotCommand): Promise<void> | void {
 }
 
 exitWithParent();
-process.on('message', (command: BotCommand) => {
-  try {
-    const result = handle(command);
-    result?.catch((error: unknown) => reply({ type: 'failed', message: describe(error) }));
-  } catch (error) {
-    reply({ type: 'failed', message: describe(error) });
-  }
-});
+serveCommands(handle, reply);

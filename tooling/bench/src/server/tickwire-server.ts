@@ -11,7 +11,14 @@ import { silentLogger } from '@tickwire/core';
 import type { Entity, EntityType } from '@tickwire/replication';
 import { defineRoom, type Room } from '@tickwire/rooms';
 import { createServer, type RoomReplication, replicate } from '@tickwire/server';
-import { exitWithParent, quantile, retainedHeapMb } from './child.js';
+import {
+  beginUsage,
+  exitWithParent,
+  quantile,
+  retainedHeapMb,
+  serveCommands,
+  type Usage,
+} from './child.js';
 import { ARENA, Avatar, benchMessages, move, RATE_HZ, ROOM_NAME, ROOM_SIZE } from './game.js';
 import type { ServerCommand, ServerReply, ServerReport } from './protocol.js';
 
@@ -119,9 +126,7 @@ const heapDir = process.env.TICKWIRE_BENCH_HEAP_DIR;
 let profiler: Session | null = null;
 
 interface Window {
-  started: number;
-  cpu: NodeJS.CpuUsage;
-  elu: ReturnType<typeof performance.eventLoopUtilization>;
+  usage: () => Usage;
   dropped: number;
   snapshots: number;
   snapshotsDropped: number;
@@ -159,9 +164,7 @@ async function handle(command: ServerCommand): Promise<void> {
       sampleCount = 0;
       inputs = 0;
       window = {
-        started: performance.now(),
-        cpu: process.cpuUsage(),
-        elu: performance.eventLoopUtilization(),
+        usage: beginUsage(),
         dropped: totals.dropped,
         snapshots: totals.snapshots,
         snapshotsDropped: totals.snapshotsDropped,
@@ -171,9 +174,7 @@ async function handle(command: ServerCommand): Promise<void> {
     }
     case 'end': {
       if (window === null) throw new Error("'end' without 'begin'");
-      const cpu = process.cpuUsage(window.cpu);
-      const elu = performance.eventLoopUtilization(window.elu);
-      const elapsedMs = performance.now() - window.started;
+      const usage = window.usage();
       const count = sampleCount;
       const inputCount = inputs;
       const totals = roomTotals();
@@ -181,10 +182,7 @@ async function handle(command: ServerCommand): Promise<void> {
       for (const room of server.rooms.rooms()) roomSizes[room.id] = room.clients.size;
       const stats = server.stats();
       const report: ServerReport = {
-        elapsedMs,
-        cpuUserUs: cpu.user,
-        cpuSystemUs: cpu.system,
-        elu: elu.utilization,
+        ...usage,
         ticks: count,
         // Lags first: quantile sorts in place and the samples are paired by index.
         lagP99Ms: quantile(lagSamples, count, 0.99),
@@ -230,11 +228,4 @@ async function handle(command: ServerCommand): Promise<void> {
 }
 
 exitWithParent();
-process.on('message', (command: ServerCommand) => {
-  handle(command).catch((error: unknown) =>
-    reply({
-      type: 'failed',
-      message: error instanceof Error ? (error.stack ?? error.message) : String(error),
-    }),
-  );
-});
+serveCommands(handle, reply);
