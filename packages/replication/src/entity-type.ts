@@ -98,10 +98,11 @@ export function defineEntityType<S extends Shape>(
     );
   const fieldTypes = fieldNames.map((field) => shape[field] as Type<unknown>);
   const indices = new Map<string, number>(fieldNames.map((field, index) => [field, index]));
-  // A prototype-less lookup: one property load, and `toString` is not a field.
-  const lookup: Record<string, number | undefined> = Object.create(null);
+  // A plain object in V8's fast mode (a prototype-less one is a slower dictionary); inherited
+  // names such as `toString` are not numbers, so `fieldIndex` filters them out.
+  const lookup: Record<string, unknown> = {};
   fieldNames.forEach((field, index) => {
-    lookup[field] = index;
+    Object.defineProperty(lookup, field, { value: index, enumerable: true });
   });
   const priority = positive(name, 'priority', options.priority ?? 1, false);
   const updateInterval = positive(name, 'updateInterval', options.updateInterval ?? 1, true);
@@ -132,7 +133,10 @@ export function defineEntityType<S extends Shape>(
     shape,
     fieldNames,
     fieldTypes,
-    fieldIndex: (field) => lookup[field],
+    fieldIndex: (field) => {
+      const index = lookup[field];
+      return typeof index === 'number' ? index : undefined;
+    },
     priority,
     updateInterval,
     maxInterval,

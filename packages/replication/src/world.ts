@@ -76,9 +76,21 @@ export interface World {
   entities(): IterableIterator<Entity>;
 }
 
+/**
+ * A world's version counter and, by entity id, the version of each live entity's last change
+ * (+Infinity for a free id): the encoder skips unchanged entities reading only this array.
+ */
+export class WorldVersions {
+  version = 0;
+  readonly changed: number[] = [];
+}
+
 /** What the server encoder reads from a world; not part of the public API. */
 export interface WorldInternals {
   readonly slots: readonly (WorldEntity | undefined)[];
+  /** Live entities' generations by id (the last generation for a free id). */
+  readonly generations: readonly number[];
+  readonly versions: WorldVersions;
   typeIndex(type: EntityType): number;
 }
 
@@ -124,7 +136,7 @@ export class WorldEntity<S extends Shape = Shape> implements Entity<S> {
     readonly fieldValues: unknown[],
     spawnVersion: number,
     owner: ClientId | undefined,
-    private readonly bump: () => number,
+    private readonly versions: WorldVersions,
   ) {
     this.spawnVersion = spawnVersion;
     this.fieldVersions = new Array<number>(fieldValues.length).fill(spawnVersion);
@@ -138,6 +150,7 @@ export class WorldEntity<S extends Shape = Shape> implements Entity<S> {
     this.changeVersion = spawnVersion;
     this.metaVersion = spawnVersion;
     this.owner = owner;
+    versions.changed[id] = spawnVersion;
   }
 
   get<K extends FieldName<S>>(field: K): FieldValue<S, K> {
@@ -146,7 +159,8 @@ export class WorldEntity<S extends Shape = Shape> implements Entity<S> {
 
   set<K extends FieldName<S>>(field: K, value: FieldValue<S, K>): void {
     const index = this.index(field);
-    this.checkAlive(`set '${field}'`);
+    // The message is built only when it is thrown (set is the hot path of every game loop).
+    if (!this.alive) this.checkAlive(`set '${field}'`);
     this.write(index, value);
   }
 
@@ -160,9 +174,10 @@ export class WorldEntity<S extends Shape = Shape> implements Entity<S> {
     this.fieldValues[index] = primitive ? value : frozenCopy(value);
     const packed = this.type.fieldTypes[index]!.packed;
     if (packed !== undefined) this.fieldImages[index] = packed.pack(value);
-    const version = this.bump();
+    const version = ++this.versions.version;
     this.fieldVersions[index] = version;
     this.changeVersion = version;
+    this.versions.changed[this.id] = version;
     // Owned fields remember who wrote them last (undefined: the server), for conflicts.
     if (this.type.ownedMask !== 0 && ((this.type.ownedMask >>> index) & 1) === 1) {
       this.authors ??= [];
@@ -180,9 +195,10 @@ export class WorldEntity<S extends Shape = Shape> implements Entity<S> {
       throw new TickwireError(ErrorCode.INVALID_ARGUMENT, 'owner must be a client id');
     if (owner === this.owner) return;
     this.owner = owner;
-    const version = this.bump();
+    const version = ++this.versions.version;
     this.metaVersion = version;
     this.changeVersion = version;
+    this.versions.changed[this.id] = version;
   }
 
   values(): EntityValues<S> {
@@ -240,9 +256,8 @@ export function createWorld(options: WorldOptions = {}): World {
   // Freed ids wait in a queue, so an id is reused as late as possible (easier debugging).
   let freeIds: number[] = [];
   let freeHead = 0;
-  let version = 0;
+  const versions = new WorldVersions();
   let size = 0;
-  const bump = () => ++version;
 
   const typeIndex = (type: EntityType): number => {
     const index = typeIndices.get(type);
@@ -262,7 +277,7 @@ export function createWorld(options: WorldOptions = {}): World {
       return size;
     },
     get version() {
-      return version;
+      return versions.version;
     },
     defineType(name, shape, typeOptions) {
       const type = defineEntityType(name, shape, typeOptions);
@@ -305,9 +320,9 @@ export function createWorld(options: WorldOptions = {}): World {
         type,
         index,
         fieldValues,
-        ++version,
+        ++versions.version,
         owner,
-        bump,
+        versions,
       );
       slots[id] = entity as unknown as WorldEntity;
       size++;
@@ -322,8 +337,9 @@ export function createWorld(options: WorldOptions = {}): World {
         );
       live.alive = false;
       slots[entity.id] = undefined;
+      versions.changed[entity.id] = Number.POSITIVE_INFINITY;
       size--;
-      version++;
+      versions.version++;
       freeIds.push(entity.id);
     },
     get(id) {
@@ -334,6 +350,6 @@ export function createWorld(options: WorldOptions = {}): World {
     },
   };
 
-  internalsOf.set(world, { slots, typeIndex });
+  internalsOf.set(world, { slots, generations, versions, typeIndex });
   return world;
 }
