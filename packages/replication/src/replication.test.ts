@@ -664,6 +664,87 @@ describe('resync', () => {
   });
 });
 
+describe('shared encodings', () => {
+  /** A world of players moving every tick, and a server with three clients (a, b, lagging). */
+  const room = (shareEncodings: boolean) => {
+    const world = createWorld({ types });
+    const server = createReplicationServer({ world, shareEncodings });
+    const replicas = new Map<ClientId, Replica>();
+    for (const id of ['a', 'b', 'lagging']) {
+      server.addClient(id);
+      replicas.set(id, createReplica({ types }));
+    }
+    const players = Array.from({ length: 6 }, (_, i) =>
+      world.spawn(Player, { x: i, y: i, angle: 0, hp: 100 }),
+    );
+    world.spawn(Tag, { name: 'flag', flag: false, score: 0 });
+    return { world, server, replicas, players };
+  };
+
+  const move = (
+    world: ReturnType<typeof createWorld>,
+    players: Entity<typeof Player.shape>[],
+    tick: number,
+  ) => {
+    for (const [i, p] of players.entries()) {
+      p.set('x', tick * 1.5 + i);
+      p.set('y', (tick * 3 + i) % 1000);
+      p.set('angle', tick / 10);
+    }
+    if (tick === 7) world.despawn(players.pop()!);
+    if (tick === 9) players.push(world.spawn(Player, { x: 1, y: 1, angle: 1, hp: 5 }));
+  };
+
+  it('encode a body once for clients with the same changes and baseline values', () => {
+    const shared = room(true);
+    const plain = room(false);
+    for (let tick = 1; tick <= 20; tick++) {
+      move(shared.world, shared.players, tick);
+      move(plain.world, plain.players, tick);
+      for (const r of [shared, plain]) r.server.update(tick);
+      for (const id of ['a', 'b', 'lagging']) {
+        const bytes = shared.server.snapshotFor(id);
+        // Byte for byte what the encoder writes for that client on its own.
+        expect(bytes).toEqual(plain.server.snapshotFor(id));
+        const replica = shared.replicas.get(id)!;
+        const applied = replica.apply(bytes);
+        // The lagging client acknowledges one snapshot in four: its baselines differ.
+        if (applied !== undefined && (id !== 'lagging' || tick % 4 === 0)) {
+          const ack = replica.ack();
+          shared.server.receiveAck(id, ack);
+          plain.server.receiveAck(id, ack);
+        }
+        expect(replicaState(replica)).toEqual(expectedState(shared.world));
+      }
+    }
+    // b reuses a's body on every tick (the first one too: the full state); the lagging
+    // client only right after its acks (ticks 1, 5, 9, 13, 17), when its baseline is the
+    // snapshot of the tick before like everyone's.
+    expect(shared.server.statsOf('a').shared).toBe(0);
+    expect(shared.server.statsOf('b').shared).toBe(20);
+    expect(shared.server.statsOf('lagging').shared).toBe(5);
+    for (const id of ['a', 'b', 'lagging']) expect(plain.server.statsOf(id).shared).toBe(0);
+  });
+
+  it('are not used with checksums or a byte budget', () => {
+    const world = createWorld({ types });
+    const server = createReplicationServer({ world, checksums: true });
+    const budgeted = createReplicationServer({ world });
+    for (const s of [server, budgeted]) {
+      s.addClient('a');
+      s.addClient('b');
+    }
+    budgeted.setBudget('a', 200);
+    budgeted.setBudget('b', 200);
+    world.spawn(Player, { x: 1, y: 2, angle: 0, hp: 1 });
+    for (const s of [server, budgeted]) {
+      s.snapshotFor('a');
+      s.snapshotFor('b');
+      expect(s.statsOf('b').shared).toBe(0);
+    }
+  });
+});
+
 describe('bandwidth profile', () => {
   it('counts bytes per type and field', () => {
     const world = createWorld({ types });

@@ -60,6 +60,13 @@ export interface ReplicationServerOptions {
   /** Add a checksum of the client's expected state to every snapshot (debugging). @default false */
   checksums?: boolean;
   /**
+   * Reuse one encoded snapshot body for every client of a tick that is sent the same changes
+   * against the same baseline values (in a room where everyone sees everything, that is most
+   * of them): each client still gets its own header and its own acknowledgement bookkeeping.
+   * Not used with checksums, profiling or a byte budget. @default true
+   */
+  shareEncodings?: boolean;
+  /**
    * Accepts or refuses one client write to a field it owns (after type validation). Return
    * false to refuse: the change is rolled back on that client.
    */
@@ -108,6 +115,11 @@ export interface ClientStats {
   visible: number;
   /** Entities that wanted to be sent in the last snapshot but did not fit the budget. */
   deferred: number;
+  /**
+   * Snapshots whose body was not encoded for this client but reused from another client's
+   * snapshot of the same tick (same changes against the same baseline values).
+   */
+  shared: number;
   /** Owned-field changes applied and refused. */
   changesAccepted: number;
   changesRejected: number;
@@ -578,9 +590,6 @@ export function createReplicationServer(options: ReplicationServerOptions): Repl
   let updateCount = 0;
   const ids: number[] = [];
   let sortedIds = new Int32Array(64);
-  /** Images of every written field in writing order (0 for fields without one). */
-  const images: number[] = [];
-  let imageCount = 0;
   const typeHasUpdates: number[] = [];
   const defaultMasks: number[] = [];
   const maskCounts = new Map<number, number>();
@@ -779,10 +788,8 @@ export function createReplicationServer(options: ReplicationServerOptions): Repl
       const delta = coder.delta;
       if (delta === undefined) {
         fieldTypes[field]!.write(writer, value);
-        images[imageCount++] = 0;
       } else {
         const image = entity.fieldImages[field]!;
-        images[imageCount++] = image;
         if (known === undefined) {
           writer.writeBits(image, delta.bits);
         } else {
@@ -800,19 +807,32 @@ export function createReplicationServer(options: ReplicationServerOptions): Repl
 
   const typeBitsOf = () => bitsFor(world.types.length);
 
-  const writeSnapshot = (client: ClientState): Uint8Array => {
+  /** The world version of the client's baseline snapshot (−1: none). */
+  const basisVersionOf = (client: ClientState): number => {
+    const basis = client.history[client.ackedId % historySize];
+    return client.ackedId !== 0 && basis !== undefined && basis.id === client.ackedId
+      ? basis.worldVersion
+      : -1;
+  };
+
+  /** The per-client start of a snapshot: format, snapshot id, baseline distance, tick. */
+  const writeHeader = (client: ClientState, exact: boolean) => {
     const snapshotId = client.nextSnapshotId;
-    imageCount = 0;
-    const hasBaseline = client.ackedId !== 0;
-    const typeBits = typeBitsOf();
-    writer.reset();
     writer.writeBits(SNAPSHOT_FORMAT, 2);
     writer.writeVarUint(snapshotId);
-    writer.writeVarUint(hasBaseline ? snapshotId - client.ackedId : 0);
+    writer.writeVarUint(client.ackedId !== 0 ? snapshotId - client.ackedId : 0);
     writer.writeVarUint(tick);
+    writer.writeBool(exact);
+  };
+
+  const writeSnapshot = (client: ClientState): Uint8Array => {
+    const typeBits = typeBitsOf();
+    writer.reset();
     // A checksum is exact only when nothing that wanted to be sent was left out.
     const exact = checksums && !skipped && deferred === 0;
-    writer.writeBool(exact);
+    writeHeader(client, exact);
+    // Everything after this point depends on the client only through what `shareKey` lists.
+    bodyStart = writer.bitLength;
     // Per type: the fields any update carries, and the coding parameter of each numeric one.
     // Field masks: per type a default (the commonest mask of its updates) and the exceptions,
     // by position among that type's updates; no mask bits per entity.
@@ -866,11 +886,7 @@ export function createReplicationServer(options: ReplicationServerOptions): Repl
     for (let i = 0; i < spawnCount; i++) ids[i] = spawns[i]!.entity.id;
     writeIds(writer, ids, spawnCount);
     // Spawns of entities older than the client's baseline entered its view.
-    const basis = client.history[client.ackedId % historySize];
-    const basisVersion =
-      client.ackedId !== 0 && basis !== undefined && basis.id === client.ackedId
-        ? basis.worldVersion
-        : -1;
+    const basisVersion = basisVersionOf(client);
     for (let i = 0; i < spawnCount; i++) {
       const spawn = spawns[i]!;
       const entity = spawn.entity;
@@ -962,6 +978,155 @@ export function createReplicationServer(options: ReplicationServerOptions): Repl
     }
   };
 
+  // ---- shared encodings --------------------------------------------------------------------
+  //
+  // A snapshot is a per-client header (snapshot id, baseline distance, tick) and a body. The
+  // body depends on the client only through its removals (and why each goes), its spawns (and
+  // their per-client flags), its updates with their field masks, and the baseline images the
+  // numeric fields are coded against: `shareKey` lists exactly those. Clients of one tick with
+  // equal keys get the same body, so it is encoded once and spliced behind each header.
+
+  const sharing = options.shareEncodings !== false && !checksums && !profiling;
+  /** Bit where the body of the snapshot being written starts. */
+  let bodyStart = 0;
+  interface SharedBody {
+    hash: number;
+    key: number[];
+    keyLength: number;
+    /** The body, from the byte holding its first bit. */
+    bytes: Uint8Array;
+    byteLength: number;
+    /** Bit offset of the body in its first byte. */
+    phase: number;
+  }
+  const MAX_SHARED = 8;
+  const shared: SharedBody[] = [];
+  let sharedCount = 0;
+  let sharedNext = 0;
+  let sharedVersion = -1;
+  let sharedTick = -1;
+  const key: number[] = [];
+  let keyLength = 0;
+
+  /** Fills `key` with what the body depends on; returns its hash. */
+  const shareKey = (client: ClientState): number => {
+    const known = client.known;
+    const slots = internals.slots;
+    let n = 0;
+    key[n++] = removalCount;
+    for (let i = 0; i < removalCount; i++) {
+      const id = removals[i]!;
+      const entity = slots[id];
+      key[n++] = id;
+      key[n++] =
+        entity !== undefined && (!known.has(id) || known.generation[id] === entity.generation)
+          ? 1
+          : 0;
+    }
+    const basisVersion = basisVersionOf(client);
+    key[n++] = spawnCount;
+    for (let i = 0; i < spawnCount; i++) {
+      const spawn = spawns[i]!;
+      const entity = spawn.entity;
+      key[n++] = entity.id;
+      key[n++] = spawn.mask;
+      key[n++] =
+        (entity.spawnVersion <= basisVersion ? 1 : 0) |
+        (entity.owner !== undefined && entity.owner === client.clientId ? 2 : 0);
+    }
+    key[n++] = updateCount;
+    const images = known.images;
+    for (let i = 0; i < updateCount; i++) {
+      const update = updates[i]!;
+      const entity = update.entity;
+      key[n++] = entity.id;
+      key[n++] = update.mask;
+      const base = known.at(entity.id, 0);
+      const typeCoders = codersOf(entity.typeIndex);
+      for (let field = 0, mask = update.mask; mask !== 0; field++, mask >>>= 1)
+        if ((mask & 1) === 1 && typeCoders[field]!.delta !== undefined)
+          key[n++] = images[base + field]!;
+    }
+    keyLength = n;
+    let hash = 0x811c9dc5;
+    for (let i = 0; i < n; i++) hash = Math.imul(hash ^ (key[i]! | 0), 0x01000193);
+    return hash >>> 0;
+  };
+
+  const sameKey = (body: SharedBody, hash: number): boolean => {
+    if (body.hash !== hash || body.keyLength !== keyLength) return false;
+    const stored = body.key;
+    for (let i = 0; i < keyLength; i++) if (stored[i] !== key[i]) return false;
+    return true;
+  };
+
+  /** The client's snapshot: a body encoded earlier this tick behind its header, or a new one. */
+  const sharedSnapshot = (client: ClientState): Uint8Array => {
+    if (sharedVersion !== world.version || sharedTick !== tick) {
+      sharedVersion = world.version;
+      sharedTick = tick;
+      sharedCount = 0;
+      sharedNext = 0;
+    }
+    const hash = shareKey(client);
+    for (let i = 0; i < sharedCount; i++) {
+      const body = shared[i]!;
+      if (!sameKey(body, hash)) continue;
+      const bytes = splice(client, body);
+      if (bytes !== undefined) {
+        client.stats.shared++;
+        return bytes;
+      }
+    }
+    const bytes = writeSnapshot(client);
+    const slot = sharedNext;
+    sharedNext = (sharedNext + 1) % MAX_SHARED;
+    sharedCount = Math.max(sharedCount, slot + 1);
+    let body = shared[slot];
+    if (body === undefined)
+      body = shared[slot] = {
+        hash: 0,
+        key: [],
+        keyLength: 0,
+        bytes: new Uint8Array(0),
+        byteLength: 0,
+        phase: 0,
+      };
+    body.hash = hash;
+    for (let i = 0; i < keyLength; i++) body.key[i] = key[i]!;
+    body.keyLength = keyLength;
+    const from = bodyStart >>> 3;
+    body.byteLength = bytes.byteLength - from;
+    if (body.bytes.length < body.byteLength) body.bytes = new Uint8Array(body.byteLength * 2);
+    body.bytes.set(bytes.subarray(from));
+    body.phase = bodyStart & 7;
+    return bytes;
+  };
+
+  /**
+   * The client's header followed by a stored body. Header and body meet inside one byte when
+   * the header ends at the bit phase the body started at (always so: the header's varints are
+   * whole bytes); otherwise undefined (the caller encodes).
+   */
+  const splice = (client: ClientState, body: SharedBody): Uint8Array | undefined => {
+    writer.reset();
+    writeHeader(client, false);
+    const headerBits = writer.bitLength;
+    if ((headerBits & 7) !== body.phase) return undefined;
+    const header = writer.view();
+    const whole = headerBits >>> 3;
+    // A new array, like the encoder's: the caller may keep the snapshot.
+    const spliced = new Uint8Array(whole + body.byteLength);
+    spliced.set(header.subarray(0, whole));
+    spliced.set(body.bytes.subarray(0, body.byteLength), whole);
+    if (body.phase !== 0) {
+      // The shared byte: the header's low bits, the body's high bits (bits go LSB first).
+      const low = (1 << body.phase) - 1;
+      spliced[whole] = (header[whole]! & low) | (body.bytes[0]! & ~low);
+    }
+    return spliced;
+  };
+
   let deferred = 0;
   const select = (client: ClientState): Uint8Array => {
     const budget = client.budget;
@@ -969,7 +1134,7 @@ export function createReplicationServer(options: ReplicationServerOptions): Repl
     if (budget === undefined) {
       split(candidateCount);
       client.stats.deferred = 0;
-      return writeSnapshot(client);
+      return sharing && clients.size > 1 ? sharedSnapshot(client) : writeSnapshot(client);
     }
     // Highest score first; take what fits, then verify the exact size and trim if needed.
     sortPrefix(candidates, candidateCount, (a, b) => b.score - a.score);
@@ -1063,11 +1228,14 @@ export function createReplicationServer(options: ReplicationServerOptions): Repl
         const fieldValues = entity.fieldValues;
         const typeCoders = codersOf(entity.typeIndex);
         const { values, images: sentImages } = sent;
+        const fieldImages = entity.fieldImages;
         for (let field = 0, mask = candidate.mask; mask !== 0; field++, mask >>>= 1) {
           if ((mask & 1) === 0) continue;
           const at = sent.valueCount++;
-          sentImages[at] = images[at]!;
-          if (typeCoders[field]!.delta === undefined) values[at] = fieldValues[field];
+          if (typeCoders[field]!.delta === undefined) {
+            sentImages[at] = 0;
+            values[at] = fieldValues[field];
+          } else sentImages[at] = fieldImages[field]!;
         }
         if (candidate.kind === KIND_SPAWN) {
           client.pendingSpawns[id] = client.pendingSpawns[id]! + 1;
@@ -1187,6 +1355,7 @@ export function createReplicationServer(options: ReplicationServerOptions): Repl
           lost: 0,
           visible: 0,
           deferred: 0,
+          shared: 0,
           changesAccepted: 0,
           changesRejected: 0,
         },
