@@ -14,19 +14,19 @@ function truncated(): FieldError {
  * `TickwireError` with the field path.
  */
 export class BinaryReader {
-  private bytes: Uint8Array = new Uint8Array(0);
-  private position = 0;
-  private bitBuffer = 0;
-  private bitCount = 0;
-  private zeroBitItems = 0;
+  #bytes: Uint8Array = new Uint8Array(0);
+  #position = 0;
+  #bitBuffer = 0;
+  #bitCount = 0;
+  #zeroBitItems = 0;
 
   /** Starts reading `bytes` from the beginning. */
   reset(bytes: Uint8Array): this {
-    this.bytes = bytes;
-    this.position = 0;
-    this.bitBuffer = 0;
-    this.bitCount = 0;
-    this.zeroBitItems = 0;
+    this.#bytes = bytes;
+    this.#position = 0;
+    this.#bitBuffer = 0;
+    this.#bitCount = 0;
+    this.#zeroBitItems = 0;
     return this;
   }
 
@@ -35,13 +35,13 @@ export class BinaryReader {
    * `t.object({})`…) and returns the total since `reset`; the codec caps it per message.
    */
   addZeroBitItems(count: number): number {
-    this.zeroBitItems += count;
-    return this.zeroBitItems;
+    this.#zeroBitItems += count;
+    return this.#zeroBitItems;
   }
 
   /** Unread bits, including those buffered from a partly read byte. */
   get remainingBits(): number {
-    return (this.bytes.length - this.position) * 8 + this.bitCount;
+    return (this.#bytes.length - this.#position) * 8 + this.#bitCount;
   }
 
   /** Reads `bits` (0..32) bits as a non-negative integer. */
@@ -50,16 +50,16 @@ export class BinaryReader {
       const low = this.readBits(16);
       return this.readBits(bits - 16) * 0x10000 + low;
     }
-    let acc = this.bitBuffer;
-    let count = this.bitCount;
-    const bytes = this.bytes;
+    let acc = this.#bitBuffer;
+    let count = this.#bitCount;
+    const bytes = this.#bytes;
     while (count < bits) {
-      if (this.position >= bytes.length) throw truncated();
-      acc |= bytes[this.position++]! << count;
+      if (this.#position >= bytes.length) throw truncated();
+      acc |= bytes[this.#position++]! << count;
       count += 8;
     }
-    this.bitBuffer = acc >>> bits;
-    this.bitCount = count - bits;
+    this.#bitBuffer = acc >>> bits;
+    this.#bitCount = count - bits;
     return acc & ((1 << bits) - 1);
   }
 
@@ -69,31 +69,31 @@ export class BinaryReader {
    */
   readUnary(limit: number): number {
     let count = 0;
-    const bytes = this.bytes;
+    const bytes = this.#bytes;
     for (;;) {
-      if (this.bitCount === 0) {
-        if (this.position >= bytes.length) throw truncated();
-        this.bitBuffer = bytes[this.position++]!;
-        this.bitCount = 8;
+      if (this.#bitCount === 0) {
+        if (this.#position >= bytes.length) throw truncated();
+        this.#bitBuffer = bytes[this.#position++]!;
+        this.#bitCount = 8;
       }
       // Trailing ones of the buffer = trailing zeros of its complement.
-      const inverted = ~this.bitBuffer;
+      const inverted = ~this.#bitBuffer;
       let ones = 31 - Math.clz32(inverted & -inverted);
-      if (ones > this.bitCount) ones = this.bitCount;
+      if (ones > this.#bitCount) ones = this.#bitCount;
       if (count + ones >= limit) {
         const take = limit - count;
-        this.bitBuffer >>>= take;
-        this.bitCount -= take;
+        this.#bitBuffer >>>= take;
+        this.#bitCount -= take;
         return limit;
       }
       count += ones;
-      if (ones < this.bitCount) {
-        this.bitBuffer >>>= ones + 1;
-        this.bitCount -= ones + 1;
+      if (ones < this.#bitCount) {
+        this.#bitBuffer >>>= ones + 1;
+        this.#bitCount -= ones + 1;
         return count;
       }
-      this.bitBuffer = 0;
-      this.bitCount = 0;
+      this.#bitBuffer = 0;
+      this.#bitCount = 0;
     }
   }
 
@@ -144,39 +144,39 @@ export class BinaryReader {
 
   /** Skips to the next byte boundary; the padding bits must be zero. */
   align(): void {
-    if (this.bitCount > 0) {
-      if (this.bitBuffer !== 0)
+    if (this.#bitCount > 0) {
+      if (this.#bitBuffer !== 0)
         throw new FieldError(ErrorCode.DECODE_FAILED, 'non-zero padding bits');
-      this.bitBuffer = 0;
-      this.bitCount = 0;
+      this.#bitBuffer = 0;
+      this.#bitCount = 0;
     }
   }
 
   /** Aligns and returns a copy of the next `length` bytes. */
   readBytes(length: number): Uint8Array {
     this.align();
-    if (length > this.bytes.length - this.position) throw truncated();
-    const start = this.position;
-    this.position += length;
-    return this.bytes.slice(start, this.position);
+    if (length > this.#bytes.length - this.#position) throw truncated();
+    const start = this.#position;
+    this.#position += length;
+    return this.#bytes.slice(start, this.#position);
   }
 
   /** Aligns and returns a view of all the remaining bytes. */
   readRest(): Uint8Array {
     this.align();
-    const rest = this.bytes.subarray(this.position);
-    this.position = this.bytes.length;
+    const rest = this.#bytes.subarray(this.#position);
+    this.#position = this.#bytes.length;
     return rest;
   }
 
   /** Aligns and decodes the next `length` bytes as strict UTF-8. */
   readUtf8(length: number): string {
     this.align();
-    const bytes = this.bytes;
-    const start = this.position;
+    const bytes = this.#bytes;
+    const start = this.#position;
     const end = start + length;
     if (length > bytes.length - start) throw truncated();
-    this.position = end;
+    this.#position = end;
     if (length <= 32) {
       let ascii = '';
       let i = start;
@@ -197,10 +197,10 @@ export class BinaryReader {
   /** Throws unless every byte was consumed and the final padding bits are zero. */
   end(): void {
     this.align();
-    if (this.position !== this.bytes.length)
+    if (this.#position !== this.#bytes.length)
       throw new FieldError(
         ErrorCode.DECODE_FAILED,
-        `${this.bytes.length - this.position} trailing bytes`,
+        `${this.#bytes.length - this.#position} trailing bytes`,
       );
   }
 }

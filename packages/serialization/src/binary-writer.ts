@@ -17,11 +17,11 @@ const scratch = new DataView(new ArrayBuffer(8));
 export class BinaryWriter {
   /** The cap on the encoded size in bytes. */
   readonly maxBytes: number;
-  private buffer: Uint8Array;
-  private position = 0;
-  private bitBuffer = 0;
-  private bitCount = 0;
-  private zeroBitItems = 0;
+  #buffer: Uint8Array;
+  #position = 0;
+  #bitBuffer = 0;
+  #bitCount = 0;
+  #zeroBitItems = 0;
 
   constructor(options: BinaryWriterOptions = {}) {
     const initial = options.initialBytes ?? 1024;
@@ -30,15 +30,15 @@ export class BinaryWriter {
       throw new TickwireError(ErrorCode.INVALID_ARGUMENT, 'initialBytes must be an integer >= 8');
     if (!Number.isInteger(this.maxBytes) || this.maxBytes < 1)
       throw new TickwireError(ErrorCode.INVALID_ARGUMENT, 'maxBytes must be a positive integer');
-    this.buffer = new Uint8Array(Math.min(initial, this.maxBytes + 8));
+    this.#buffer = new Uint8Array(Math.min(initial, this.maxBytes + 8));
   }
 
   /** Forgets what was written; keeps the buffer. */
   reset(): void {
-    this.position = 0;
-    this.bitBuffer = 0;
-    this.bitCount = 0;
-    this.zeroBitItems = 0;
+    this.#position = 0;
+    this.#bitBuffer = 0;
+    this.#bitCount = 0;
+    this.#zeroBitItems = 0;
   }
 
   /**
@@ -46,18 +46,18 @@ export class BinaryWriter {
    * `t.object({})`…) and returns the total since `reset`; the codec caps it per message.
    */
   addZeroBitItems(count: number): number {
-    this.zeroBitItems += count;
-    return this.zeroBitItems;
+    this.#zeroBitItems += count;
+    return this.#zeroBitItems;
   }
 
   /** Bits written so far. */
   get bitLength(): number {
-    return this.position * 8 + this.bitCount;
+    return this.#position * 8 + this.#bitCount;
   }
 
   /** Bytes written so far, counting a partly filled last byte. */
   get byteLength(): number {
-    return this.position + (this.bitCount > 0 ? 1 : 0);
+    return this.#position + (this.#bitCount > 0 ? 1 : 0);
   }
 
   /** Writes the low `bits` (0..32) bits of a non-negative integer. */
@@ -67,17 +67,17 @@ export class BinaryWriter {
       this.writeBits(value >>> 16, bits - 16);
       return;
     }
-    if (this.position + 4 > this.buffer.length) this.grow(4);
-    const buffer = this.buffer;
-    let acc = this.bitBuffer | ((value & ((1 << bits) - 1)) << this.bitCount);
-    let count = this.bitCount + bits;
+    if (this.#position + 4 > this.#buffer.length) this.#grow(4);
+    const buffer = this.#buffer;
+    let acc = this.#bitBuffer | ((value & ((1 << bits) - 1)) << this.#bitCount);
+    let count = this.#bitCount + bits;
     while (count >= 8) {
-      buffer[this.position++] = acc & 0xff;
+      buffer[this.#position++] = acc & 0xff;
       acc >>>= 8;
       count -= 8;
     }
-    this.bitBuffer = acc;
-    this.bitCount = count;
+    this.#bitBuffer = acc;
+    this.#bitCount = count;
   }
 
   /** One bit. */
@@ -122,23 +122,23 @@ export class BinaryWriter {
 
   /** Pads with zero bits to the next byte boundary. */
   align(): void {
-    if (this.bitCount > 0) this.writeBits(0, 8 - this.bitCount);
+    if (this.#bitCount > 0) this.writeBits(0, 8 - this.#bitCount);
   }
 
   /** Aligns, then copies raw bytes (no length prefix). */
   writeBytes(bytes: Uint8Array): void {
     this.align();
-    if (this.position + bytes.length > this.buffer.length) this.grow(bytes.length);
-    this.buffer.set(bytes, this.position);
-    this.position += bytes.length;
+    if (this.#position + bytes.length > this.#buffer.length) this.#grow(bytes.length);
+    this.#buffer.set(bytes, this.#position);
+    this.#position += bytes.length;
   }
 
   /** Aligns, then writes `text` as UTF-8; `byteLength` must be its UTF-8 length (see `utf8Length`). */
   writeUtf8(text: string, byteLength: number): void {
     this.align();
-    if (this.position + byteLength > this.buffer.length) this.grow(byteLength);
-    const buffer = this.buffer;
-    let pos = this.position;
+    if (this.#position + byteLength > this.#buffer.length) this.#grow(byteLength);
+    const buffer = this.#buffer;
+    let pos = this.#position;
     for (let i = 0; i < text.length; i++) {
       let c = text.charCodeAt(i);
       if (c < 0x80) {
@@ -167,47 +167,47 @@ export class BinaryWriter {
       buffer[pos++] = 0x80 | ((c >> 6) & 0x3f);
       buffer[pos++] = 0x80 | (c & 0x3f);
     }
-    this.position = pos;
+    this.#position = pos;
   }
 
   /** The bytes written, as a view of the internal buffer valid until the next write or reset. */
   view(): Uint8Array {
-    this.flush();
-    return this.buffer.subarray(0, this.position);
+    this.#flush();
+    return this.#buffer.subarray(0, this.#position);
   }
 
   /** A copy of the bytes written. */
   toBytes(): Uint8Array {
-    this.flush();
-    return this.buffer.slice(0, this.position);
+    this.#flush();
+    return this.#buffer.slice(0, this.#position);
   }
 
-  private flush(): void {
+  #flush(): void {
     if (this.byteLength > this.maxBytes)
       throw new TickwireError(
         ErrorCode.MESSAGE_TOO_LARGE,
         `encoded value exceeds maxBytes (${this.maxBytes} bytes)`,
         { details: { maxBytes: this.maxBytes } },
       );
-    if (this.bitCount > 0) {
-      this.buffer[this.position++] = this.bitBuffer & 0xff;
-      this.bitBuffer = 0;
-      this.bitCount = 0;
+    if (this.#bitCount > 0) {
+      this.#buffer[this.#position++] = this.#bitBuffer & 0xff;
+      this.#bitBuffer = 0;
+      this.#bitCount = 0;
     }
   }
 
-  private grow(extra: number): void {
-    const needed = this.position + extra;
+  #grow(extra: number): void {
+    const needed = this.#position + extra;
     if (needed > this.maxBytes + 4)
       throw new TickwireError(
         ErrorCode.MESSAGE_TOO_LARGE,
         `encoded value exceeds maxBytes (${this.maxBytes} bytes)`,
         { details: { maxBytes: this.maxBytes } },
       );
-    let size = this.buffer.length * 2;
+    let size = this.#buffer.length * 2;
     while (size < needed) size *= 2;
     const next = new Uint8Array(Math.min(size, this.maxBytes + 8));
-    next.set(this.buffer.subarray(0, this.position));
-    this.buffer = next;
+    next.set(this.#buffer.subarray(0, this.#position));
+    this.#buffer = next;
   }
 }

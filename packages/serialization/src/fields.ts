@@ -35,6 +35,11 @@ function bitsFor(count: number): number {
   return bits;
 }
 
+/** The error `write` throws for a value that `problem` finds invalid. */
+function invalidValue(problem: (value: unknown) => string | undefined, value: unknown): FieldError {
+  return new FieldError(VALIDATION, problem(value)!);
+}
+
 // A leaf type whose validity is one predicate; write and read stay tiny.
 function leaf<T>(
   kind: string,
@@ -71,56 +76,32 @@ function boolType(): Type<boolean> {
     (w, v) => {
       if (v === true) w.writeBits(1, 1);
       else if (v === false) w.writeBits(0, 1);
-      else throw new FieldError(VALIDATION, problem(v)!);
+      else throw invalidValue(problem, v);
     },
     (r) => r.readBits(1) === 1,
   );
 }
 
-function uintType(kind: string, bits: number): Type<number> {
-  const max = 2 ** bits - 1;
-  const problem = (v: unknown) =>
-    typeof v === 'number' && Number.isInteger(v) && v >= 0 && v <= max
-      ? undefined
-      : `expected an integer in [0, ${max}], got ${describe(v)}`;
-  return leaf<number>(
-    kind,
-    kind === 'uint' ? `uint(${bits})` : kind,
-    bits,
-    problem,
-    (w, v) => {
-      if (!(v >= 0 && v <= max && Number.isInteger(v)))
-        throw new FieldError(VALIDATION, problem(v)!);
-      w.writeBits(v, bits);
-    },
-    (r) => r.readBits(bits),
-    bits <= 32 ? { bits, wrap: false, pack: (v) => v, unpack: (n) => n } : undefined,
-  );
-}
-
-function intType(kind: string, bits: number): Type<number> {
-  const offset = 2 ** (bits - 1);
+/** An integer of `bits` bits; a signed one in offset binary (value + 2^(bits-1), unsigned). */
+function integerType(kind: string, bits: number, signed: boolean): Type<number> {
+  const offset = signed ? 2 ** (bits - 1) : 0;
   const min = -offset;
-  const max = offset - 1;
+  const max = 2 ** bits - 1 - offset;
   const problem = (v: unknown) =>
     typeof v === 'number' && Number.isInteger(v) && v >= min && v <= max
       ? undefined
       : `expected an integer in [${min}, ${max}], got ${describe(v)}`;
-  // Offset binary: value + 2^(bits-1) as an unsigned integer.
   return leaf<number>(
     kind,
-    kind === 'int' ? `int(${bits})` : kind,
+    kind === 'uint' || kind === 'int' ? `${kind}(${bits})` : kind,
     bits,
     problem,
     (w, v) => {
-      if (!(v >= min && v <= max && Number.isInteger(v)))
-        throw new FieldError(VALIDATION, problem(v)!);
+      if (!(v >= min && v <= max && Number.isInteger(v))) throw invalidValue(problem, v);
       w.writeBits(v + offset, bits);
     },
     (r) => r.readBits(bits) - offset,
-    bits <= 32
-      ? { bits, wrap: false, pack: (v) => v + offset, unpack: (n) => n - offset }
-      : undefined,
+    { bits, wrap: false, pack: (v) => v + offset, unpack: (n) => n - offset },
   );
 }
 
@@ -134,11 +115,11 @@ function floatType(bits: 32 | 64): Type<number> {
     problem,
     bits === 32
       ? (w, v) => {
-          if (typeof v !== 'number') throw new FieldError(VALIDATION, problem(v)!);
+          if (typeof v !== 'number') throw invalidValue(problem, v);
           w.writeF32(v);
         }
       : (w, v) => {
-          if (typeof v !== 'number') throw new FieldError(VALIDATION, problem(v)!);
+          if (typeof v !== 'number') throw invalidValue(problem, v);
           w.writeF64(v);
         },
     bits === 32 ? (r) => r.readF32() : (r) => r.readF64(),
@@ -178,7 +159,7 @@ function varuintType(): Type<number> {
     8,
     problem,
     (w, v) => {
-      if (!(v >= 0 && Number.isSafeInteger(v))) throw new FieldError(VALIDATION, problem(v)!);
+      if (!(v >= 0 && Number.isSafeInteger(v))) throw invalidValue(problem, v);
       w.writeVarUint(v);
     },
     (r) => r.readVarUint(),
@@ -197,7 +178,7 @@ function varintType(): Type<number> {
     problem,
     (w, v) => {
       if (!(v >= -MAX_VARINT && v < MAX_VARINT && Number.isInteger(v)))
-        throw new FieldError(VALIDATION, problem(v)!);
+        throw invalidValue(problem, v);
       w.writeVarInt(v);
     },
     (r) => r.readVarInt(),
@@ -233,6 +214,13 @@ function quantizedType(
     typeof v === 'number' && ((v >= min && v <= max) || (clamp && !Number.isNaN(v)))
       ? undefined
       : `expected a number in [${min}, ${max}], got ${describe(v)}`;
+  const unpack = (q: number): number => {
+    if (q >= steps) {
+      if (q === steps) return max;
+      throw new FieldError(VALIDATION, `quantized step ${q} above the maximum ${steps}`);
+    }
+    return min + q * step;
+  };
   return leaf<number>(
     'quantized',
     `quantized(${min},${max},${precision}${clamp ? ',clamp' : ''})`,
@@ -241,20 +229,12 @@ function quantizedType(
     (w, v) => {
       let x = v;
       if (!(x >= min && x <= max)) {
-        if (!clamp || typeof x !== 'number' || Number.isNaN(x))
-          throw new FieldError(VALIDATION, problem(v)!);
+        if (!clamp || typeof x !== 'number' || Number.isNaN(x)) throw invalidValue(problem, v);
         x = x < min ? min : max;
       }
       w.writeBits(Math.round((x - min) / step), bits);
     },
-    (r) => {
-      const q = r.readBits(bits);
-      if (q >= steps) {
-        if (q === steps) return max;
-        throw new FieldError(VALIDATION, `quantized step ${q} above the maximum ${steps}`);
-      }
-      return min + q * step;
-    },
+    (r) => unpack(r.readBits(bits)),
     {
       bits,
       wrap: false,
@@ -262,13 +242,7 @@ function quantizedType(
         const x = Math.max(min, Math.min(v, max));
         return Math.round((x - min) / step);
       },
-      unpack(q) {
-        if (q >= steps) {
-          if (q === steps) return max;
-          throw new FieldError(VALIDATION, `quantized step ${q} above the maximum ${steps}`);
-        }
-        return min + q * step;
-      },
+      unpack,
     },
   );
 }
@@ -284,21 +258,19 @@ function angleType(bits: number): Type<number> {
     typeof v === 'number' && Number.isFinite(v)
       ? undefined
       : `expected a finite angle in radians, got ${describe(v)}`;
+  const unpack = (q: number): number => ((q >= half ? q - count : q) / count) * TWO_PI;
   return leaf<number>(
     'angle',
     `angle(${bits})`,
     bits,
     problem,
     (w, v) => {
-      if (!Number.isFinite(v)) throw new FieldError(VALIDATION, problem(v)!);
+      if (!Number.isFinite(v)) throw invalidValue(problem, v);
       let q = Math.round((v / TWO_PI) * count) % count;
       if (q < 0) q += count;
       w.writeBits(q, bits);
     },
-    (r) => {
-      const q = r.readBits(bits);
-      return ((q >= half ? q - count : q) / count) * TWO_PI;
-    },
+    (r) => unpack(r.readBits(bits)),
     {
       bits,
       wrap: true,
@@ -306,7 +278,7 @@ function angleType(bits: number): Type<number> {
         const q = Math.round((v / TWO_PI) * count) % count;
         return q < 0 ? q + count : q + 0; // + 0 turns -0 into 0
       },
-      unpack: (q) => ((q >= half ? q - count : q) / count) * TWO_PI,
+      unpack,
     },
   );
 }
@@ -329,7 +301,7 @@ function stringType(options: StringOptions): Type<string> {
     8,
     problem,
     (w, v) => {
-      if (typeof v !== 'string') throw new FieldError(VALIDATION, problem(v)!);
+      if (typeof v !== 'string') throw invalidValue(problem, v);
       const length = utf8Length(v);
       if (length > maxBytes) throw new FieldError(VALIDATION, `longer than ${maxBytes} bytes`);
       w.writeVarUint(length);
@@ -401,7 +373,7 @@ function enumType<const V extends readonly Literal[]>(values: V): Type<V[number]
     problem,
     (w, v) => {
       const index = list.indexOf(v);
-      if (index < 0) throw new FieldError(VALIDATION, problem(v)!);
+      if (index < 0) throw invalidValue(problem, v);
       w.writeBits(index, bits);
     },
     (r) => {
@@ -910,21 +882,21 @@ export const t = {
   /** `true`/`false` in 1 bit. */
   bool: (): Type<boolean> => boolType(),
   /** Unsigned 8-bit integer. */
-  u8: (): Type<number> => uintType('u8', 8),
+  u8: (): Type<number> => integerType('u8', 8, false),
   /** Unsigned 16-bit integer. */
-  u16: (): Type<number> => uintType('u16', 16),
+  u16: (): Type<number> => integerType('u16', 16, false),
   /** Unsigned 32-bit integer. */
-  u32: (): Type<number> => uintType('u32', 32),
+  u32: (): Type<number> => integerType('u32', 32, false),
   /** Signed 8-bit integer. */
-  i8: (): Type<number> => intType('i8', 8),
+  i8: (): Type<number> => integerType('i8', 8, true),
   /** Signed 16-bit integer. */
-  i16: (): Type<number> => intType('i16', 16),
+  i16: (): Type<number> => integerType('i16', 16, true),
   /** Signed 32-bit integer. */
-  i32: (): Type<number> => intType('i32', 32),
+  i32: (): Type<number> => integerType('i32', 32, true),
   /** Unsigned integer of any width from 1 to 32 bits (`t.uint(7)` holds 0..127). */
-  uint: (bits: number): Type<number> => uintType('uint', sized('uint', bits)),
+  uint: (bits: number): Type<number> => integerType('uint', sized('uint', bits), false),
   /** Signed integer of any width from 1 to 32 bits. */
-  int: (bits: number): Type<number> => intType('int', sized('int', bits)),
+  int: (bits: number): Type<number> => integerType('int', sized('int', bits), true),
   /** 32-bit float (values are rounded to single precision). */
   f32: (): Type<number> => floatType(32),
   /** 64-bit float (exact). */

@@ -229,66 +229,64 @@ function invalid(message: string): never {
   throw new TickwireError(ErrorCode.INVALID_ARGUMENT, `timesync: ${message}`);
 }
 
+type NumericOption = Exclude<keyof TimeSyncOptions, 'time' | 'maxBurstAttempts' | 'autoStart'>;
+
+/** Options that must pass `valid`, or the error says they must be `expected`. */
+type Rule = [keys: readonly NumericOption[], valid: (value: number) => boolean, expected: string];
+
+const finite = Number.isFinite;
+
+// Checked in this order; `maxBurstAttempts` (which depends on `burstSize`) between the two.
+const RULES: readonly Rule[] = [
+  [
+    [
+      'requestTimeoutMs',
+      'burstIntervalMs',
+      'minIntervalMs',
+      'maxIntervalMs',
+      'windowMs',
+      'driftWindowMs',
+      'slewTimeConstantMs',
+      'tickRateHz',
+    ],
+    (v) => finite(v) && v > 0,
+    'a finite number > 0',
+  ],
+  [
+    ['unstableThresholdMs', 'maxDriftPpm', 'minDriftSpanMs', 'stepThresholdMs'],
+    (v) => finite(v) && v >= 0,
+    'a finite number >= 0',
+  ],
+  [['burstSize', 'windowSize'], (v) => Number.isInteger(v) && v >= 1, 'an integer >= 1'],
+];
+
+const LATER_RULES: readonly Rule[] = [
+  [['intervalGrowth'], (v) => finite(v) && v >= 1, 'a finite number >= 1'],
+  [['maxSlewRate'], (v) => v > 0 && v < 1, 'in (0, 1)'],
+  [['tickOriginMs'], finite, 'finite'],
+];
+
+function applyRules(options: TimeSyncOptions, out: Resolved, rules: readonly Rule[]): void {
+  for (const [keys, valid, expected] of rules) {
+    for (const key of keys) {
+      const value = options[key];
+      if (value === undefined) continue;
+      if (!valid(value)) invalid(`${key} must be ${expected}, got ${value}`);
+      out[key] = value;
+    }
+  }
+}
+
 function resolveOptions(options: TimeSyncOptions): Resolved {
   const out = { ...DEFAULTS } as Resolved;
-  const positive = [
-    'requestTimeoutMs',
-    'burstIntervalMs',
-    'minIntervalMs',
-    'maxIntervalMs',
-    'windowMs',
-    'driftWindowMs',
-    'slewTimeConstantMs',
-    'tickRateHz',
-  ] as const;
-  const nonNegative = [
-    'unstableThresholdMs',
-    'maxDriftPpm',
-    'minDriftSpanMs',
-    'stepThresholdMs',
-  ] as const;
-  for (const key of positive) {
-    const value = options[key];
-    if (value === undefined) continue;
-    if (!(Number.isFinite(value) && value > 0))
-      invalid(`${key} must be a finite number > 0, got ${value}`);
-    out[key] = value;
-  }
-  for (const key of nonNegative) {
-    const value = options[key];
-    if (value === undefined) continue;
-    if (!(Number.isFinite(value) && value >= 0))
-      invalid(`${key} must be a finite number >= 0, got ${value}`);
-    out[key] = value;
-  }
-  for (const key of ['burstSize', 'windowSize'] as const) {
-    const value = options[key];
-    if (value === undefined) continue;
-    if (!(Number.isInteger(value) && value >= 1))
-      invalid(`${key} must be an integer >= 1, got ${value}`);
-    out[key] = value;
-  }
+  applyRules(options, out, RULES);
   out.maxBurstAttempts = options.maxBurstAttempts ?? 2 * out.burstSize;
   if (!(Number.isInteger(out.maxBurstAttempts) && out.maxBurstAttempts >= out.burstSize)) {
     invalid(
       `maxBurstAttempts must be an integer >= burstSize (${out.burstSize}), got ${out.maxBurstAttempts}`,
     );
   }
-  if (options.intervalGrowth !== undefined) {
-    if (!(Number.isFinite(options.intervalGrowth) && options.intervalGrowth >= 1))
-      invalid(`intervalGrowth must be a finite number >= 1, got ${options.intervalGrowth}`);
-    out.intervalGrowth = options.intervalGrowth;
-  }
-  if (options.maxSlewRate !== undefined) {
-    if (!(options.maxSlewRate > 0 && options.maxSlewRate < 1))
-      invalid(`maxSlewRate must be in (0, 1), got ${options.maxSlewRate}`);
-    out.maxSlewRate = options.maxSlewRate;
-  }
-  if (options.tickOriginMs !== undefined) {
-    if (!Number.isFinite(options.tickOriginMs))
-      invalid(`tickOriginMs must be finite, got ${options.tickOriginMs}`);
-    out.tickOriginMs = options.tickOriginMs;
-  }
+  applyRules(options, out, LATER_RULES);
   if (out.minIntervalMs > out.maxIntervalMs) {
     invalid(
       `minIntervalMs (${out.minIntervalMs}) must not exceed maxIntervalMs (${out.maxIntervalMs})`,
