@@ -31,13 +31,13 @@ const POW2 = Array.from({ length: 34 }, (_, k) => 2 ** k);
 const SUB_BUCKETS = 4;
 const BUCKETS = 1 + 34 * SUB_BUCKETS;
 /** A typical code of each bucket: its geometric middle (0 for the zero bucket). */
-const BUCKET_CODES = Array.from({ length: BUCKETS }, (_, i) =>
+const BUCKET_CODES = /* @__PURE__ */ Array.from({ length: BUCKETS }, (_, i) =>
   i === 0 ? 0 : 2 ** ((i - 1 + 0.5) / SUB_BUCKETS),
 );
-const usedBuckets = new Int32Array(BUCKETS);
+const usedBuckets = /* @__PURE__ */ new Int32Array(BUCKETS);
 /** 2^shift for the shifts f32 references produce (−130…130), from a table. */
 const SHIFT_BASE = 160;
-const POW2_SHIFT = Array.from({ length: 2 * SHIFT_BASE + 1 }, (_, i) => 2 ** (i - SHIFT_BASE));
+const POW2_SHIFT = /* @__PURE__ */ Array.from({ length: 2 * SHIFT_BASE + 1 }, (_, i) => 2 ** (i - SHIFT_BASE));
 const POW2_SIGNED = (shift: number): number => POW2_SHIFT[shift + SHIFT_BASE] ?? 2 ** shift;
 
 /** True for a parameter a snapshot may carry. */

@@ -1500,7 +1500,7 @@ export function createReplicationServer(options: ReplicationServerOptions): Repl
   return server;
 }
 
-const ackReader = new BinaryReader();
+const ackReader = /* @__PURE__ */ new BinaryReader();
 
 let ackEarlier = 0;
 
@@ -1549,4 +1549,4 @@ export function entityChecksum(
   return hash >>> 0;
 }
 
-const checksumWriter = new BinaryWriter();
+const checksumWriter = /* @__PURE__ */ new BinaryWriter();
