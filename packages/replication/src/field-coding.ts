@@ -37,7 +37,10 @@ const BUCKET_CODES = /* @__PURE__ */ Array.from({ length: BUCKETS }, (_, i) =>
 const usedBuckets = /* @__PURE__ */ new Int32Array(BUCKETS);
 /** 2^shift for the shifts f32 references produce (−130…130), from a table. */
 const SHIFT_BASE = 160;
-const POW2_SHIFT = /* @__PURE__ */ Array.from({ length: 2 * SHIFT_BASE + 1 }, (_, i) => 2 ** (i - SHIFT_BASE));
+const POW2_SHIFT = /* @__PURE__ */ Array.from(
+  { length: 2 * SHIFT_BASE + 1 },
+  (_, i) => 2 ** (i - SHIFT_BASE),
+);
 const POW2_SIGNED = (shift: number): number => POW2_SHIFT[shift + SHIFT_BASE] ?? 2 ** shift;
 
 /** True for a parameter a snapshot may carry. */
