@@ -88,6 +88,13 @@ export interface ClientOptions {
   maxReplayBytes?: number;
   /** How often the client tells the server what it received. @default 1000 */
   ackIntervalMs?: number;
+  /**
+   * A snapshot acknowledgement waits up to this many ms for the client's next frame (its
+   * input, typically) and travels with it in one message, as Quake's inputs carry the ack:
+   * the server reads one message instead of two. 0 sends each ack at once. Keep it below the
+   * snapshot interval minus the RTT, or the server's baseline ages a snapshot. @default 25
+   */
+  snapshotAckDelayMs?: number;
   /** @default systemTime */
   time?: TimeSource;
   /** Jitter of the backoff. @default systemRandom */
@@ -266,6 +273,12 @@ export function createClient(options: ClientOptions): Client {
   // Checked here, not at the first Welcome, where they would fail the handshake as unreachable.
   if (options.maxReplayBytes !== undefined) positive('maxReplayBytes', options.maxReplayBytes);
   if (options.ackIntervalMs !== undefined) positive('ackIntervalMs', options.ackIntervalMs);
+  const snapshotAckDelayMs = options.snapshotAckDelayMs ?? 25;
+  if (!(Number.isInteger(snapshotAckDelayMs) && snapshotAckDelayMs >= 0))
+    throw new TickwireError(
+      ErrorCode.INVALID_ARGUMENT,
+      `snapshotAckDelayMs must be an integer >= 0, got ${snapshotAckDelayMs}`,
+    );
   const reconnect = options.reconnect === false ? null : (options.reconnect ?? {});
   const backoff = reconnect && createBackoff(reconnect, options.random ?? systemRandom);
   const maxAttempts = reconnect?.maxAttempts ?? Number.POSITIVE_INFINITY;
@@ -406,6 +419,9 @@ export function createClient(options: ClientOptions): Client {
       maxMessageBytes: Math.min(maxMessageBytes, connection.maxMessageBytes),
       ...(options.maxReplayBytes === undefined ? {} : { maxReplayBytes: options.maxReplayBytes }),
       ...(options.ackIntervalMs === undefined ? {} : { ackIntervalMs: options.ackIntervalMs }),
+      ...(snapshotAckDelayMs > 0
+        ? { lazyOpcodes: [Opcode.SnapshotAck], lazyDelayMs: snapshotAckDelayMs }
+        : {}),
       time,
     });
     const offMessage = next.on('message', onSessionFrame);

@@ -363,12 +363,51 @@ describe('replication', () => {
     expect(room.replication).not.toBeNull();
     expect(room.replica!.size).toBe(1);
     expect([...room.replica!.entities()][0]!.values()).toEqual({ x: 7, hp: 100 });
-    // The replica acknowledged it.
-    expect(session.frames.some((frame) => frame.opcode === Opcode.SnapshotAck)).toBe(true);
+    // The replica acknowledged it: the ack waits up to snapshotAckDelayMs (25) for company.
+    const acks = () => session.frames.filter((frame) => frame.opcode === Opcode.SnapshotAck);
+    expect(acks()).toHaveLength(0);
+    time.advance(25);
+    await flush();
+    expect(acks()).toHaveLength(1);
 
     server.kick(session);
     await flush();
     expect(room.replication!.closed).toBe(true);
+  });
+
+  it('sends a snapshot ack with the next frame instead of alone', async () => {
+    const world = createWorld({ types: [Player] });
+    const replication = createReplicationServer({ world });
+    replication.addClient('c');
+    world.spawn(Player, { x: 1, hp: 2 });
+    replication.update();
+    const snapshot = replication.snapshotFor('c');
+    server.options.onJoin = (join, s) => {
+      queueMicrotask(() => {
+        const frame = new Uint8Array(2 + snapshot.byteLength);
+        frame[0] = Opcode.Snapshot;
+        frame.set(snapshot, 2);
+        s.link.send(frame, 'unreliable');
+      });
+      return { roomId: `${join.target}-r`, name: join.target };
+    };
+    const room = await client.join('arena', undefined, {
+      ...roomOptions,
+      replication: { types: [Player] },
+    });
+    await flush();
+    expect(room.replica!.size).toBe(1);
+    const before = session.frames.length;
+    // No time passes: the ack goes with the room message, in one Batch, ahead of it.
+    room.send('say', { text: 'hi' });
+    await flush();
+    expect(session.frames.slice(before).map((frame) => frame.opcode)).toEqual([
+      Opcode.SnapshotAck,
+      Opcode.RoomMessage,
+    ]);
+    time.advance(100);
+    await flush();
+    expect(session.frames.filter((frame) => frame.opcode === Opcode.SnapshotAck)).toHaveLength(1);
   });
 
   it('frames sent before the room exists do not reach a room joined later', async () => {

@@ -16,6 +16,11 @@ export const Opcode = {
   /** Time sync request / response (t0..t3 exchange). */
   TimeRequest: 0x05,
   TimeResponse: 0x06,
+  /**
+   * Several frames in one transport message, each with its channel (a client's snapshot ack
+   * riding on its next input). Never nested, never holding handshake frames.
+   */
+  Batch: 0x07,
   /** A user message (registry id + payload). */
   Message: 0x10,
   /** A replication snapshot (delta against an acknowledged baseline). */

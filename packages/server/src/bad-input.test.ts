@@ -14,6 +14,7 @@ import {
   decodeRoomJoined,
   decodeWelcome,
   type ErrorFrame,
+  encodeBatch,
   encodeHello,
   encodeJoinRoom,
   encodeRoomMessage,
@@ -257,6 +258,23 @@ describe('bad input', () => {
     expect(r.errors.some((e) => e.code === ErrorCode.RATE_LIMITED)).toBe(true);
     expect(info.code).toBe(CloseCode.RateLimited);
     expect(server.stats().rejections['rate-limit']).toBe(1);
+    await healthy();
+  });
+
+  it('batches: their frames are rate-limited one by one; a malformed one closes with ProtocolError', async () => {
+    const flooding = await hello(url);
+    const leave = { frame: new Uint8Array([Opcode.LeaveRoom, 0]), reliable: true };
+    // 20 messages/s, under the limit of 50/s, but 640 frames/s; for at most 5 s.
+    const batch = encodeBatch(Array.from({ length: 32 }, () => leave));
+    for (let round = 0; round < 100 && flooding.connection.state === 'open'; round++) {
+      flooding.connection.send(batch);
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    expect((await flooding.closed).code).toBe(CloseCode.RateLimited);
+    expect(flooding.errors.some((e) => e.code === ErrorCode.RATE_LIMITED)).toBe(true);
+    const malformed = await hello(url);
+    malformed.connection.send(new Uint8Array([Opcode.Batch, 0, 200, Opcode.LeaveRoom]));
+    expect((await malformed.closed).code).toBe(CloseCode.ProtocolError);
     await healthy();
   });
 

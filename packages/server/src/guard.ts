@@ -6,8 +6,10 @@ import {
   type Connection,
   type ConnectionEvents,
   Emitter,
+  Opcode,
   subscribable,
 } from '@tickwire/core';
+import { type BatchEntry, decodeBatch } from '@tickwire/rooms/protocol';
 
 /** Per-opcode frame and byte counts, indexed by opcode. */
 export interface FrameCounts {
@@ -39,7 +41,9 @@ export interface GuardedConnection extends Connection {
 
 /**
  * Wraps `inner`: each incoming frame is counted, then `admit` decides whether listeners see
- * it; each sent frame is counted.
+ * it; each sent frame is counted. A Batch is taken apart here, so its frames are counted,
+ * rate-limited and delivered one by one, each with the channel it was sent on (a malformed
+ * one goes up whole: the session link refuses it).
  */
 export function guardConnection(
   inner: Connection,
@@ -47,11 +51,30 @@ export function guardConnection(
   admit: (data: Uint8Array, channel: Channel) => Admission,
 ): GuardedConnection {
   const emitter = new Emitter<ConnectionEvents>();
-  const offMessage = inner.on('message', (data, channel) => {
+  const receive = (data: Uint8Array, channel: Channel) => {
     const opcode = data.byteLength > 0 ? data[0]! : 0;
     counts.messagesIn[opcode]!++;
     counts.bytesIn[opcode]! += data.byteLength;
     if (admit(data, channel) === 'deliver') emitter.emit('message', data, channel);
+  };
+  const offMessage = inner.on('message', (data, channel) => {
+    if (data[0] !== Opcode.Batch) {
+      receive(data, channel);
+      return;
+    }
+    let entries: BatchEntry[];
+    try {
+      entries = decodeBatch(data);
+    } catch {
+      receive(data, channel);
+      return;
+    }
+    // Reliable frames must come on the reliable channel: the link refuses the batch.
+    if (channel !== 'reliable' && entries.some((entry) => entry.reliable)) {
+      receive(data, channel);
+      return;
+    }
+    for (const entry of entries) receive(entry.frame, entry.reliable ? 'reliable' : 'unreliable');
   });
   const offClose = inner.on('close', (info) => emitter.emit('close', info));
   const offError = inner.on('error', (error) => emitter.emit('error', error));

@@ -295,6 +295,97 @@ export function decodeReceived(frame: Uint8Array): number {
   return decode(frame, opcode, (r) => r.readVarUint());
 }
 
+/** One frame of a {@link encodeBatch Batch} and the channel it was sent on. */
+export interface BatchEntry {
+  frame: Uint8Array;
+  reliable: boolean;
+}
+
+/** Most frames one Batch carries. */
+export const MAX_BATCH_FRAMES = 32;
+
+/** Opcodes a Batch never carries: the handshake, the link's acknowledgements, batches. */
+const UNBATCHABLE: ReadonlySet<number> = new Set([
+  Opcode.Hello,
+  Opcode.Welcome,
+  Opcode.Ping,
+  Opcode.Pong,
+  Opcode.Goodbye,
+  Opcode.Batch,
+]);
+
+/**
+ * Several frames in one message: `[Batch][0]`, then per frame a varuint of
+ * `length × 2 + (reliable ? 1 : 0)` and the frame's bytes.
+ */
+export function encodeBatch(entries: readonly BatchEntry[]): Uint8Array {
+  if (entries.length < 1 || entries.length > MAX_BATCH_FRAMES)
+    throw invalid(`a batch holds 1 to ${MAX_BATCH_FRAMES} frames, got ${entries.length}`);
+  let size = FRAME_HEADER_BYTES;
+  for (const { frame } of entries) {
+    if (frame.byteLength < FRAME_HEADER_BYTES || UNBATCHABLE.has(frame[0]!))
+      throw invalid(`a batch cannot carry a ${opcodeName(frame[0] ?? 0)} frame`);
+    size += varuintBytes(frame.byteLength * 2 + 1) + frame.byteLength;
+  }
+  const out = new Uint8Array(size);
+  out[0] = Opcode.Batch;
+  let at = FRAME_HEADER_BYTES;
+  for (const { frame, reliable } of entries) {
+    let prefix = frame.byteLength * 2 + (reliable ? 1 : 0);
+    while (prefix > 0x7f) {
+      out[at++] = (prefix & 0x7f) | 0x80;
+      prefix >>>= 7;
+    }
+    out[at++] = prefix;
+    out.set(frame, at);
+    at += frame.byteLength;
+  }
+  return out;
+}
+
+function varuintBytes(value: number): number {
+  let bytes = 1;
+  for (let rest = value >>> 7; rest > 0; rest >>>= 7) bytes++;
+  return bytes;
+}
+
+/**
+ * The frames of a Batch, as views into it. Throws DECODE_FAILED for a malformed batch (a
+ * length past the end, a frame shorter than its header, a frame a batch never carries, too
+ * many frames).
+ */
+export function decodeBatch(batch: Uint8Array): BatchEntry[] {
+  const fail = (why: string) =>
+    new TickwireError(ErrorCode.DECODE_FAILED, `malformed Batch frame: ${why}`, {
+      details: { opcode: Opcode.Batch },
+    });
+  if (batch.byteLength < FRAME_HEADER_BYTES || batch[0] !== Opcode.Batch)
+    throw fail('not a Batch frame');
+  const entries: BatchEntry[] = [];
+  let at = FRAME_HEADER_BYTES;
+  while (at < batch.byteLength) {
+    if (entries.length === MAX_BATCH_FRAMES) throw fail(`more than ${MAX_BATCH_FRAMES} frames`);
+    let prefix = 0;
+    let shift = 0;
+    for (;;) {
+      if (at >= batch.byteLength || shift > 21) throw fail('bad frame length');
+      const byte = batch[at++]!;
+      prefix += (byte & 0x7f) * 2 ** shift;
+      shift += 7;
+      if (byte < 0x80) break;
+    }
+    const length = Math.floor(prefix / 2);
+    if (length < FRAME_HEADER_BYTES || at + length > batch.byteLength)
+      throw fail(`frame of ${length} bytes at offset ${at}`);
+    const frame = batch.subarray(at, at + length);
+    if (UNBATCHABLE.has(frame[0]!)) throw fail(`it carries a ${opcodeName(frame[0]!)} frame`);
+    entries.push({ frame, reliable: prefix % 2 === 1 });
+    at += length;
+  }
+  if (entries.length === 0) throw fail('no frames');
+  return entries;
+}
+
 export function encodeJoinRoom(join: JoinRoomFrame): Uint8Array {
   const w = start(Opcode.JoinRoom);
   writeCount(w, 'requestId', join.requestId);

@@ -1,6 +1,8 @@
 // Browser-safe: the engine's frames and the resumable session link, shared by
 // @tickwire/server and @tickwire/client.
 export {
+  type BatchEntry,
+  decodeBatch,
   decodeError,
   decodeGoodbye,
   decodeHello,
@@ -11,6 +13,7 @@ export {
   decodeRoomLeft,
   decodeWelcome,
   type ErrorFrame,
+  encodeBatch,
   encodeError,
   encodeGoodbye,
   encodeHello,
@@ -27,6 +30,7 @@ export {
   type HelloFrame,
   JoinMode,
   type JoinRoomFrame,
+  MAX_BATCH_FRAMES,
   opcodeName,
   peekHelloVersion,
   type ResumeKind,

@@ -8,7 +8,7 @@ import {
 } from '@tickwire/core';
 import { createMemoryConnectionPair } from '@tickwire/core/memory';
 import { describe, expect, it } from 'vitest';
-import { encodeGoodbye } from './frames.js';
+import { decodeBatch, encodeBatch, encodeGoodbye } from './frames.js';
 import { createSessionLink, type SessionLink } from './session-link.js';
 
 const flush = () => new Promise<void>((resolve) => setImmediate(resolve));
@@ -17,7 +17,7 @@ const flush = () => new Promise<void>((resolve) => setImmediate(resolve));
 const frame = (n: number) => new Uint8Array([Opcode.RoomMessage, 0, n & 0xff, n >> 8]);
 const numberOf = (data: Uint8Array) => data[2]! | (data[3]! << 8);
 
-function setup(options: { maxReplayBytes?: number } = {}) {
+function setup(options: { maxReplayBytes?: number } = {}, lazy: readonly number[] = []) {
   const time = createManualTime();
   const server = createSessionLink({ id: 's1', role: 'server', time, ...options });
   const client = createSessionLink({
@@ -25,6 +25,8 @@ function setup(options: { maxReplayBytes?: number } = {}) {
     role: 'client',
     time,
     ackIntervalMs: 100,
+    lazyOpcodes: lazy,
+    lazyDelayMs: 20,
     ...options,
   });
   const atServer: number[] = [];
@@ -95,6 +97,106 @@ describe('session link', () => {
     await flush();
     expect(unreliable).toEqual([2]);
     expect(t.server.counters.sent).toBe(0);
+  });
+
+  it('lets lazy frames ride in one Batch with the next frame, or go alone when the time is up', async () => {
+    const t = setup({}, [Opcode.SnapshotAck]);
+    const [c, s] = t.connect();
+    const wire: number[] = [];
+    // What travels, without the link's own acknowledgements (Ping every 100 ms).
+    s.on('message', (data) => {
+      if (data[0] !== Opcode.Ping) wire.push(data[0]!);
+    });
+    const arrived: string[] = [];
+    t.server.on('message', (data, channel) => arrived.push(`${data[0]}:${channel}`));
+    const ack = new Uint8Array([Opcode.SnapshotAck, 0, 7]);
+    // An ack then a reliable frame: one message on the wire, two frames delivered in order.
+    expect(t.client.send(ack, 'unreliable')).toBe(true);
+    t.client.send(frame(1));
+    await flush();
+    expect(wire).toEqual([Opcode.Batch]);
+    expect(arrived).toEqual([`${Opcode.SnapshotAck}:unreliable`, `${Opcode.RoomMessage}:reliable`]);
+    expect(t.atServer).toEqual([1]);
+    // An ack then an unreliable frame: one Batch on the unreliable channel.
+    t.client.send(ack, 'unreliable');
+    t.client.send(frame(2), 'unreliable');
+    // An ack with no company: alone after lazyDelayMs.
+    t.client.send(ack, 'unreliable');
+    await flush();
+    expect(wire).toEqual([Opcode.Batch, Opcode.Batch]);
+    t.time.advance(19);
+    await flush();
+    expect(wire).toHaveLength(2);
+    t.time.advance(1);
+    await flush();
+    expect(wire).toEqual([Opcode.Batch, Opcode.Batch, Opcode.SnapshotAck]);
+    // Reliable counting holds through batches: the acknowledgement round trip empties the buffer.
+    t.time.advance(100);
+    await flush();
+    expect(t.client.counters.pending).toBe(0);
+    expect(t.server.counters.received).toBe(1);
+    // Waiting lazy frames are dropped when the transport goes.
+    t.client.send(ack, 'unreliable');
+    t.cut();
+    t.time.advance(50);
+    await flush();
+    expect(wire).toHaveLength(3);
+    expect(c.state).toBe('closed');
+  });
+
+  it('closes with ProtocolError on a malformed batch or reliable frames in an unreliable one', async () => {
+    for (const bad of [
+      new Uint8Array([Opcode.Batch, 0, 9, Opcode.RoomMessage]),
+      encodeBatch([{ frame: frame(1), reliable: true }]),
+    ]) {
+      const t = setup();
+      const [c] = t.connect();
+      const errors: string[] = [];
+      t.server.on('error', (error) => errors.push(error.code));
+      c.send(bad, 'unreliable');
+      await flush();
+      expect(t.server.state).toBe('closed');
+      expect(errors).toHaveLength(1);
+    }
+  });
+
+  it('round-trips batches and refuses what a batch never carries', () => {
+    const frames = [
+      { frame: frame(1), reliable: true },
+      { frame: new Uint8Array(300).fill(Opcode.RoomMessage), reliable: false },
+    ];
+    const decoded = decodeBatch(encodeBatch(frames));
+    expect(decoded.map((e) => [Array.from(e.frame), e.reliable])).toEqual(
+      frames.map((e) => [Array.from(e.frame), e.reliable]),
+    );
+    const code = (fn: () => unknown) => {
+      try {
+        fn();
+      } catch (error) {
+        return (error as { code: string }).code;
+      }
+      return 'none';
+    };
+    expect(code(() => encodeBatch([]))).toBe(ErrorCode.INVALID_ARGUMENT);
+    expect(
+      code(() =>
+        encodeBatch([{ frame: encodeGoodbye({ code: 1000, reason: '' }), reliable: true }]),
+      ),
+    ).toBe(ErrorCode.INVALID_ARGUMENT);
+    const nested = encodeBatch([{ frame: frame(1), reliable: false }]);
+    for (const bad of [
+      new Uint8Array([Opcode.Batch, 0]),
+      new Uint8Array([Opcode.Batch, 0, 0x80]),
+      new Uint8Array([Opcode.Batch, 0, 2, Opcode.RoomMessage]),
+      new Uint8Array([Opcode.RoomMessage, 0]),
+      new Uint8Array([Opcode.Batch, 0, nested.byteLength * 2, ...nested]),
+      new Uint8Array([
+        Opcode.Batch,
+        0,
+        ...Array.from({ length: 33 }, () => [4, Opcode.RoomMessage, 0]).flat(),
+      ]),
+    ])
+      expect(code(() => decodeBatch(bad))).toBe(ErrorCode.DECODE_FAILED);
   });
 
   it('emits detached (not close) when the transport drops, and close only when closed', async () => {

@@ -26,7 +26,14 @@ import {
   type Timer,
   type TimeSource,
 } from '@tickwire/core';
-import { decodeReceived, encodeReceived } from './frames.js';
+import {
+  type BatchEntry,
+  decodeBatch,
+  decodeReceived,
+  encodeBatch,
+  encodeReceived,
+  MAX_BATCH_FRAMES,
+} from './frames.js';
 
 /** Frames the link never counts or replays: the handshake and its own acknowledgements. */
 export const CONTROL_OPCODES: ReadonlySet<number> = new Set([
@@ -61,7 +68,16 @@ export interface SessionLinkOptions {
    * @default 1000
    */
   ackIntervalMs?: number;
-  /** Clock and scheduler of the acknowledgement timer. @default systemTime */
+  /**
+   * Unreliable frames with these opcodes (a client's snapshot acks) wait up to `lazyDelayMs`
+   * for another frame to ride with: both go out in one Batch message — one message for the
+   * peer to read instead of two, as Quake's inputs carry the snapshot ack — or the waiting
+   * frames go alone when the time is up. @default none
+   */
+  lazyOpcodes?: readonly number[];
+  /** How long a lazy frame waits for company, ms. @default 25 */
+  lazyDelayMs?: number;
+  /** Clock and scheduler of the acknowledgement and lazy-frame timers. @default systemTime */
   time?: TimeSource;
 }
 
@@ -121,11 +137,14 @@ export function createSessionLink(options: SessionLinkOptions): SessionLink {
   const maxMessageBytes = options.maxMessageBytes ?? 65_536;
   const maxReplayBytes = options.maxReplayBytes ?? 1_048_576;
   const ackIntervalMs = options.ackIntervalMs ?? 1000;
+  const lazyDelayMs = options.lazyDelayMs ?? 25;
+  const lazyOpcodes: ReadonlySet<number> = new Set(options.lazyOpcodes ?? []);
   const time = options.time ?? systemTime;
   for (const [name, value] of [
     ['maxMessageBytes', maxMessageBytes],
     ['maxReplayBytes', maxReplayBytes],
     ['ackIntervalMs', ackIntervalMs],
+    ['lazyDelayMs', lazyDelayMs],
   ] as const) {
     if (!Number.isInteger(value) || value <= 0)
       throw new TickwireError(
@@ -148,6 +167,9 @@ export function createSessionLink(options: SessionLinkOptions): SessionLink {
   let transport: Connection | null = null;
   let unsubscribe: (() => void) | null = null;
   let ackTimer: Timer | null = null;
+  /** Lazy frames waiting for company, and the timer that sends them alone. */
+  let held: Uint8Array[] = [];
+  let lazyTimer: Timer | null = null;
 
   const pendingCount = (): number => pending.length - head;
 
@@ -173,6 +195,52 @@ export function createSessionLink(options: SessionLinkOptions): SessionLink {
   const stopAckTimer = (): void => {
     ackTimer?.cancel();
     ackTimer = null;
+  };
+
+  const dropHeld = (): void => {
+    lazyTimer?.cancel();
+    lazyTimer = null;
+    held = [];
+  };
+
+  /** Sends on the transport, throwing what it throws. Waiting lazy frames ride along. */
+  const sendNow = (current: Connection, frame: Uint8Array, channel: Channel): boolean => {
+    if (held.length === 0) return current.send(frame, channel);
+    const entries: BatchEntry[] = held.map((lazy) => ({ frame: lazy, reliable: false }));
+    entries.push({ frame, reliable: channel === 'reliable' });
+    dropHeld();
+    const batch = encodeBatch(entries);
+    if (batch.byteLength <= current.maxMessageBytes) return current.send(batch, channel);
+    // Too big together: the lazy frames go on their own first.
+    if (entries.length > 2) current.send(encodeBatch(entries.slice(0, -1)), 'unreliable');
+    else current.send(entries[0]!.frame, 'unreliable');
+    return current.send(frame, channel);
+  };
+
+  const flushHeld = (): void => {
+    lazyTimer = null;
+    const current = transport;
+    const frames = held;
+    held = [];
+    if (frames.length === 0 || current === null || current.state !== 'open') return;
+    try {
+      current.send(
+        frames.length === 1
+          ? frames[0]!
+          : encodeBatch(frames.map((frame) => ({ frame, reliable: false }))),
+        'unreliable',
+      );
+    } catch {
+      // Unreliable frames may be lost; a closing connection detaches itself.
+    }
+  };
+
+  const hold = (frame: Uint8Array): void => {
+    held.push(frame.slice());
+    if (held.length >= MAX_BATCH_FRAMES - 1) {
+      lazyTimer?.cancel();
+      flushHeld();
+    } else if (lazyTimer === null) lazyTimer = time.setTimeout(flushHeld, lazyDelayMs);
   };
 
   const sendAck = (): void => {
@@ -218,6 +286,7 @@ export function createSessionLink(options: SessionLinkOptions): SessionLink {
     unsubscribe = null;
     transport = null;
     stopAckTimer();
+    dropHeld();
     emitter.emit('detached', info);
   };
 
@@ -225,6 +294,7 @@ export function createSessionLink(options: SessionLinkOptions): SessionLink {
     if (state === 'closed') return;
     state = 'closed';
     stopAckTimer();
+    dropHeld();
     unsubscribe?.();
     unsubscribe = null;
     transport = null;
@@ -279,8 +349,12 @@ export function createSessionLink(options: SessionLinkOptions): SessionLink {
       if (channel === 'unreliable') {
         const current = transport;
         if (current === null || current.state !== 'open') return false;
+        if (lazyOpcodes.has(data[0]!)) {
+          hold(data);
+          return true;
+        }
         try {
-          return current.send(data, channel);
+          return sendNow(current, data, channel);
         } catch (error) {
           if (isTickwireError(error, ErrorCode.CONNECTION_CLOSED)) return false;
           throw error;
@@ -297,7 +371,7 @@ export function createSessionLink(options: SessionLinkOptions): SessionLink {
       const current = transport;
       if (current !== null && current.state === 'open') {
         try {
-          current.send(frame, 'reliable');
+          sendNow(current, frame, 'reliable');
         } catch (error) {
           // Kept for replay: the next transport connection carries it.
           if (!isTickwireError(error, ErrorCode.CONNECTION_CLOSED)) throw error;
@@ -340,6 +414,28 @@ export function createSessionLink(options: SessionLinkOptions): SessionLink {
         if (transport !== connection || data.byteLength === 0) return;
         if (CONTROL_OPCODES.has(data[0]!)) {
           onControl(connection, data);
+          return;
+        }
+        if (data[0] === Opcode.Batch) {
+          let entries: BatchEntry[];
+          try {
+            entries = decodeBatch(data);
+            if (channel !== 'reliable' && entries.some((entry) => entry.reliable))
+              throw new TickwireError(
+                ErrorCode.PROTOCOL_ERROR,
+                'a batch with reliable frames came on the unreliable channel',
+              );
+          } catch (error) {
+            // Reliable frames may be in it: the count both ends keep can no longer agree.
+            emitter.emit('error', error as TickwireError);
+            link.close(CloseCode.ProtocolError, 'malformed batch');
+            return;
+          }
+          for (const entry of entries) {
+            if (transport !== connection) return;
+            if (entry.reliable) received++;
+            emitter.emit('message', entry.frame, entry.reliable ? 'reliable' : 'unreliable');
+          }
           return;
         }
         if (channel === 'reliable') received++;
