@@ -92,7 +92,8 @@ export interface ClientOptions {
    * A snapshot acknowledgement waits up to this many ms for the client's next frame (its
    * input, typically) and travels with it in one message, as Quake's inputs carry the ack:
    * the server reads one message instead of two. 0 sends each ack at once. Keep it below the
-   * snapshot interval minus the RTT, or the server's baseline ages a snapshot. @default 25
+   * snapshot interval minus the RTT, or the server's baseline ages a snapshot.
+   * @default half the server's tick interval, at most 25 (25 at 20 Hz, 8 at 60 Hz)
    */
   snapshotAckDelayMs?: number;
   /** @default systemTime */
@@ -273,8 +274,11 @@ export function createClient(options: ClientOptions): Client {
   // Checked here, not at the first Welcome, where they would fail the handshake as unreachable.
   if (options.maxReplayBytes !== undefined) positive('maxReplayBytes', options.maxReplayBytes);
   if (options.ackIntervalMs !== undefined) positive('ackIntervalMs', options.ackIntervalMs);
-  const snapshotAckDelayMs = options.snapshotAckDelayMs ?? 25;
-  if (!(Number.isInteger(snapshotAckDelayMs) && snapshotAckDelayMs >= 0))
+  const { snapshotAckDelayMs } = options;
+  if (
+    snapshotAckDelayMs !== undefined &&
+    !(Number.isInteger(snapshotAckDelayMs) && snapshotAckDelayMs >= 0)
+  )
     throw new TickwireError(
       ErrorCode.INVALID_ARGUMENT,
       `snapshotAckDelayMs must be an integer >= 0, got ${snapshotAckDelayMs}`,
@@ -413,15 +417,15 @@ export function createClient(options: ClientOptions): Client {
   const adoptLink = (welcome: WelcomeFrame, connection: Connection): void => {
     linkOff?.();
     timesync?.close();
+    const ackDelayMs =
+      snapshotAckDelayMs ?? Math.min(25, Math.floor(500 / Math.max(1, welcome.tickRateHz)));
     const next = createSessionLink({
       id: welcome.sessionId,
       role: 'client',
       maxMessageBytes: Math.min(maxMessageBytes, connection.maxMessageBytes),
       ...(options.maxReplayBytes === undefined ? {} : { maxReplayBytes: options.maxReplayBytes }),
       ...(options.ackIntervalMs === undefined ? {} : { ackIntervalMs: options.ackIntervalMs }),
-      ...(snapshotAckDelayMs > 0
-        ? { lazyOpcodes: [Opcode.SnapshotAck], lazyDelayMs: snapshotAckDelayMs }
-        : {}),
+      ...(ackDelayMs > 0 ? { lazyOpcodes: [Opcode.SnapshotAck], lazyDelayMs: ackDelayMs } : {}),
       time,
     });
     const offMessage = next.on('message', onSessionFrame);

@@ -2,7 +2,7 @@ import { ErrorCode, TickwireError } from './errors.js';
 import { utf8Length } from './utf8.js';
 
 /** Version of the wire protocol between `@tickwire/server` and `@tickwire/client`. */
-export const PROTOCOL_VERSION = 1;
+export const PROTOCOL_VERSION = 2;
 
 /** First byte of every engine frame: what the frame carries. */
 export const Opcode = {

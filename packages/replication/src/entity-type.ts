@@ -98,9 +98,10 @@ export function defineEntityType<S extends Shape>(
     );
   const fieldTypes = fieldNames.map((field) => shape[field] as Type<unknown>);
   const indices = new Map<string, number>(fieldNames.map((field, index) => [field, index]));
-  // A plain object in V8's fast mode (a prototype-less one is a slower dictionary); inherited
-  // names such as `toString` are not numbers, so `fieldIndex` filters them out.
-  const lookup: Record<string, unknown> = {};
+  // A plain object in V8's fast mode (a prototype-less one is a slower dictionary). Fields are
+  // defined, not assigned, so one named `__proto__` is an own property; `fieldIndex` reads own
+  // properties only, so inherited names (`toString`) are not fields.
+  const lookup: Record<string, number> = {};
   fieldNames.forEach((field, index) => {
     Object.defineProperty(lookup, field, { value: index, enumerable: true });
   });
@@ -133,10 +134,7 @@ export function defineEntityType<S extends Shape>(
     shape,
     fieldNames,
     fieldTypes,
-    fieldIndex: (field) => {
-      const index = lookup[field];
-      return typeof index === 'number' ? index : undefined;
-    },
+    fieldIndex: (field) => (Object.hasOwn(lookup, field) ? lookup[field] : undefined),
     priority,
     updateInterval,
     maxInterval,

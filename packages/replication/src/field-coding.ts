@@ -26,7 +26,7 @@ const ESCAPE = 12;
 /** An Exp-Golomb prefix this long means the plain value follows. */
 const EG_ESCAPE = 20;
 
-const POW2 = Array.from({ length: 34 }, (_, k) => 2 ** k);
+const POW2 = /* @__PURE__ */ Array.from({ length: 34 }, (_, k) => 2 ** k);
 /** Histogram buckets per octave of the statistics. */
 const SUB_BUCKETS = 4;
 const BUCKETS = 1 + 34 * SUB_BUCKETS;

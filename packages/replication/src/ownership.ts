@@ -31,8 +31,8 @@ export interface OwnedMessage {
 }
 
 const SUBJECT = 'owned fields';
-const writer = new BinaryWriter({ initialBytes: 256 });
-const reader = new BinaryReader();
+const writer = /* @__PURE__ */ new BinaryWriter({ initialBytes: 256 });
+const reader = /* @__PURE__ */ new BinaryReader();
 const ids: number[] = [];
 
 /** Encodes an owned-fields message (entries in any order). */

@@ -724,6 +724,77 @@ describe('shared encodings', () => {
     expect(shared.server.statsOf('b').shared).toBe(20);
     expect(shared.server.statsOf('lagging').shared).toBe(5);
     for (const id of ['a', 'b', 'lagging']) expect(plain.server.statsOf(id).shared).toBe(0);
+
+    // A client removed in the middle of a tick takes its sent records with it; the others'
+    // snapshots (and the records they share) stay right.
+    for (let tick = 21; tick <= 30; tick++) {
+      move(shared.world, shared.players, tick);
+      shared.server.update(tick);
+      for (const id of ['a', 'b', 'lagging']) {
+        if (tick === 25 && id === 'b') shared.server.removeClient('a');
+        if (tick >= 25 && id === 'a') continue;
+        const replica = shared.replicas.get(id)!;
+        if (replica.apply(shared.server.snapshotFor(id)) !== undefined)
+          shared.server.receiveAck(id, replica.ack());
+        expect(replicaState(replica)).toEqual(expectedState(shared.world));
+      }
+    }
+    expect(shared.server.statsOf('lagging').shared).toBeGreaterThan(5);
+  });
+
+  it('stay right when the coding parameters retune between two clients of a tick', () => {
+    // 300 ticks: each field's statistics pass 1,024 differences many times, so parameters
+    // change mid-tick (a shared body keeps the parameters it was encoded with).
+    const { world, server, replicas, players } = room(true);
+    for (let tick = 1; tick <= 300; tick++) {
+      move(world, players, tick);
+      server.update(tick);
+      for (const id of ['a', 'b', 'lagging']) {
+        const replica = replicas.get(id)!;
+        if (replica.apply(server.snapshotFor(id)) !== undefined && (id !== 'lagging' || tick % 3))
+          server.receiveAck(id, replica.ack());
+        expect(replicaState(replica)).toEqual(expectedState(world));
+      }
+    }
+    expect(server.statsOf('b').shared).toBe(300);
+  });
+
+  it('pause for a while after a tick in which no client shared a body', () => {
+    const world = createWorld({ types });
+    let split = true;
+    // While split, each client sees only its own player: no two bodies are alike.
+    const interest = createFilterInterest(
+      (client, entity) => !split || (entity.id % 2 === 0) === (client === 'even'),
+    );
+    const server = createReplicationServer({ world, interest });
+    const players = Array.from({ length: 4 }, (_, i) =>
+      world.spawn(Player, { x: i, y: i, angle: 0, hp: 1 }),
+    );
+    const replicas = new Map<ClientId, Replica>();
+    for (const id of ['even', 'odd']) {
+      server.addClient(id);
+      replicas.set(id, createReplica({ types }));
+    }
+    const run = (from: number, to: number) => {
+      for (let tick = from; tick <= to; tick++) {
+        for (const p of players) p.set('x', tick + p.id);
+        server.update(tick);
+        for (const id of ['even', 'odd']) {
+          const replica = replicas.get(id)!;
+          if (replica.apply(server.snapshotFor(id)) !== undefined)
+            server.receiveAck(id, replica.ack());
+        }
+      }
+    };
+    run(1, 2);
+    expect(server.statsOf('odd').shared).toBe(0);
+    split = false; // now both see everything: their bodies are alike again
+    run(3, 51); // tick 2 had no hit: paused until tick 52
+    expect(server.statsOf('odd').shared).toBe(0);
+    run(52, 60);
+    expect(server.statsOf('odd').shared).toBeGreaterThan(0);
+    for (const replica of replicas.values())
+      expect(replicaState(replica)).toEqual(expectedState(world));
   });
 
   it('are not used with checksums or a byte budget', () => {

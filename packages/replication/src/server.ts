@@ -202,16 +202,18 @@ const KIND_UPDATE = 2;
 
 /**
  * What a sent snapshot carried, kept until the client acknowledges it (or it is known lost):
- * one entry per entity, in parallel arrays that are reused when the history slot is.
+ * one entry per entity, in parallel arrays. Clients that were sent the same body share one
+ * record (it does not change once filled); it goes back to the pool when no history refers
+ * to it, and its arrays are reused.
  */
-class SentSnapshot {
-  id = 0;
+class SentRecord {
   tick = 0;
   /** The world's version when it was encoded. */
   worldVersion = 0;
   /** With checksums: the state the client should hold after applying it. */
   expected: OwnedEntry[] | undefined;
-  resolved = true;
+  /** History entries referring to it. */
+  users = 0;
   /** Entries in the arrays below (which are never shrunk, to avoid reallocating). */
   count = 0;
   readonly ids: number[] = [];
@@ -228,10 +230,10 @@ class SentSnapshot {
   readonly images: number[] = [];
   valueCount = 0;
 
-  reset(id: number, tick: number): void {
-    this.id = id;
+  reset(tick: number, worldVersion: number): void {
     this.tick = tick;
-    this.resolved = false;
+    this.worldVersion = worldVersion;
+    this.expected = undefined;
     this.count = 0;
     // Drop references to old values so they can be collected.
     this.values.fill(undefined, 0, this.valueCount);
@@ -257,6 +259,16 @@ class SentSnapshot {
     this.fieldMasks[i] = fieldMask;
   }
 }
+
+/** One slot of a client's history: a sent snapshot, whether its fate is known, what it carried. */
+interface SentSnapshot {
+  id: number;
+  resolved: boolean;
+  record: SentRecord;
+}
+
+/** Records no history refers to, kept for reuse (a bounded number). */
+const MAX_POOLED_RECORDS = 256;
 
 interface Candidate {
   entity: WorldEntity;
@@ -436,11 +448,12 @@ export function createReplicationServer(options: ReplicationServerOptions): Repl
   };
 
   const merge = (client: ClientState, snapshot: SentSnapshot) => {
+    const record = snapshot.record;
     const { ids, kinds, generations, typeIndexes, versions, masks, fieldMasks, values, images } =
-      snapshot;
+      record;
     const known = client.known;
     let offset = 0;
-    for (let i = 0; i < snapshot.count; i++) {
+    for (let i = 0; i < record.count; i++) {
       const id = ids[i]!;
       const kind = kinds[i]!;
       forgetPending(client, kind, id);
@@ -464,7 +477,7 @@ export function createReplicationServer(options: ReplicationServerOptions): Repl
         continue;
       }
       known.version[id] = versions[i]!;
-      known.tick[id] = snapshot.tick;
+      known.tick[id] = record.tick;
       const typeCoders = codersOf(typeIndex);
       const base = known.at(id, 0);
       for (let field = 0, mask = masks[i]!; mask !== 0; field++, mask >>>= 1) {
@@ -492,8 +505,8 @@ export function createReplicationServer(options: ReplicationServerOptions): Repl
       return;
     }
     if (applied === false) client.stats.lost++;
-    const { ids, kinds } = snapshot;
-    for (let i = 0; i < snapshot.count; i++) {
+    const { ids, kinds, count } = snapshot.record;
+    for (let i = 0; i < count; i++) {
       const id = ids[i]!;
       forgetPending(client, kinds[i]!, id);
       // Unknown fate: the client may or may not hold what this snapshot carried.
@@ -811,9 +824,22 @@ export function createReplicationServer(options: ReplicationServerOptions): Repl
   const basisVersionOf = (client: ClientState): number => {
     const basis = client.history[client.ackedId % historySize];
     return client.ackedId !== 0 && basis !== undefined && basis.id === client.ackedId
-      ? basis.worldVersion
+      ? basis.record.worldVersion
       : -1;
   };
+
+  /** Why a removal goes: true = it left the client's view (the entity lives on), false = despawned. */
+  const leftView = (client: ClientState, id: number): boolean => {
+    const entity = internals.slots[id];
+    const known = client.known;
+    return entity !== undefined && (!known.has(id) || known.generation[id] === entity.generation);
+  };
+
+  /** A spawn's per-client flags: entered the view (older than the baseline), owned by the client. */
+  const enteredView = (entity: WorldEntity, basisVersion: number): boolean =>
+    entity.spawnVersion <= basisVersion;
+  const ownedBy = (client: ClientState, entity: WorldEntity): boolean =>
+    entity.owner !== undefined && entity.owner === client.clientId;
 
   /** The per-client start of a snapshot: format, snapshot id, baseline distance, tick. */
   const writeHeader = (client: ClientState, exact: boolean) => {
@@ -874,15 +900,7 @@ export function createReplicationServer(options: ReplicationServerOptions): Repl
       }
     }
     writeIds(writer, removals, removalCount);
-    // Why each goes: 1 = it left the client's view (the entity lives on), 0 = despawned.
-    const known = client.known;
-    for (let i = 0; i < removalCount; i++) {
-      const id = removals[i]!;
-      const entity = internals.slots[id];
-      writer.writeBool(
-        entity !== undefined && (!known.has(id) || known.generation[id] === entity.generation),
-      );
-    }
+    for (let i = 0; i < removalCount; i++) writer.writeBool(leftView(client, removals[i]!));
     for (let i = 0; i < spawnCount; i++) ids[i] = spawns[i]!.entity.id;
     writeIds(writer, ids, spawnCount);
     // Spawns of entities older than the client's baseline entered its view.
@@ -894,8 +912,8 @@ export function createReplicationServer(options: ReplicationServerOptions): Repl
       const start = profiling ? writer.bitLength : 0;
       writer.writeVarUint(entity.generation);
       writer.writeBits(entity.typeIndex, typeBits);
-      writer.writeBool(entity.spawnVersion <= basisVersion);
-      writer.writeBool(entity.owner !== undefined && entity.owner === client.clientId);
+      writer.writeBool(enteredView(entity, basisVersion));
+      writer.writeBool(ownedBy(client, entity));
       const all = fullMask(entity.type.fieldNames.length);
       writer.writeBool(spawn.mask === all);
       if (spawn.mask !== all) writer.writeBits(spawn.mask, entity.type.fieldNames.length);
@@ -998,6 +1016,8 @@ export function createReplicationServer(options: ReplicationServerOptions): Repl
     byteLength: number;
     /** Bit offset of the body in its first byte. */
     phase: number;
+    /** What it carried, filed in the history of the client it was encoded for. */
+    record: SentRecord | undefined;
   }
   const MAX_SHARED = 8;
   const shared: SharedBody[] = [];
@@ -1005,23 +1025,28 @@ export function createReplicationServer(options: ReplicationServerOptions): Repl
   let sharedNext = 0;
   let sharedVersion = -1;
   let sharedTick = -1;
+  let sharedTypes = -1;
+  /** Hits and lookups of the current tick; a tick without a hit pauses sharing for a while. */
+  let sharedHits = 0;
+  let sharedLookups = 0;
+  let pausedUntilTick = -1;
+  /** Ticks sharing stays off after a tick in which no body was shared (interest, filters…). */
+  const SHARING_PAUSE_TICKS = 50;
   const key: number[] = [];
   let keyLength = 0;
+  /** For `record`: the record of the shared body just used, or the body just encoded. */
+  let shareRecord: SentRecord | undefined;
+  let newBody: SharedBody | undefined;
 
   /** Fills `key` with what the body depends on; returns its hash. */
   const shareKey = (client: ClientState): number => {
     const known = client.known;
-    const slots = internals.slots;
     let n = 0;
     key[n++] = removalCount;
     for (let i = 0; i < removalCount; i++) {
       const id = removals[i]!;
-      const entity = slots[id];
       key[n++] = id;
-      key[n++] =
-        entity !== undefined && (!known.has(id) || known.generation[id] === entity.generation)
-          ? 1
-          : 0;
+      key[n++] = leftView(client, id) ? 1 : 0;
     }
     const basisVersion = basisVersionOf(client);
     key[n++] = spawnCount;
@@ -1030,9 +1055,8 @@ export function createReplicationServer(options: ReplicationServerOptions): Repl
       const entity = spawn.entity;
       key[n++] = entity.id;
       key[n++] = spawn.mask;
-      key[n++] =
-        (entity.spawnVersion <= basisVersion ? 1 : 0) |
-        (entity.owner !== undefined && entity.owner === client.clientId ? 2 : 0);
+      key[n++] = spawn.fieldMask;
+      key[n++] = (enteredView(entity, basisVersion) ? 1 : 0) | (ownedBy(client, entity) ? 2 : 0);
     }
     key[n++] = updateCount;
     const images = known.images;
@@ -1041,6 +1065,7 @@ export function createReplicationServer(options: ReplicationServerOptions): Repl
       const entity = update.entity;
       key[n++] = entity.id;
       key[n++] = update.mask;
+      key[n++] = update.fieldMask;
       const base = known.at(entity.id, 0);
       const typeCoders = codersOf(entity.typeIndex);
       for (let field = 0, mask = update.mask; mask !== 0; field++, mask >>>= 1)
@@ -1062,12 +1087,24 @@ export function createReplicationServer(options: ReplicationServerOptions): Repl
 
   /** The client's snapshot: a body encoded earlier this tick behind its header, or a new one. */
   const sharedSnapshot = (client: ClientState): Uint8Array => {
-    if (sharedVersion !== world.version || sharedTick !== tick) {
+    if (
+      sharedVersion !== world.version ||
+      sharedTick !== tick ||
+      sharedTypes !== world.types.length
+    ) {
+      // Clients of different views rarely share a body: then the key is only a cost.
+      if (sharedTick !== tick && sharedLookups > 1 && sharedHits === 0)
+        pausedUntilTick = tick + SHARING_PAUSE_TICKS;
       sharedVersion = world.version;
       sharedTick = tick;
+      sharedTypes = world.types.length;
       sharedCount = 0;
       sharedNext = 0;
+      sharedHits = 0;
+      sharedLookups = 0;
     }
+    if (tick < pausedUntilTick) return writeSnapshot(client);
+    sharedLookups++;
     const hash = shareKey(client);
     for (let i = 0; i < sharedCount; i++) {
       const body = shared[i]!;
@@ -1075,6 +1112,8 @@ export function createReplicationServer(options: ReplicationServerOptions): Repl
       const bytes = splice(client, body);
       if (bytes !== undefined) {
         client.stats.shared++;
+        sharedHits++;
+        shareRecord = body.record;
         return bytes;
       }
     }
@@ -1091,30 +1130,34 @@ export function createReplicationServer(options: ReplicationServerOptions): Repl
         bytes: new Uint8Array(0),
         byteLength: 0,
         phase: 0,
+        record: undefined,
       };
     body.hash = hash;
     for (let i = 0; i < keyLength; i++) body.key[i] = key[i]!;
     body.keyLength = keyLength;
     const from = bodyStart >>> 3;
     body.byteLength = bytes.byteLength - from;
-    if (body.bytes.length < body.byteLength) body.bytes = new Uint8Array(body.byteLength * 2);
+    if (body.bytes.length < body.byteLength) body.bytes = new Uint8Array(body.byteLength);
     body.bytes.set(bytes.subarray(from));
     body.phase = bodyStart & 7;
+    body.record = undefined;
+    newBody = body;
     return bytes;
   };
 
   /**
-   * The client's header followed by a stored body. Header and body meet inside one byte when
-   * the header ends at the bit phase the body started at (always so: the header's varints are
-   * whole bytes); otherwise undefined (the caller encodes).
+   * The client's header followed by a stored body, meeting inside one byte: the header ends at
+   * the bit phase the body started at, since its varints are whole bytes. Undefined when the
+   * result would pass maxSnapshotBytes (another client's header may be a byte longer): the
+   * caller encodes, and fails as the encoder does.
    */
   const splice = (client: ClientState, body: SharedBody): Uint8Array | undefined => {
     writer.reset();
     writeHeader(client, false);
     const headerBits = writer.bitLength;
-    if ((headerBits & 7) !== body.phase) return undefined;
     const header = writer.view();
     const whole = headerBits >>> 3;
+    if (whole + body.byteLength > writer.maxBytes) return undefined;
     // A new array, like the encoder's: the caller may keep the snapshot.
     const spliced = new Uint8Array(whole + body.byteLength);
     spliced.set(header.subarray(0, whole));
@@ -1193,21 +1236,64 @@ export function createReplicationServer(options: ReplicationServerOptions): Repl
     return Math.ceil((bits + scratch.bitLength) / 8);
   };
 
+  const recordPool: SentRecord[] = [];
+  const release = (record: SentRecord) => {
+    if (--record.users > 0) return;
+    record.reset(0, 0);
+    if (recordPool.length < MAX_POOLED_RECORDS) recordPool.push(record);
+  };
+
+  /** Files the snapshot just written in the client's history (reusing `shareRecord` if set). */
   const record = (client: ClientState) => {
     const snapshotId = client.nextSnapshotId;
     const slot = snapshotId % historySize;
     let sent = client.history[slot];
-    if (sent === undefined) sent = client.history[slot] = new SentSnapshot();
-    else if (!sent.resolved) drop(client, sent, undefined);
-    sent.reset(snapshotId, tick);
-    sent.worldVersion = world.version;
-    sent.expected = lastExpected;
+    if (sent !== undefined) {
+      if (!sent.resolved) drop(client, sent, undefined);
+      release(sent.record);
+    }
+    const shared = shareRecord;
+    shareRecord = undefined;
+    const filled = shared ?? recordPool.pop() ?? new SentRecord();
+    filled.users++;
+    if (sent === undefined) sent = client.history[slot] = { id: 0, resolved: true, record: filled };
+    sent.id = snapshotId;
+    sent.resolved = false;
+    sent.record = filled;
+    if (shared === undefined) {
+      filled.reset(tick, world.version);
+      filled.expected = lastExpected;
+      fillRecord(filled);
+      // The next clients of this tick that get the same body get this record too.
+      if (newBody !== undefined) newBody.record = filled;
+    }
+    newBody = undefined;
     lastExpected = undefined;
     for (let i = 0; i < removalCount; i++) {
       const id = removals[i]!;
-      sent.add(id, KIND_REMOVE, 0, 0, 0, 0, 0);
       client.pendingRemovals[id] = client.pendingRemovals[id]! + 1;
     }
+    for (let i = 0; i < spawnCount; i++) {
+      const id = spawns[i]!.entity.id;
+      client.pendingSpawns[id] = client.pendingSpawns[id]! + 1;
+      client.held.add(id);
+    }
+    for (let list = 0; list < 2; list++) {
+      const chosen = list === 0 ? spawns : updates;
+      const count = list === 0 ? spawnCount : updateCount;
+      for (let i = 0; i < count; i++) {
+        const id = chosen[i]!.entity.id;
+        client.lastSent[id] = snapshotId;
+        client.waited[id] = 0;
+        client.accumulated[id] = 0;
+      }
+    }
+    client.nextSnapshotId = snapshotId + 1;
+  };
+
+  /** What the removals, spawns and updates of the snapshot just written carried. */
+  const fillRecord = (sent: SentRecord) => {
+    for (let i = 0; i < removalCount; i++) sent.add(removals[i]!, KIND_REMOVE, 0, 0, 0, 0, 0);
     for (let list = 0; list < 2; list++) {
       const chosen = list === 0 ? spawns : updates;
       const count = list === 0 ? spawnCount : updateCount;
@@ -1237,16 +1323,8 @@ export function createReplicationServer(options: ReplicationServerOptions): Repl
             values[at] = fieldValues[field];
           } else sentImages[at] = fieldImages[field]!;
         }
-        if (candidate.kind === KIND_SPAWN) {
-          client.pendingSpawns[id] = client.pendingSpawns[id]! + 1;
-          client.held.add(id);
-        }
-        client.lastSent[id] = snapshotId;
-        client.waited[id] = 0;
-        client.accumulated[id] = 0;
       }
     }
-    client.nextSnapshotId = snapshotId + 1;
   };
 
   const conflictPolicy = options.conflict ?? 'server-wins';
@@ -1263,7 +1341,7 @@ export function createReplicationServer(options: ReplicationServerOptions): Repl
     // The world version the owner saw: what its writes were based on (−1: too old to know).
     const basis = client.history[message.snapshotId % historySize];
     const basisVersion =
-      basis !== undefined && basis.id === message.snapshotId ? basis.worldVersion : -1;
+      basis !== undefined && basis.id === message.snapshotId ? basis.record.worldVersion : -1;
     for (const entry of message.entries) {
       const entity = internals.slots[entry.id];
       const refuse = (code: ErrorCode, reason: string, field?: string, rollback = true) => {
@@ -1362,7 +1440,12 @@ export function createReplicationServer(options: ReplicationServerOptions): Repl
       });
     },
     removeClient(clientId) {
+      const client = clients.get(clientId);
+      if (client === undefined) return;
       clients.delete(clientId);
+      for (const sent of client.history) if (sent !== undefined) release(sent.record);
+      // Bodies of this tick may have carried its records: encode afresh.
+      sharedCount = 0;
     },
     clients: () => clients.keys(),
     update(next) {
@@ -1390,6 +1473,8 @@ export function createReplicationServer(options: ReplicationServerOptions): Repl
     snapshotFor(clientId) {
       const client = clientOf(clientId);
       prepare();
+      shareRecord = undefined;
+      newBody = undefined;
       try {
         collect(client);
         const bytes = select(client);
@@ -1436,9 +1521,9 @@ export function createReplicationServer(options: ReplicationServerOptions): Repl
       }
       if (snapshotId === undefined) return undefined;
       const sent = client.history[snapshotId % historySize];
-      if (sent === undefined || sent.id !== snapshotId || sent.expected === undefined)
-        return undefined;
-      return encodeOwned(world.types, { sequence: 0, snapshotId, entries: sent.expected });
+      const expected = sent?.id === snapshotId ? sent.record.expected : undefined;
+      if (expected === undefined) return undefined;
+      return encodeOwned(world.types, { sequence: 0, snapshotId, entries: expected });
     },
     statsOf(clientId) {
       return clientOf(clientId).stats;

@@ -159,7 +159,18 @@ describe('createWorld', () => {
         defineEntityType('p', { a: t.u8() }, { deadReckoning: { threshold: -1 } as never }),
       ),
     ).toBe(ErrorCode.INVALID_ARGUMENT);
-    // Field lookup sees the shape's own keys only.
+    // Field lookup sees the shape's own keys only, whatever the prototype holds.
     expect(A.fieldIndex('toString')).toBeUndefined();
+    (Object.prototype as Record<string, unknown>).polluted = 0;
+    try {
+      expect(A.fieldIndex('polluted')).toBeUndefined();
+    } finally {
+      delete (Object.prototype as Record<string, unknown>).polluted;
+    }
+    const shape: Record<string, unknown> = {};
+    for (const name of ['__proto__', 'constructor'])
+      Object.defineProperty(shape, name, { value: t.u8(), enumerable: true });
+    const Odd = defineEntityType('odd', shape as { a: ReturnType<typeof t.u8> });
+    expect([Odd.fieldIndex('__proto__'), Odd.fieldIndex('constructor')]).toEqual([0, 1]);
   });
 });

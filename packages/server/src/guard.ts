@@ -42,8 +42,9 @@ export interface GuardedConnection extends Connection {
 /**
  * Wraps `inner`: each incoming frame is counted, then `admit` decides whether listeners see
  * it; each sent frame is counted. A Batch is taken apart here, so its frames are counted,
- * rate-limited and delivered one by one, each with the channel it was sent on (a malformed
- * one goes up whole: the session link refuses it).
+ * rate-limited and delivered one by one, each with the channel it was sent on (the Batch
+ * itself is counted too, with its framing bytes); a malformed one goes up whole, to be refused
+ * by the session link (or by the engine before the handshake ends).
  */
 export function guardConnection(
   inner: Connection,
@@ -64,16 +65,15 @@ export function guardConnection(
     }
     let entries: BatchEntry[];
     try {
-      entries = decodeBatch(data);
+      entries = decodeBatch(data, channel);
     } catch {
       receive(data, channel);
       return;
     }
-    // Reliable frames must come on the reliable channel: the link refuses the batch.
-    if (channel !== 'reliable' && entries.some((entry) => entry.reliable)) {
-      receive(data, channel);
-      return;
-    }
+    let framing = data.byteLength;
+    for (const entry of entries) framing -= entry.frame.byteLength;
+    counts.messagesIn[Opcode.Batch]!++;
+    counts.bytesIn[Opcode.Batch]! += framing;
     for (const entry of entries) receive(entry.frame, entry.reliable ? 'reliable' : 'unreliable');
   });
   const offClose = inner.on('close', (info) => emitter.emit('close', info));

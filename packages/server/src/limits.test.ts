@@ -159,6 +159,17 @@ describe('createConnectionLimiter', () => {
     time.advance(1000);
     exceedOnce();
     expect(verdicts).toEqual(['warn', 'warn', 'warn', 'close']);
+    // Every counted warning, across windows (the server sends one Error frame per new one).
+    expect(limiter.issued).toBe(5);
+  });
+
+  it('counts a warning once for every message within its reaction time', () => {
+    const time = createManualTime();
+    const limiter = createConnectionLimiter({ ...limits, warningReactionMs: 1000 }, time);
+    while (limiter.allowMessage(1) === 'ok') {}
+    expect(limiter.issued).toBe(1);
+    for (let i = 0; i < 31; i++) expect(limiter.allowMessage(1)).toBe('warn');
+    expect(limiter.issued).toBe(1);
   });
 
   it('validates its limits', () => {

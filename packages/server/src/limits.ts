@@ -109,6 +109,11 @@ export interface ConnectionLimiter {
   allowMessage(bytes: number): RateVerdict;
   /** Warnings counted in the current window. */
   readonly warnings: number;
+  /**
+   * Warnings counted since the limiter was created (never reset): a new one means a new
+   * warning, not a message within the reaction time of the last one.
+   */
+  readonly issued: number;
 }
 
 /**
@@ -143,6 +148,7 @@ export function createConnectionLimiter(limits: ConnectionLimits, clock: Clock):
     );
   }
   let warnings = 0;
+  let issued = 0;
   let windowStartMs = 0;
   let reactionEndMs = Number.NEGATIVE_INFINITY;
 
@@ -160,6 +166,7 @@ export function createConnectionLimiter(limits: ConnectionLimits, clock: Clock):
       if (warnings > 0 && nowMs - windowStartMs >= windowMs) warnings = 0;
       if (warnings === 0) windowStartMs = nowMs;
       warnings++;
+      issued++;
       if (warnings > allowed) return 'close';
       reactionEndMs = nowMs + reactionMs;
       return 'warn';
@@ -167,6 +174,9 @@ export function createConnectionLimiter(limits: ConnectionLimits, clock: Clock):
     get warnings() {
       if (warnings > 0 && clock.now() - windowStartMs >= windowMs) warnings = 0;
       return warnings;
+    },
+    get issued() {
+      return issued;
     },
   };
 }

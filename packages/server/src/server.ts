@@ -756,6 +756,7 @@ export function createServer(options: TickwireServerOptions = {}): TickwireServe
       return;
     }
     const limiter = createConnectionLimiter(config.limits, time);
+    let warningsSent = 0;
     let item: Accepted | null = null;
     const guarded = guardConnection(connection, counts, (data, channel) => {
       const current = item!;
@@ -786,7 +787,12 @@ export function createServer(options: TickwireServerOptions = {}): TickwireServe
       );
       if (verdict === 'warn') {
         reject('rate-limit-warning', error);
-        if (current.live !== null) sendOnLink(current.live, errorFrameOf(0, error));
+        // One Error frame per warning, not one per frame within its reaction time (a Batch
+        // brings up to 32 frames at once).
+        if (current.live !== null && limiter.issued !== warningsSent) {
+          warningsSent = limiter.issued;
+          sendOnLink(current.live, errorFrameOf(0, error));
+        }
         // A reliable frame of a running session is never dropped: both ends count those frames
         // for replay, and one missing would shift every later one. Unreliable ones may go.
         return current.phase === 'session' && channel === 'reliable' ? 'deliver' : 'drop';

@@ -304,15 +304,17 @@ export interface BatchEntry {
 /** Most frames one Batch carries. */
 export const MAX_BATCH_FRAMES = 32;
 
-/** Opcodes a Batch never carries: the handshake, the link's acknowledgements, batches. */
-const UNBATCHABLE: ReadonlySet<number> = new Set([
+/** Frames a session link never counts or replays: the handshake and its own acknowledgements. */
+export const CONTROL_OPCODES: ReadonlySet<number> = new Set([
   Opcode.Hello,
   Opcode.Welcome,
   Opcode.Ping,
   Opcode.Pong,
   Opcode.Goodbye,
-  Opcode.Batch,
 ]);
+
+/** Opcodes a Batch never carries: the control frames and batches. */
+export const UNBATCHABLE_OPCODES: ReadonlySet<number> = new Set([...CONTROL_OPCODES, Opcode.Batch]);
 
 /**
  * Several frames in one message: `[Batch][0]`, then per frame a varuint of
@@ -323,7 +325,7 @@ export function encodeBatch(entries: readonly BatchEntry[]): Uint8Array {
     throw invalid(`a batch holds 1 to ${MAX_BATCH_FRAMES} frames, got ${entries.length}`);
   let size = FRAME_HEADER_BYTES;
   for (const { frame } of entries) {
-    if (frame.byteLength < FRAME_HEADER_BYTES || UNBATCHABLE.has(frame[0]!))
+    if (frame.byteLength < FRAME_HEADER_BYTES || UNBATCHABLE_OPCODES.has(frame[0]!))
       throw invalid(`a batch cannot carry a ${opcodeName(frame[0] ?? 0)} frame`);
     size += varuintBytes(frame.byteLength * 2 + 1) + frame.byteLength;
   }
@@ -350,11 +352,12 @@ function varuintBytes(value: number): number {
 }
 
 /**
- * The frames of a Batch, as views into it. Throws DECODE_FAILED for a malformed batch (a
- * length past the end, a frame shorter than its header, a frame a batch never carries, too
- * many frames).
+ * The frames of a Batch that arrived on `channel`, as views into it. Throws DECODE_FAILED for
+ * a malformed batch (a length past the end, a frame shorter than its header, a frame a batch
+ * never carries, too many frames) and PROTOCOL_ERROR for reliable frames in a batch that came
+ * on the unreliable channel.
  */
-export function decodeBatch(batch: Uint8Array): BatchEntry[] {
+export function decodeBatch(batch: Uint8Array, channel: 'reliable' | 'unreliable'): BatchEntry[] {
   const fail = (why: string) =>
     new TickwireError(ErrorCode.DECODE_FAILED, `malformed Batch frame: ${why}`, {
       details: { opcode: Opcode.Batch },
@@ -378,11 +381,17 @@ export function decodeBatch(batch: Uint8Array): BatchEntry[] {
     if (length < FRAME_HEADER_BYTES || at + length > batch.byteLength)
       throw fail(`frame of ${length} bytes at offset ${at}`);
     const frame = batch.subarray(at, at + length);
-    if (UNBATCHABLE.has(frame[0]!)) throw fail(`it carries a ${opcodeName(frame[0]!)} frame`);
+    if (UNBATCHABLE_OPCODES.has(frame[0]!))
+      throw fail(`it carries a ${opcodeName(frame[0]!)} frame`);
     entries.push({ frame, reliable: prefix % 2 === 1 });
     at += length;
   }
   if (entries.length === 0) throw fail('no frames');
+  if (channel !== 'reliable' && entries.some((entry) => entry.reliable))
+    throw new TickwireError(
+      ErrorCode.PROTOCOL_ERROR,
+      'a batch with reliable frames came on the unreliable channel',
+    );
   return entries;
 }
 

@@ -144,6 +144,56 @@ describe('session link', () => {
     expect(c.state).toBe('closed');
   });
 
+  it('replays a reliable frame that travelled in a batch exactly once after a cut', async () => {
+    const t = setup({}, [Opcode.SnapshotAck]);
+    t.connect();
+    const ack = new Uint8Array([Opcode.SnapshotAck, 0, 1]);
+    const newer = new Uint8Array([Opcode.SnapshotAck, 0, 2]);
+    const acks: number[] = [];
+    t.server.on('message', (data) => {
+      if (data[0] === Opcode.SnapshotAck) acks.push(data[2]!);
+    });
+    // A newer ack replaces the waiting one; it rides with the reliable frame.
+    t.client.send(ack, 'unreliable');
+    t.client.send(newer, 'unreliable');
+    t.client.send(frame(1));
+    // Cut with frame 1 unacknowledged: the reattach replays it, and the server's count keeps
+    // it from arriving twice.
+    t.cut();
+    t.client.send(frame(2));
+    await flush();
+    t.connect();
+    await flush();
+    expect(t.atServer).toEqual([1, 2]);
+    expect(t.client.counters.replayed).toBeGreaterThan(0);
+    expect(acks).toEqual([2]); // the replaced ack never travelled
+    t.client.send(ack, 'unreliable');
+    t.client.send(frame(3));
+    await flush();
+    expect(t.atServer).toEqual([1, 2, 3]);
+    expect(acks).toEqual([2, 1]);
+  });
+
+  it('refuses batches from its user and lazy control opcodes', () => {
+    const t = setup();
+    t.connect();
+    const code = (fn: () => unknown) => {
+      try {
+        fn();
+      } catch (error) {
+        return (error as { code: string }).code;
+      }
+      return 'none';
+    };
+    expect(code(() => t.client.send(encodeBatch([{ frame: frame(1), reliable: true }])))).toBe(
+      ErrorCode.INVALID_ARGUMENT,
+    );
+    for (const opcode of [Opcode.Ping, Opcode.Batch, 300])
+      expect(
+        code(() => createSessionLink({ id: 'x', role: 'client', lazyOpcodes: [opcode] })),
+      ).toBe(ErrorCode.INVALID_ARGUMENT);
+  });
+
   it('closes with ProtocolError on a malformed batch or reliable frames in an unreliable one', async () => {
     for (const bad of [
       new Uint8Array([Opcode.Batch, 0, 9, Opcode.RoomMessage]),
@@ -165,7 +215,7 @@ describe('session link', () => {
       { frame: frame(1), reliable: true },
       { frame: new Uint8Array(300).fill(Opcode.RoomMessage), reliable: false },
     ];
-    const decoded = decodeBatch(encodeBatch(frames));
+    const decoded = decodeBatch(encodeBatch(frames), 'reliable');
     expect(decoded.map((e) => [Array.from(e.frame), e.reliable])).toEqual(
       frames.map((e) => [Array.from(e.frame), e.reliable]),
     );
@@ -196,7 +246,9 @@ describe('session link', () => {
         ...Array.from({ length: 33 }, () => [4, Opcode.RoomMessage, 0]).flat(),
       ]),
     ])
-      expect(code(() => decodeBatch(bad))).toBe(ErrorCode.DECODE_FAILED);
+      expect(code(() => decodeBatch(bad, 'reliable'))).toBe(ErrorCode.DECODE_FAILED);
+    const reliableInside = encodeBatch([{ frame: frame(1), reliable: true }]);
+    expect(code(() => decodeBatch(reliableInside, 'unreliable'))).toBe(ErrorCode.PROTOCOL_ERROR);
   });
 
   it('emits detached (not close) when the transport drops, and close only when closed', async () => {

@@ -28,21 +28,15 @@ import {
 } from '@tickwire/core';
 import {
   type BatchEntry,
+  CONTROL_OPCODES,
   decodeBatch,
   decodeReceived,
   encodeBatch,
   encodeReceived,
-  MAX_BATCH_FRAMES,
+  UNBATCHABLE_OPCODES,
 } from './frames.js';
 
-/** Frames the link never counts or replays: the handshake and its own acknowledgements. */
-export const CONTROL_OPCODES: ReadonlySet<number> = new Set([
-  Opcode.Hello,
-  Opcode.Welcome,
-  Opcode.Ping,
-  Opcode.Pong,
-  Opcode.Goodbye,
-]);
+export { CONTROL_OPCODES };
 
 /** Options of {@link createSessionLink}. */
 export interface SessionLinkOptions {
@@ -72,7 +66,8 @@ export interface SessionLinkOptions {
    * Unreliable frames with these opcodes (a client's snapshot acks) wait up to `lazyDelayMs`
    * for another frame to ride with: both go out in one Batch message — one message for the
    * peer to read instead of two, as Quake's inputs carry the snapshot ack — or the waiting
-   * frames go alone when the time is up. @default none
+   * frame goes alone when the time is up. A newer lazy frame of the same opcode replaces the
+   * waiting one, so they must be cumulative, as acks are. @default none
    */
   lazyOpcodes?: readonly number[];
   /** How long a lazy frame waits for company, ms. @default 25 */
@@ -139,6 +134,12 @@ export function createSessionLink(options: SessionLinkOptions): SessionLink {
   const ackIntervalMs = options.ackIntervalMs ?? 1000;
   const lazyDelayMs = options.lazyDelayMs ?? 25;
   const lazyOpcodes: ReadonlySet<number> = new Set(options.lazyOpcodes ?? []);
+  for (const opcode of lazyOpcodes)
+    if (!Number.isInteger(opcode) || opcode < 0 || opcode > 255 || UNBATCHABLE_OPCODES.has(opcode))
+      throw new TickwireError(
+        ErrorCode.INVALID_ARGUMENT,
+        `session link: lazyOpcodes cannot hold ${opcode} (control frames and batches never wait)`,
+      );
   const time = options.time ?? systemTime;
   for (const [name, value] of [
     ['maxMessageBytes', maxMessageBytes],
@@ -203,17 +204,24 @@ export function createSessionLink(options: SessionLinkOptions): SessionLink {
     held = [];
   };
 
-  /** Sends on the transport, throwing what it throws. Waiting lazy frames ride along. */
+  /** Bytes a Batch of the waiting frames takes (3 bytes of length prefix at most per frame). */
+  const heldBytes = (): number => held.reduce((sum, frame) => sum + frame.byteLength + 3, 2);
+
+  /**
+   * Sends on the transport, throwing what its send throws for `frame`. Waiting lazy frames ride
+   * along in a Batch when it fits; else they go first on their own (unreliable: a failure to
+   * send them is no error).
+   */
   const sendNow = (current: Connection, frame: Uint8Array, channel: Channel): boolean => {
     if (held.length === 0) return current.send(frame, channel);
-    const entries: BatchEntry[] = held.map((lazy) => ({ frame: lazy, reliable: false }));
-    entries.push({ frame, reliable: channel === 'reliable' });
-    dropHeld();
-    const batch = encodeBatch(entries);
-    if (batch.byteLength <= current.maxMessageBytes) return current.send(batch, channel);
-    // Too big together: the lazy frames go on their own first.
-    if (entries.length > 2) current.send(encodeBatch(entries.slice(0, -1)), 'unreliable');
-    else current.send(entries[0]!.frame, 'unreliable');
+    if (heldBytes() + frame.byteLength + 3 <= current.maxMessageBytes) {
+      const entries: BatchEntry[] = held.map((lazy) => ({ frame: lazy, reliable: false }));
+      entries.push({ frame, reliable: channel === 'reliable' });
+      dropHeld();
+      return current.send(encodeBatch(entries), channel);
+    }
+    lazyTimer?.cancel();
+    flushHeld();
     return current.send(frame, channel);
   };
 
@@ -235,12 +243,16 @@ export function createSessionLink(options: SessionLinkOptions): SessionLink {
     }
   };
 
-  const hold = (frame: Uint8Array): void => {
-    held.push(frame.slice());
-    if (held.length >= MAX_BATCH_FRAMES - 1) {
+  const hold = (current: Connection, frame: Uint8Array): void => {
+    // A newer frame of the same opcode replaces the waiting one (acks are cumulative).
+    const same = held.findIndex((waiting) => waiting[0] === frame[0]);
+    if (same !== -1) held.splice(same, 1);
+    if (held.length > 0 && heldBytes() + frame.byteLength + 3 > current.maxMessageBytes) {
       lazyTimer?.cancel();
       flushHeld();
-    } else if (lazyTimer === null) lazyTimer = time.setTimeout(flushHeld, lazyDelayMs);
+    }
+    held.push(frame.slice());
+    if (lazyTimer === null) lazyTimer = time.setTimeout(flushHeld, lazyDelayMs);
   };
 
   const sendAck = (): void => {
@@ -346,11 +358,16 @@ export function createSessionLink(options: SessionLinkOptions): SessionLink {
           ErrorCode.INVALID_ARGUMENT,
           `session link ${options.id}: control frames (opcode ${data[0]}) go on the transport connection`,
         );
+      if (data[0] === Opcode.Batch)
+        throw new TickwireError(
+          ErrorCode.INVALID_ARGUMENT,
+          `session link ${options.id}: batches are made by the link (see lazyOpcodes), not sent through it`,
+        );
       if (channel === 'unreliable') {
         const current = transport;
         if (current === null || current.state !== 'open') return false;
         if (lazyOpcodes.has(data[0]!)) {
-          hold(data);
+          hold(current, data);
           return true;
         }
         try {
@@ -419,12 +436,7 @@ export function createSessionLink(options: SessionLinkOptions): SessionLink {
         if (data[0] === Opcode.Batch) {
           let entries: BatchEntry[];
           try {
-            entries = decodeBatch(data);
-            if (channel !== 'reliable' && entries.some((entry) => entry.reliable))
-              throw new TickwireError(
-                ErrorCode.PROTOCOL_ERROR,
-                'a batch with reliable frames came on the unreliable channel',
-              );
+            entries = decodeBatch(data, channel);
           } catch (error) {
             // Reliable frames may be in it: the count both ends keep can no longer agree.
             emitter.emit('error', error as TickwireError);
