@@ -93,7 +93,8 @@ export interface ClientOptions {
    * input, typically) and travels with it in one message, as Quake's inputs carry the ack:
    * the server reads one message instead of two. 0 sends each ack at once. Keep it below the
    * snapshot interval minus the RTT, or the server's baseline ages a snapshot.
-   * @default half the server's tick interval, at most 25 (25 at 20 Hz, 8 at 60 Hz)
+   * @default the server's tick interval minus the RTT and 5 ms (45 ms at 20 Hz on a LAN, 0
+   *   when the RTT is a tick or more); half the tick interval while the RTT is unknown
    */
   snapshotAckDelayMs?: number;
   /** @default systemTime */
@@ -417,15 +418,21 @@ export function createClient(options: ClientOptions): Client {
   const adoptLink = (welcome: WelcomeFrame, connection: Connection): void => {
     linkOff?.();
     timesync?.close();
-    const ackDelayMs =
-      snapshotAckDelayMs ?? Math.min(25, Math.floor(500 / Math.max(1, welcome.tickRateHz)));
+    // An ack that reaches the server before its next snapshot costs no bytes: wait no longer.
+    const intervalMs = 1000 / Math.max(1, welcome.tickRateHz);
+    const ackDelayMs = (): number => {
+      const rttMs = next.stats.rttMs > 0 ? next.stats.rttMs : (timesync?.stats().rttMeanMs ?? 0);
+      return rttMs > 0 ? Math.floor(intervalMs - rttMs - 5) : Math.floor(intervalMs / 2);
+    };
     const next = createSessionLink({
       id: welcome.sessionId,
       role: 'client',
       maxMessageBytes: Math.min(maxMessageBytes, connection.maxMessageBytes),
       ...(options.maxReplayBytes === undefined ? {} : { maxReplayBytes: options.maxReplayBytes }),
       ...(options.ackIntervalMs === undefined ? {} : { ackIntervalMs: options.ackIntervalMs }),
-      ...(ackDelayMs > 0 ? { lazyOpcodes: [Opcode.SnapshotAck], lazyDelayMs: ackDelayMs } : {}),
+      ...(snapshotAckDelayMs === 0
+        ? {}
+        : { lazyOpcodes: [Opcode.SnapshotAck], lazyDelayMs: snapshotAckDelayMs ?? ackDelayMs }),
       time,
     });
     const offMessage = next.on('message', onSessionFrame);

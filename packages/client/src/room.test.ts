@@ -363,7 +363,8 @@ describe('replication', () => {
     expect(room.replication).not.toBeNull();
     expect(room.replica!.size).toBe(1);
     expect([...room.replica!.entities()][0]!.values()).toEqual({ x: 7, hp: 100 });
-    // The replica acknowledged it: the ack waits up to snapshotAckDelayMs (25) for company.
+    // The replica acknowledged it: the ack waits for company, here half the 50 ms tick interval
+    // (the RTT is unknown: no transport RTT, no clock sync).
     const acks = () => session.frames.filter((frame) => frame.opcode === Opcode.SnapshotAck);
     expect(acks()).toHaveLength(0);
     time.advance(25);

@@ -174,6 +174,33 @@ describe('session link', () => {
     expect(acks).toEqual([2, 1]);
   });
 
+  it('asks a lazyDelayMs function each time a frame starts waiting; 0 sends it at once', async () => {
+    const time = createManualTime();
+    let delay = 30;
+    const client = createSessionLink({
+      id: 's',
+      role: 'client',
+      time,
+      lazyOpcodes: [Opcode.SnapshotAck],
+      lazyDelayMs: () => delay,
+    });
+    const [c, s] = createMemoryConnectionPair();
+    client.attach(c, 0);
+    const wire: number[] = [];
+    s.on('message', (data) => wire.push(data[2]!));
+    client.send(new Uint8Array([Opcode.SnapshotAck, 0, 1]), 'unreliable');
+    time.advance(29);
+    await flush();
+    expect(wire).toEqual([]);
+    time.advance(1);
+    await flush();
+    expect(wire).toEqual([1]);
+    delay = 0;
+    client.send(new Uint8Array([Opcode.SnapshotAck, 0, 2]), 'unreliable');
+    await flush();
+    expect(wire).toEqual([1, 2]);
+  });
+
   it('refuses batches from its user and lazy control opcodes', () => {
     const t = setup();
     t.connect();

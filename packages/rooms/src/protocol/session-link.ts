@@ -70,8 +70,11 @@ export interface SessionLinkOptions {
    * waiting one, so they must be cumulative, as acks are. @default none
    */
   lazyOpcodes?: readonly number[];
-  /** How long a lazy frame waits for company, ms. @default 25 */
-  lazyDelayMs?: number;
+  /**
+   * How long a lazy frame waits for company, ms, or a function asked each time a frame starts
+   * waiting (0 or less: it goes at once). @default 25
+   */
+  lazyDelayMs?: number | (() => number);
   /** Clock and scheduler of the acknowledgement and lazy-frame timers. @default systemTime */
   time?: TimeSource;
 }
@@ -132,7 +135,7 @@ export function createSessionLink(options: SessionLinkOptions): SessionLink {
   const maxMessageBytes = options.maxMessageBytes ?? 65_536;
   const maxReplayBytes = options.maxReplayBytes ?? 1_048_576;
   const ackIntervalMs = options.ackIntervalMs ?? 1000;
-  const lazyDelayMs = options.lazyDelayMs ?? 25;
+  const lazyDelay = options.lazyDelayMs ?? 25;
   const lazyOpcodes: ReadonlySet<number> = new Set(options.lazyOpcodes ?? []);
   for (const opcode of lazyOpcodes)
     if (!Number.isInteger(opcode) || opcode < 0 || opcode > 255 || UNBATCHABLE_OPCODES.has(opcode))
@@ -141,12 +144,14 @@ export function createSessionLink(options: SessionLinkOptions): SessionLink {
         `session link: lazyOpcodes cannot hold ${opcode} (control frames and batches never wait)`,
       );
   const time = options.time ?? systemTime;
-  for (const [name, value] of [
+  const limits: [string, number][] = [
     ['maxMessageBytes', maxMessageBytes],
     ['maxReplayBytes', maxReplayBytes],
     ['ackIntervalMs', ackIntervalMs],
-    ['lazyDelayMs', lazyDelayMs],
-  ] as const) {
+  ];
+  // A function is asked each time a frame starts waiting; whatever it says is used.
+  if (typeof lazyDelay !== 'function') limits.push(['lazyDelayMs', lazyDelay]);
+  for (const [name, value] of limits) {
     if (!Number.isInteger(value) || value <= 0)
       throw new TickwireError(
         ErrorCode.INVALID_ARGUMENT,
@@ -252,7 +257,10 @@ export function createSessionLink(options: SessionLinkOptions): SessionLink {
       flushHeld();
     }
     held.push(frame.slice());
-    if (lazyTimer === null) lazyTimer = time.setTimeout(flushHeld, lazyDelayMs);
+    if (lazyTimer !== null) return;
+    const delay = typeof lazyDelay === 'function' ? lazyDelay() : lazyDelay;
+    if (delay > 0) lazyTimer = time.setTimeout(flushHeld, delay);
+    else flushHeld();
   };
 
   const sendAck = (): void => {
