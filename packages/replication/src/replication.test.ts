@@ -797,6 +797,55 @@ describe('shared encodings', () => {
       expect(replicaState(replica)).toEqual(expectedState(world));
   });
 
+  it('send every client what a private encoding would, with owners and hidden fields', () => {
+    const Avatar = defineEntityType(
+      'avatar',
+      { x: t.u16(), secret: t.u8(), aim: t.u8() },
+      { owned: ['aim'] },
+    );
+    const clients = ['me', 'other', 'also', 'spy'];
+    const make = (shareEncodings: boolean) => {
+      const world = createWorld({ types: [Avatar] });
+      const server = createReplicationServer({
+        world,
+        shareEncodings,
+        fieldFilter: (client) => (client === 'spy' ? undefined : 0b101),
+      });
+      for (const c of clients) server.addClient(c);
+      const avatars = [
+        world.spawn(Avatar, { x: 1, secret: 2, aim: 3 }, { owner: 'me' }),
+        world.spawn(Avatar, { x: 5, secret: 6, aim: 7 }),
+      ];
+      const replicas = new Map(clients.map((c) => [c, createReplica({ types: [Avatar] })]));
+      return { world, server, avatars, replicas };
+    };
+    const shared = make(true);
+    const plain = make(false);
+    for (let tick = 1; tick <= 15; tick++) {
+      for (const r of [shared, plain]) {
+        for (const [i, avatar] of r.avatars.entries()) {
+          avatar.set('x', tick * 3 + i);
+          if (tick % 4 === 0) avatar.set('secret', tick);
+        }
+        if (tick === 6) r.avatars[1]!.setOwner('other');
+        r.server.update(tick);
+      }
+      for (const c of clients) {
+        const bytes = shared.server.snapshotFor(c);
+        expect(bytes).toEqual(plain.server.snapshotFor(c));
+        const replica = shared.replicas.get(c)!;
+        if (replica.apply(bytes) !== undefined) {
+          const ack = replica.ack();
+          shared.server.receiveAck(c, ack);
+          plain.server.receiveAck(c, ack);
+        }
+      }
+    }
+    // 'other' and 'also' see the same fields and own nothing until tick 6: they share.
+    expect(shared.server.statsOf('also').shared).toBeGreaterThan(0);
+    expect(shared.replicas.get('spy')!.get(shared.avatars[0]!.id)!.get('secret')).toBe(12);
+  });
+
   it('are not used with checksums or a byte budget', () => {
     const world = createWorld({ types });
     const server = createReplicationServer({ world, checksums: true });
