@@ -1,6 +1,8 @@
 import { ErrorCode, TickwireError } from '@tickwire/core';
 import type { Infer, Shape, ShapeValue, Type } from '@tickwire/serialization';
 
+/** The prototype of field lookups: an empty object with no prototype of its own. */
+const NO_FIELDS: object = /* @__PURE__ */ Object.freeze(Object.create(null));
 /** The most fields an entity type may have: a field mask is one 32-bit word. */
 export const MAX_ENTITY_FIELDS = 32;
 
@@ -98,10 +100,11 @@ export function defineEntityType<S extends Shape>(
     );
   const fieldTypes = fieldNames.map((field) => shape[field] as Type<unknown>);
   const indices = new Map<string, number>(fieldNames.map((field, index) => [field, index]));
-  // A plain object in V8's fast mode (a prototype-less one is a slower dictionary). Fields are
-  // defined, not assigned, so one named `__proto__` is an own property; `fieldIndex` reads own
-  // properties only, so inherited names (`toString`) are not fields.
-  const lookup: Record<string, number> = {};
+  // An object in V8's fast mode (a prototype-less one is a slower dictionary) whose prototype
+  // chain ends before Object.prototype, so inherited names (`toString`, anything added to
+  // Object.prototype) are not fields. Fields are defined, not assigned, so one named
+  // `__proto__` is an own property.
+  const lookup: Record<string, number | undefined> = Object.create(NO_FIELDS);
   fieldNames.forEach((field, index) => {
     Object.defineProperty(lookup, field, { value: index, enumerable: true });
   });
@@ -134,7 +137,7 @@ export function defineEntityType<S extends Shape>(
     shape,
     fieldNames,
     fieldTypes,
-    fieldIndex: (field) => (Object.hasOwn(lookup, field) ? lookup[field] : undefined),
+    fieldIndex: (field) => lookup[field],
     priority,
     updateInterval,
     maxInterval,
