@@ -69,8 +69,9 @@ export function replicate(room: Room<unknown>, options: RoomReplicationOptions):
   const { types, rpc, budget, budgetOptions, ...serverOptions } = options;
   const world = createWorld({ types });
   // Sent snapshots remembered per member: about 0.8 s of them (an ack later than that is lost
-  // anyway, and the entities concerned are sent whole). Each one holds the member's view of
-  // every entity it carried, so this is most of the server's memory per player.
+  // anyway, and the entities concerned are sent whole). Each one holds what the snapshot
+  // carried (members sent the same body share that record), which is much of the server's
+  // memory per player.
   const historySize =
     serverOptions.historySize ?? Math.min(64, Math.max(8, Math.ceil(room.tickRateHz * 0.8)));
   const server = createReplicationServer({ ...serverOptions, historySize, world });
