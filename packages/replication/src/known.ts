@@ -13,7 +13,10 @@ export class KnownTable {
   present = new Uint8Array(0);
   generation = new Int32Array(0);
   typeIndex = new Int32Array(0);
-  /** World change version the client's copy is current at. */
+  /**
+   * World change version the client's copy is current at; 0 or −1 for an id it does not hold,
+   * so that an entity changed at or before it is always one the client holds.
+   */
   version = new Float64Array(0);
   /** Fields the client has (its visible fields when they were sent). */
   fieldMask = new Uint32Array(0);
@@ -70,10 +73,11 @@ export class KnownTable {
     return id < this.capacity && this.present[id] === 1;
   }
 
-  /** Forgets an entity. */
+  /** Forgets an entity (its version becomes −1: older than any change, see `version`). */
   clear(id: number): void {
     if (id >= this.capacity) return;
     this.present[id] = 0;
+    this.version[id] = -1;
     this.values[id] = undefined;
   }
 

@@ -670,19 +670,14 @@ export function createReplicationServer(options: ReplicationServerOptions): Repl
     const everything = interest === undefined;
     const count = everything ? slots.length : visible.length;
     const changedAt = internals.versions.changed;
-    const generations = internals.generations;
     let seen = 0;
     for (let i = 0; i < count; i++) {
       const id = everything ? i : visibleIds[i]!;
       // Unchanged since the client's copy, with the same fields: decided from dense arrays
-      // alone, without touching the entity (most entities of a large world, most ticks).
-      if (
-        simpleMasks &&
-        present[id] === 1 &&
-        changedAt[id]! <= knownVersion[id]! &&
-        knownGeneration[id] === generations[id] &&
-        pendingRemovals[id] === 0
-      ) {
+      // alone, without touching the entity (most entities of a large world, most ticks). The
+      // client holds this very entity: an id it does not hold has version 0 or −1, and a
+      // respawn at this id happened after anything the client knows of the old generation.
+      if (simpleMasks && changedAt[id]! <= knownVersion[id]! && pendingRemovals[id] === 0) {
         stamp[id] = snapshotId;
         seen++;
         heldSeen++;

@@ -88,8 +88,6 @@ export class WorldVersions {
 /** What the server encoder reads from a world; not part of the public API. */
 export interface WorldInternals {
   readonly slots: readonly (WorldEntity | undefined)[];
-  /** Live entities' generations by id (the last generation for a free id). */
-  readonly generations: readonly number[];
   readonly versions: WorldVersions;
   typeIndex(type: EntityType): number;
 }
@@ -350,6 +348,6 @@ export function createWorld(options: WorldOptions = {}): World {
     },
   };
 
-  internalsOf.set(world, { slots, generations, versions, typeIndex });
+  internalsOf.set(world, { slots, versions, typeIndex });
   return world;
 }
