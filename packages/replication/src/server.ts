@@ -207,6 +207,8 @@ const KIND_UPDATE = 2;
  * to it, and its arrays are reused.
  */
 class SentRecord {
+  /** Unique per filling (names the record in lineage events). */
+  serial = 0;
   tick = 0;
   /** The world's version when it was encoded. */
   worldVersion = 0;
@@ -281,6 +283,8 @@ interface Candidate {
 interface ClientState {
   readonly clientId: ClientId;
   nextSnapshotId: number;
+  /** Names the state `collect` reads; see the lineages section. */
+  lineage: number;
   ackedId: number;
   readonly known: KnownTable;
   /** Unresolved snapshots that spawn / remove each id. */
@@ -434,6 +438,29 @@ export function createReplicationServer(options: ReplicationServerOptions): Repl
     }
   };
 
+  // ---- lineages ---------------------------------------------------------------------------
+  //
+  // A client's lineage names the state `collect` reads for it (what it holds, the spawns and
+  // removals in flight, the ids of unknown fate): every event that changes that state — a
+  // snapshot filed, acknowledged, lost or of unknown fate, a resync — gives it a new lineage,
+  // and two clients of one lineage that go through the same event (the same record) get the
+  // same new one. So clients of one lineage are in the same state: in one tick they are sent
+  // the same snapshot, and the later ones skip `collect` and the sharing key (see
+  // `lineageBodies`). Events are matched within a tick; across ticks lineages only part.
+
+  let lineages = 0;
+  let recordSerials = 0;
+  const lineageNext = new Map<string, number>();
+  const advance = (client: ClientState, event: string, serial: number) => {
+    const key = `${client.lineage}${event}${serial}`;
+    let next = lineageNext.get(key);
+    if (next === undefined) {
+      next = ++lineages;
+      lineageNext.set(key, next);
+    }
+    client.lineage = next;
+  };
+
   // ---- acknowledgement bookkeeping -------------------------------------------------------
 
   const forgetPending = (client: ClientState, kind: number, id: number) => {
@@ -500,6 +527,7 @@ export function createReplicationServer(options: ReplicationServerOptions): Repl
 
   const drop = (client: ClientState, snapshot: SentSnapshot, applied: boolean | undefined) => {
     snapshot.resolved = true;
+    advance(client, applied === true ? 'm' : applied === false ? 'l' : 'u', snapshot.record.serial);
     if (applied === true) {
       merge(client, snapshot);
       return;
@@ -1013,7 +1041,22 @@ export function createReplicationServer(options: ReplicationServerOptions): Repl
     phase: number;
     /** What it carried, filed in the history of the client it was encoded for. */
     record: SentRecord | undefined;
+    /** Counts the times the slot was filled (a lineage entry names the filling it used). */
+    fills: number;
   }
+
+  /** What a client of a lineage was sent this tick, for the others of its lineage. */
+  interface LineageEntry {
+    body: SharedBody;
+    fills: number;
+    visible: number;
+    removals: number[];
+    spawns: Candidate[];
+    updates: Candidate[];
+  }
+  const lineageBodies = new Map<number, LineageEntry>();
+  /** The body the snapshot just written used (shared or new), for `lineageBodies`. */
+  let usedBody: SharedBody | undefined;
   const MAX_SHARED = 8;
   const shared: SharedBody[] = [];
   let sharedCount = 0;
@@ -1081,7 +1124,8 @@ export function createReplicationServer(options: ReplicationServerOptions): Repl
   };
 
   /** The client's snapshot: a body encoded earlier this tick behind its header, or a new one. */
-  const sharedSnapshot = (client: ClientState): Uint8Array => {
+  /** Starts a new set of shared bodies when the tick, the world or its types changed. */
+  const sharingEpoch = () => {
     if (
       sharedVersion !== world.version ||
       sharedTick !== tick ||
@@ -1097,7 +1141,12 @@ export function createReplicationServer(options: ReplicationServerOptions): Repl
       sharedNext = 0;
       sharedHits = 0;
       sharedLookups = 0;
+      lineageBodies.clear();
     }
+  };
+
+  const sharedSnapshot = (client: ClientState): Uint8Array => {
+    sharingEpoch();
     if (tick < pausedUntilTick) return writeSnapshot(client);
     sharedLookups++;
     const hash = shareKey(client);
@@ -1109,6 +1158,7 @@ export function createReplicationServer(options: ReplicationServerOptions): Repl
         client.stats.shared++;
         sharedHits++;
         shareRecord = body.record;
+        usedBody = body;
         return bytes;
       }
     }
@@ -1126,6 +1176,7 @@ export function createReplicationServer(options: ReplicationServerOptions): Repl
         byteLength: 0,
         phase: 0,
         record: undefined,
+        fills: 0,
       };
     body.hash = hash;
     for (let i = 0; i < keyLength; i++) body.key[i] = key[i]!;
@@ -1136,7 +1187,9 @@ export function createReplicationServer(options: ReplicationServerOptions): Repl
     body.bytes.set(bytes.subarray(from));
     body.phase = bodyStart & 7;
     body.record = undefined;
+    body.fills++;
     newBody = body;
+    usedBody = body;
     return bytes;
   };
 
@@ -1163,6 +1216,68 @@ export function createReplicationServer(options: ReplicationServerOptions): Repl
       spliced[whole] = (header[whole]! & low) | (body.bytes[0]! & ~low);
     }
     return spliced;
+  };
+
+  /** Whether the client can be sent what another client of its lineage was sent this tick. */
+  const lineageEligible = (client: ClientState): boolean => {
+    fullMasks(); // refreshes anyOwned
+    return (
+      sharing &&
+      clients.size > 1 &&
+      client.budget === undefined &&
+      interest === undefined &&
+      fieldFilter === undefined &&
+      !anyOwned
+    );
+  };
+
+  const encodeFor = (client: ClientState): Uint8Array => {
+    collect(client);
+    return select(client);
+  };
+
+  /** The snapshot of another client of the same lineage this tick behind this client's header. */
+  const followLineage = (client: ClientState): Uint8Array | undefined => {
+    sharingEpoch();
+    const entry = lineageBodies.get(client.lineage);
+    if (entry === undefined || entry.body.fills !== entry.fills) return undefined;
+    const bytes = splice(client, entry.body);
+    if (bytes === undefined) return undefined;
+    // What collect would have done besides choosing: room in the client's per-id arrays.
+    reserve(client, internals.slots.length);
+    removalCount = entry.removals.length;
+    for (let i = 0; i < removalCount; i++) removals[i] = entry.removals[i]!;
+    spawnCount = entry.spawns.length;
+    for (let i = 0; i < spawnCount; i++) spawns[i] = entry.spawns[i]!;
+    updateCount = entry.updates.length;
+    for (let i = 0; i < updateCount; i++) updates[i] = entry.updates[i]!;
+    shareRecord = entry.body.record;
+    client.stats.shared++;
+    client.stats.visible = entry.visible;
+    client.stats.deferred = 0;
+    sharedHits++;
+    return bytes;
+  };
+
+  const copyCandidate = (c: Candidate): Candidate => ({
+    entity: c.entity,
+    kind: c.kind,
+    mask: c.mask,
+    fieldMask: c.fieldMask,
+    score: c.score,
+  });
+
+  /** Files what this lineage was sent this tick (not when a spawn carries an owner bit). */
+  const rememberLineage = (lineage: number, body: SharedBody, visible: number) => {
+    for (let i = 0; i < spawnCount; i++) if (spawns[i]!.entity.owner !== undefined) return;
+    lineageBodies.set(lineage, {
+      body,
+      fills: body.fills,
+      visible,
+      removals: removals.slice(0, removalCount),
+      spawns: spawns.slice(0, spawnCount).map(copyCandidate),
+      updates: updates.slice(0, updateCount).map(copyCandidate),
+    });
   };
 
   let deferred = 0;
@@ -1257,6 +1372,7 @@ export function createReplicationServer(options: ReplicationServerOptions): Repl
     sent.record = filled;
     if (shared === undefined) {
       filled.reset(tick, world.version);
+      filled.serial = ++recordSerials;
       filled.expected = lastExpected;
       fillRecord(filled);
       // The next clients of this tick that get the same body get this record too.
@@ -1264,6 +1380,7 @@ export function createReplicationServer(options: ReplicationServerOptions): Repl
     }
     newBody = undefined;
     lastExpected = undefined;
+    advance(client, 'r', filled.serial);
     for (let i = 0; i < removalCount; i++) {
       const id = removals[i]!;
       client.pendingRemovals[id] = client.pendingRemovals[id]! + 1;
@@ -1406,6 +1523,8 @@ export function createReplicationServer(options: ReplicationServerOptions): Repl
       clients.set(clientId, {
         clientId,
         nextSnapshotId: 1,
+        // Every new client is in the same state: nothing held, nothing in flight.
+        lineage: 0,
         ackedId: 0,
         known: new KnownTable(world.types, maxFields()),
         pendingSpawns: new Int32Array(0),
@@ -1441,6 +1560,7 @@ export function createReplicationServer(options: ReplicationServerOptions): Repl
       for (const sent of client.history) if (sent !== undefined) release(sent.record);
       // Bodies of this tick may have carried its records: encode afresh.
       sharedCount = 0;
+      lineageBodies.clear();
     },
     clients: () => clients.keys(),
     update(next) {
@@ -1450,6 +1570,7 @@ export function createReplicationServer(options: ReplicationServerOptions): Repl
           `tick must be a safe integer >= the current tick ${tick}, got ${next}`,
         );
       tick = next ?? tick + 1;
+      lineageNext.clear();
       prepare();
       if (profiling) publishProfile();
     },
@@ -1470,9 +1591,13 @@ export function createReplicationServer(options: ReplicationServerOptions): Repl
       prepare();
       shareRecord = undefined;
       newBody = undefined;
+      usedBody = undefined;
       try {
-        collect(client);
-        const bytes = select(client);
+        const lineage = client.lineage;
+        const follows = lineageEligible(client);
+        const bytes = (follows ? followLineage(client) : undefined) ?? encodeFor(client);
+        if (follows && usedBody !== undefined && !lineageBodies.has(lineage))
+          rememberLineage(lineage, usedBody, client.stats.visible);
         record(client);
         client.stats.snapshots++;
         client.stats.bytes += bytes.byteLength;
@@ -1514,6 +1639,7 @@ export function createReplicationServer(options: ReplicationServerOptions): Repl
         client.known.clear(id);
         client.uncertain.add(id);
       }
+      client.lineage = ++lineages;
       if (snapshotId === undefined) return undefined;
       const sent = client.history[snapshotId % historySize];
       const expected = sent?.id === snapshotId ? sent.record.expected : undefined;
