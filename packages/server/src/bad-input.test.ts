@@ -276,6 +276,15 @@ describe('bad input', () => {
     const malformed = await hello(url);
     malformed.connection.send(new Uint8Array([Opcode.Batch, 0, 200, Opcode.LeaveRoom]));
     expect((await malformed.closed).code).toBe(CloseCode.ProtocolError);
+    // Before the handshake a batch is no Hello; a Hello cannot travel in one.
+    const early = await raw(url);
+    early.connection.send(encodeBatch([leave]));
+    expect((await early.closed).code).toBe(CloseCode.ProtocolError);
+    const nested = await hello(url);
+    nested.connection.send(
+      new Uint8Array([Opcode.Batch, 0, 8, ...encodeBatch([leave]).subarray(0, 4)]),
+    );
+    expect((await nested.closed).code).toBe(CloseCode.ProtocolError);
     await healthy();
   });
 
