@@ -120,6 +120,11 @@ export interface ClientStats {
    * snapshot of the same tick (same changes against the same baseline values).
    */
   shared: number;
+  /**
+   * Of those, the ones taken whole from a client in the same state (clean at the same world
+   * version), without even working out what changed.
+   */
+  followed: number;
   /** Owned-field changes applied and refused. */
   changesAccepted: number;
   changesRejected: number;
@@ -207,8 +212,6 @@ const KIND_UPDATE = 2;
  * to it, and its arrays are reused.
  */
 class SentRecord {
-  /** Unique per filling (names the record in lineage events). */
-  serial = 0;
   tick = 0;
   /** The world's version when it was encoded. */
   worldVersion = 0;
@@ -216,6 +219,8 @@ class SentRecord {
   expected: OwnedEntry[] | undefined;
   /** History entries referring to it. */
   users = 0;
+  /** Counts resets: a body that links this record names the filling it linked. */
+  fillings = 0;
   /** Entries in the arrays below (which are never shrunk, to avoid reallocating). */
   count = 0;
   readonly ids: number[] = [];
@@ -233,6 +238,7 @@ class SentRecord {
   valueCount = 0;
 
   reset(tick: number, worldVersion: number): void {
+    this.fillings++;
     this.tick = tick;
     this.worldVersion = worldVersion;
     this.expected = undefined;
@@ -267,6 +273,8 @@ interface SentSnapshot {
   id: number;
   resolved: boolean;
   record: SentRecord;
+  /** Encoded against a clean state, with every change in it: applying it leaves the client clean. */
+  complete: boolean;
 }
 
 /** Records no history refers to, kept for reuse (a bounded number). */
@@ -283,8 +291,13 @@ interface Candidate {
 interface ClientState {
   readonly clientId: ClientId;
   nextSnapshotId: number;
-  /** Names the state `collect` reads; see the lineages section. */
-  lineage: number;
+  /**
+   * A world version the client is clean at (it holds exactly the world's state as of it, see
+   * the clean states section), or −1 when that is not known.
+   */
+  cleanAt: number;
+  /** Snapshots filed and not yet resolved (acknowledged, known lost or forgotten). */
+  unresolved: number;
   ackedId: number;
   readonly known: KnownTable;
   /** Unresolved snapshots that spawn / remove each id. */
@@ -438,28 +451,20 @@ export function createReplicationServer(options: ReplicationServerOptions): Repl
     }
   };
 
-  // ---- lineages ---------------------------------------------------------------------------
+  // ---- clean states -------------------------------------------------------------------------
   //
-  // A client's lineage names the state `collect` reads for it (what it holds, the spawns and
-  // removals in flight, the ids of unknown fate): every event that changes that state — a
-  // snapshot filed, acknowledged, lost or of unknown fate, a resync — gives it a new lineage,
-  // and two clients of one lineage that go through the same event (the same record) get the
-  // same new one. So clients of one lineage are in the same state: in one tick they are sent
-  // the same snapshot, and the later ones skip `collect` and the sharing key (see
-  // `lineageBodies`). Events are matched within a tick; across ticks lineages only part.
+  // A client is clean at world version V when it holds exactly the world's state as of V (every
+  // entity then alive, at its values then, nothing else) and has no snapshot in flight and no
+  // entity of unknown fate. Two clients clean at the same V are in the same state, so within a
+  // tick they are sent the same snapshot: the later ones skip `collect` and the sharing key
+  // (see `cleanBodies`). A new client is clean at 0 (it holds the world of version 0: nothing);
+  // applying a snapshot encoded against a clean state, with every change in it, leaves the
+  // client clean at the snapshot's world version; losing one changes nothing it holds; a
+  // snapshot of unknown fate or a resync makes its state unknown.
 
-  let lineages = 0;
-  let recordSerials = 0;
-  const lineageNext = new Map<string, number>();
-  const advance = (client: ClientState, event: string, serial: number) => {
-    const key = `${client.lineage}${event}${serial}`;
-    let next = lineageNext.get(key);
-    if (next === undefined) {
-      next = ++lineages;
-      lineageNext.set(key, next);
-    }
-    client.lineage = next;
-  };
+  /** The version the client is clean at now, or −1. */
+  const cleanStateOf = (client: ClientState): number =>
+    client.unresolved === 0 && client.uncertain.size === 0 ? client.cleanAt : -1;
 
   // ---- acknowledgement bookkeeping -------------------------------------------------------
 
@@ -527,7 +532,8 @@ export function createReplicationServer(options: ReplicationServerOptions): Repl
 
   const drop = (client: ClientState, snapshot: SentSnapshot, applied: boolean | undefined) => {
     snapshot.resolved = true;
-    advance(client, applied === true ? 'm' : applied === false ? 'l' : 'u', snapshot.record.serial);
+    client.unresolved--;
+    if (applied === undefined) client.cleanAt = -1;
     if (applied === true) {
       merge(client, snapshot);
       return;
@@ -573,6 +579,7 @@ export function createReplicationServer(options: ReplicationServerOptions): Repl
       drop(client, snapshot, applied);
     }
     client.ackedId = snapshotId;
+    client.cleanAt = acked.complete && client.cleanAt !== -1 ? acked.record.worldVersion : -1;
     client.stats.acks++;
     return true;
   };
@@ -585,10 +592,16 @@ export function createReplicationServer(options: ReplicationServerOptions): Repl
     if (typeMaskCache.length !== world.types.length) {
       typeMaskCache = world.types.map((type) => fullMask(type.fieldNames.length));
       anyOwned = world.types.some((type) => type.ownedMask !== 0);
+      // What collect decides for these types depends on per-client counters (lastSent) and
+      // the ticks values came from, not only on what the client holds.
+      anyPaced = world.types.some(
+        (type) => type.updateInterval > 1 || type.deadReckoning !== undefined,
+      );
     }
     return typeMaskCache;
   };
   let anyOwned = false;
+  let anyPaced = false;
   /** The most fields any type has (the stride of the known-value tables). */
   const maxFields = (): number => {
     let most = 1;
@@ -1041,21 +1054,24 @@ export function createReplicationServer(options: ReplicationServerOptions): Repl
     phase: number;
     /** What it carried, filed in the history of the client it was encoded for. */
     record: SentRecord | undefined;
-    /** Counts the times the slot was filled (a lineage entry names the filling it used). */
+    /** The record's filling when linked (it may have been released and reused since). */
+    recordFilling: number;
+    /** Counts the times the slot was filled (a clean-state entry names the filling it used). */
     fills: number;
   }
 
-  /** What a client of a lineage was sent this tick, for the others of its lineage. */
-  interface LineageEntry {
+  /** What a client clean at some version was sent this tick, for the others clean at it. */
+  interface CleanEntry {
     body: SharedBody;
     fills: number;
     visible: number;
+    complete: boolean;
     removals: number[];
     spawns: Candidate[];
     updates: Candidate[];
   }
-  const lineageBodies = new Map<number, LineageEntry>();
-  /** The body the snapshot just written used (shared or new), for `lineageBodies`. */
+  const cleanBodies = new Map<number, CleanEntry>();
+  /** The body the snapshot just written used (shared or new), for `cleanBodies`. */
   let usedBody: SharedBody | undefined;
   const MAX_SHARED = 8;
   const shared: SharedBody[] = [];
@@ -1075,6 +1091,8 @@ export function createReplicationServer(options: ReplicationServerOptions): Repl
   /** For `record`: the record of the shared body just used, or the body just encoded. */
   let shareRecord: SentRecord | undefined;
   let newBody: SharedBody | undefined;
+  /** For `record`: the snapshot just written was encoded against a clean known state, whole. */
+  let encodedComplete = false;
 
   /** Fills `key` with what the body depends on; returns its hash. */
   const shareKey = (client: ClientState): number => {
@@ -1141,7 +1159,7 @@ export function createReplicationServer(options: ReplicationServerOptions): Repl
       sharedNext = 0;
       sharedHits = 0;
       sharedLookups = 0;
-      lineageBodies.clear();
+      cleanBodies.clear();
     }
   };
 
@@ -1157,7 +1175,7 @@ export function createReplicationServer(options: ReplicationServerOptions): Repl
       if (bytes !== undefined) {
         client.stats.shared++;
         sharedHits++;
-        shareRecord = body.record;
+        shareRecord = linkedRecord(body);
         usedBody = body;
         return bytes;
       }
@@ -1176,6 +1194,7 @@ export function createReplicationServer(options: ReplicationServerOptions): Repl
         byteLength: 0,
         phase: 0,
         record: undefined,
+        recordFilling: 0,
         fills: 0,
       };
     body.hash = hash;
@@ -1218,29 +1237,48 @@ export function createReplicationServer(options: ReplicationServerOptions): Repl
     return spliced;
   };
 
-  /** Whether the client can be sent what another client of its lineage was sent this tick. */
-  const lineageEligible = (client: ClientState): boolean => {
-    fullMasks(); // refreshes anyOwned
+  /** Whether the client can be sent what another client in its state was sent this tick. */
+  const cleanSharing = (client: ClientState): boolean => {
+    fullMasks(); // refreshes anyOwned and anyPaced
     return (
       sharing &&
       clients.size > 1 &&
       client.budget === undefined &&
       interest === undefined &&
       fieldFilter === undefined &&
-      !anyOwned
+      !anyOwned &&
+      !anyPaced
     );
   };
 
+  /** Collects and encodes; notes whether the snapshot leaves the client clean once applied. */
   const encodeFor = (client: ClientState): Uint8Array => {
+    const cleanKnown = client.cleanAt !== -1 && client.uncertain.size === 0;
     collect(client);
-    return select(client);
+    const bytes = select(client);
+    encodedComplete = cleanKnown && !skipped && deferred === 0;
+    return bytes;
   };
 
-  /** The snapshot of another client of the same lineage this tick behind this client's header. */
-  const followLineage = (client: ClientState): Uint8Array | undefined => {
+  /** The record a body carried, unless it went back to the pool since (then `record` fills one). */
+  const linkedRecord = (body: SharedBody): SentRecord | undefined => {
+    const record = body.record;
+    return record !== undefined && record.users > 0 && record.fillings === body.recordFilling
+      ? record
+      : undefined;
+  };
+
+  /** The entry for clients clean at `state`, unless its body slot was refilled since. */
+  const currentClean = (state: number): CleanEntry | undefined => {
+    const entry = cleanBodies.get(state);
+    return entry !== undefined && entry.body.fills === entry.fills ? entry : undefined;
+  };
+
+  /** The snapshot of another client clean at `state` this tick, behind this client's header. */
+  const followClean = (client: ClientState, state: number): Uint8Array | undefined => {
     sharingEpoch();
-    const entry = lineageBodies.get(client.lineage);
-    if (entry === undefined || entry.body.fills !== entry.fills) return undefined;
+    const entry = currentClean(state);
+    if (entry === undefined) return undefined;
     const bytes = splice(client, entry.body);
     if (bytes === undefined) return undefined;
     // What collect would have done besides choosing: room in the client's per-id arrays.
@@ -1251,8 +1289,10 @@ export function createReplicationServer(options: ReplicationServerOptions): Repl
     for (let i = 0; i < spawnCount; i++) spawns[i] = entry.spawns[i]!;
     updateCount = entry.updates.length;
     for (let i = 0; i < updateCount; i++) updates[i] = entry.updates[i]!;
-    shareRecord = entry.body.record;
+    shareRecord = linkedRecord(entry.body);
+    encodedComplete = entry.complete;
     client.stats.shared++;
+    client.stats.followed++;
     client.stats.visible = entry.visible;
     client.stats.deferred = 0;
     sharedHits++;
@@ -1267,13 +1307,14 @@ export function createReplicationServer(options: ReplicationServerOptions): Repl
     score: c.score,
   });
 
-  /** Files what this lineage was sent this tick (not when a spawn carries an owner bit). */
-  const rememberLineage = (lineage: number, body: SharedBody, visible: number) => {
+  /** Files what clients clean at `state` are sent this tick (not when a spawn carries an owner bit). */
+  const rememberClean = (state: number, body: SharedBody, visible: number) => {
     for (let i = 0; i < spawnCount; i++) if (spawns[i]!.entity.owner !== undefined) return;
-    lineageBodies.set(lineage, {
+    cleanBodies.set(state, {
       body,
       fills: body.fills,
       visible,
+      complete: encodedComplete,
       removals: removals.slice(0, removalCount),
       spawns: spawns.slice(0, spawnCount).map(copyCandidate),
       updates: updates.slice(0, updateCount).map(copyCandidate),
@@ -1366,21 +1407,25 @@ export function createReplicationServer(options: ReplicationServerOptions): Repl
     shareRecord = undefined;
     const filled = shared ?? recordPool.pop() ?? new SentRecord();
     filled.users++;
-    if (sent === undefined) sent = client.history[slot] = { id: 0, resolved: true, record: filled };
+    if (sent === undefined)
+      sent = client.history[slot] = { id: 0, resolved: true, record: filled, complete: false };
     sent.id = snapshotId;
     sent.resolved = false;
     sent.record = filled;
     if (shared === undefined) {
       filled.reset(tick, world.version);
-      filled.serial = ++recordSerials;
       filled.expected = lastExpected;
       fillRecord(filled);
       // The next clients of this tick that get the same body get this record too.
-      if (newBody !== undefined) newBody.record = filled;
+      if (newBody !== undefined) {
+        newBody.record = filled;
+        newBody.recordFilling = filled.fillings;
+      }
     }
     newBody = undefined;
     lastExpected = undefined;
-    advance(client, 'r', filled.serial);
+    sent.complete = encodedComplete;
+    client.unresolved++;
     for (let i = 0; i < removalCount; i++) {
       const id = removals[i]!;
       client.pendingRemovals[id] = client.pendingRemovals[id]! + 1;
@@ -1523,8 +1568,9 @@ export function createReplicationServer(options: ReplicationServerOptions): Repl
       clients.set(clientId, {
         clientId,
         nextSnapshotId: 1,
-        // Every new client is in the same state: nothing held, nothing in flight.
-        lineage: 0,
+        // Every new client holds the world of version 0 (nothing), and nothing is in flight.
+        cleanAt: 0,
+        unresolved: 0,
         ackedId: 0,
         known: new KnownTable(world.types, maxFields()),
         pendingSpawns: new Int32Array(0),
@@ -1548,6 +1594,7 @@ export function createReplicationServer(options: ReplicationServerOptions): Repl
           visible: 0,
           deferred: 0,
           shared: 0,
+          followed: 0,
           changesAccepted: 0,
           changesRejected: 0,
         },
@@ -1560,7 +1607,8 @@ export function createReplicationServer(options: ReplicationServerOptions): Repl
       for (const sent of client.history) if (sent !== undefined) release(sent.record);
       // Bodies of this tick may have carried its records: encode afresh.
       sharedCount = 0;
-      lineageBodies.clear();
+      sharedNext = 0;
+      cleanBodies.clear();
     },
     clients: () => clients.keys(),
     update(next) {
@@ -1570,7 +1618,6 @@ export function createReplicationServer(options: ReplicationServerOptions): Repl
           `tick must be a safe integer >= the current tick ${tick}, got ${next}`,
         );
       tick = next ?? tick + 1;
-      lineageNext.clear();
       prepare();
       if (profiling) publishProfile();
     },
@@ -1592,12 +1639,12 @@ export function createReplicationServer(options: ReplicationServerOptions): Repl
       shareRecord = undefined;
       newBody = undefined;
       usedBody = undefined;
+      encodedComplete = false;
       try {
-        const lineage = client.lineage;
-        const follows = lineageEligible(client);
-        const bytes = (follows ? followLineage(client) : undefined) ?? encodeFor(client);
-        if (follows && usedBody !== undefined && !lineageBodies.has(lineage))
-          rememberLineage(lineage, usedBody, client.stats.visible);
+        const state = cleanSharing(client) ? cleanStateOf(client) : -1;
+        const bytes = (state !== -1 ? followClean(client, state) : undefined) ?? encodeFor(client);
+        if (state !== -1 && usedBody !== undefined && !currentClean(state))
+          rememberClean(state, usedBody, client.stats.visible);
         record(client);
         client.stats.snapshots++;
         client.stats.bytes += bytes.byteLength;
@@ -1639,7 +1686,7 @@ export function createReplicationServer(options: ReplicationServerOptions): Repl
         client.known.clear(id);
         client.uncertain.add(id);
       }
-      client.lineage = ++lineages;
+      client.cleanAt = -1;
       if (snapshotId === undefined) return undefined;
       const sent = client.history[snapshotId % historySize];
       const expected = sent?.id === snapshotId ? sent.record.expected : undefined;
