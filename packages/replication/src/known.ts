@@ -73,9 +73,19 @@ export class KnownTable {
     return id < this.capacity && this.present[id] === 1;
   }
 
+  /** Entities held. */
+  size = 0;
+
+  /** Marks an entity held (its generation, type, fields and values are set by the caller). */
+  hold(id: number): void {
+    if (this.present[id] !== 1) this.size++;
+    this.present[id] = 1;
+  }
+
   /** Forgets an entity (its version becomes −1: older than any change, see `version`). */
   clear(id: number): void {
     if (id >= this.capacity) return;
+    if (this.present[id] === 1) this.size--;
     this.present[id] = 0;
     this.version[id] = -1;
     this.values[id] = undefined;

@@ -934,7 +934,32 @@ describe('shared encodings', () => {
       }
     }
     // Clients that converge to the same state after losses take each other's snapshots.
-    expect(followed).toBeGreaterThan(500);
+    expect(followed).toBeGreaterThan(1500);
+  });
+
+  it('let clients in the same state skip collecting, and take a resynced client back in', () => {
+    const { world, server, replicas, players } = room(true);
+    const followedOf = (id: string) => server.statsOf(id).followed;
+    const run = (from: number, to: number) => {
+      for (let tick = from; tick <= to; tick++) {
+        move(world, players, tick);
+        server.update(tick);
+        for (const id of ['a', 'b', 'lagging']) {
+          const replica = replicas.get(id)!;
+          if (replica.apply(server.snapshotFor(id)) !== undefined)
+            server.receiveAck(id, replica.ack());
+          expect(replicaState(replica)).toEqual(expectedState(world));
+        }
+      }
+    };
+    run(1, 5);
+    // a encodes; b and lagging are clean at the same version and follow it every tick.
+    expect([followedOf('a'), followedOf('b'), followedOf('lagging')]).toEqual([0, 5, 5]);
+    server.resync('b');
+    run(6, 6); // b holds nothing it can vouch for: encoded for it alone (whole)
+    expect(followedOf('b')).toBe(5);
+    run(7, 10); // its whole snapshot was acknowledged: clean again, following again
+    expect(followedOf('b')).toBe(9);
   });
 
   it('are not used with checksums or a byte budget', () => {

@@ -275,6 +275,8 @@ interface SentSnapshot {
   record: SentRecord;
   /** Encoded against a clean state, with every change in it: applying it leaves the client clean. */
   complete: boolean;
+  /** The client's `resets` when it was encoded. */
+  resets: number;
 }
 
 /** Records no history refers to, kept for reuse (a bounded number). */
@@ -298,6 +300,8 @@ interface ClientState {
   cleanAt: number;
   /** Snapshots filed and not yet resolved (acknowledged, known lost or forgotten). */
   unresolved: number;
+  /** Counts the times what the client holds became unknown (resync, snapshot of unknown fate). */
+  resets: number;
   ackedId: number;
   readonly known: KnownTable;
   /** Unresolved snapshots that spawn / remove each id. */
@@ -499,7 +503,7 @@ export function createReplicationServer(options: ReplicationServerOptions): Repl
       const isSpawn = kind === KIND_SPAWN;
       if (isSpawn) {
         client.uncertain.delete(id);
-        known.present[id] = 1;
+        known.hold(id);
         known.generation[id] = generations[i]!;
         known.typeIndex[id] = typeIndex;
         known.fieldMask[id] = fieldMasks[i]!;
@@ -533,7 +537,10 @@ export function createReplicationServer(options: ReplicationServerOptions): Repl
   const drop = (client: ClientState, snapshot: SentSnapshot, applied: boolean | undefined) => {
     snapshot.resolved = true;
     client.unresolved--;
-    if (applied === undefined) client.cleanAt = -1;
+    if (applied === undefined) {
+      client.cleanAt = -1;
+      client.resets++;
+    }
     if (applied === true) {
       merge(client, snapshot);
       return;
@@ -579,7 +586,9 @@ export function createReplicationServer(options: ReplicationServerOptions): Repl
       drop(client, snapshot, applied);
     }
     client.ackedId = snapshotId;
-    client.cleanAt = acked.complete && client.cleanAt !== -1 ? acked.record.worldVersion : -1;
+    // Complete and encoded since the last time what the client holds became unknown.
+    client.cleanAt =
+      acked.complete && acked.resets === client.resets ? acked.record.worldVersion : -1;
     client.stats.acks++;
     return true;
   };
@@ -1093,6 +1102,8 @@ export function createReplicationServer(options: ReplicationServerOptions): Repl
   let newBody: SharedBody | undefined;
   /** For `record`: the snapshot just written was encoded against a clean known state, whole. */
   let encodedComplete = false;
+  /** The client being encoded is in a clean state no other client of this tick was in. */
+  let cleanLeader = false;
 
   /** Fills `key` with what the body depends on; returns its hash. */
   const shareKey = (client: ClientState): number => {
@@ -1165,8 +1176,12 @@ export function createReplicationServer(options: ReplicationServerOptions): Repl
 
   const sharedSnapshot = (client: ClientState): Uint8Array => {
     sharingEpoch();
-    if (tick < pausedUntilTick) return writeSnapshot(client);
-    sharedLookups++;
+    // The first client in a clean state leaves a body for the others in it: never paused, and
+    // not counted as a lookup that found nothing.
+    if (!cleanLeader) {
+      if (tick < pausedUntilTick) return writeSnapshot(client);
+      sharedLookups++;
+    }
     const hash = shareKey(client);
     for (let i = 0; i < sharedCount; i++) {
       const body = shared[i]!;
@@ -1253,7 +1268,9 @@ export function createReplicationServer(options: ReplicationServerOptions): Repl
 
   /** Collects and encodes; notes whether the snapshot leaves the client clean once applied. */
   const encodeFor = (client: ClientState): Uint8Array => {
-    const cleanKnown = client.cleanAt !== -1 && client.uncertain.size === 0;
+    // What it holds is world@cleanAt, or nothing (a new or resynced client: all is sent whole).
+    const cleanKnown =
+      (client.cleanAt !== -1 && client.uncertain.size === 0) || client.known.size === 0;
     collect(client);
     const bytes = select(client);
     encodedComplete = cleanKnown && !skipped && deferred === 0;
@@ -1399,16 +1416,23 @@ export function createReplicationServer(options: ReplicationServerOptions): Repl
     const snapshotId = client.nextSnapshotId;
     const slot = snapshotId % historySize;
     let sent = client.history[slot];
+    const shared = shareRecord;
+    shareRecord = undefined;
+    // The new record is taken before the slot's old one is released: they may be one record.
+    const filled = shared ?? recordPool.pop() ?? new SentRecord();
+    filled.users++;
     if (sent !== undefined) {
       if (!sent.resolved) drop(client, sent, undefined);
       release(sent.record);
     }
-    const shared = shareRecord;
-    shareRecord = undefined;
-    const filled = shared ?? recordPool.pop() ?? new SentRecord();
-    filled.users++;
     if (sent === undefined)
-      sent = client.history[slot] = { id: 0, resolved: true, record: filled, complete: false };
+      sent = client.history[slot] = {
+        id: 0,
+        resolved: true,
+        record: filled,
+        complete: false,
+        resets: 0,
+      };
     sent.id = snapshotId;
     sent.resolved = false;
     sent.record = filled;
@@ -1425,6 +1449,7 @@ export function createReplicationServer(options: ReplicationServerOptions): Repl
     newBody = undefined;
     lastExpected = undefined;
     sent.complete = encodedComplete;
+    sent.resets = client.resets;
     client.unresolved++;
     for (let i = 0; i < removalCount; i++) {
       const id = removals[i]!;
@@ -1571,6 +1596,7 @@ export function createReplicationServer(options: ReplicationServerOptions): Repl
         // Every new client holds the world of version 0 (nothing), and nothing is in flight.
         cleanAt: 0,
         unresolved: 0,
+        resets: 0,
         ackedId: 0,
         known: new KnownTable(world.types, maxFields()),
         pendingSpawns: new Int32Array(0),
@@ -1642,7 +1668,9 @@ export function createReplicationServer(options: ReplicationServerOptions): Repl
       encodedComplete = false;
       try {
         const state = cleanSharing(client) ? cleanStateOf(client) : -1;
-        const bytes = (state !== -1 ? followClean(client, state) : undefined) ?? encodeFor(client);
+        const followed = state !== -1 ? followClean(client, state) : undefined;
+        cleanLeader = state !== -1 && followed === undefined;
+        const bytes = followed ?? encodeFor(client);
         if (state !== -1 && usedBody !== undefined && !currentClean(state))
           rememberClean(state, usedBody, client.stats.visible);
         record(client);
@@ -1687,6 +1715,7 @@ export function createReplicationServer(options: ReplicationServerOptions): Repl
         client.uncertain.add(id);
       }
       client.cleanAt = -1;
+      client.resets++;
       if (snapshotId === undefined) return undefined;
       const sent = client.history[snapshotId % historySize];
       const expected = sent?.id === snapshotId ? sent.record.expected : undefined;
