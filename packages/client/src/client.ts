@@ -420,8 +420,15 @@ export function createClient(options: ClientOptions): Client {
     timesync?.close();
     // An ack that reaches the server before its next snapshot costs no bytes: wait no longer.
     const intervalMs = 1000 / Math.max(1, welcome.tickRateHz);
+    // The RTT is read at most once a second (clock sync's figure is a pass over its window).
+    let rttMs = 0;
+    let rttReadAt = Number.NEGATIVE_INFINITY;
     const ackDelayMs = (): number => {
-      const rttMs = next.stats.rttMs > 0 ? next.stats.rttMs : (timesync?.stats().rttMeanMs ?? 0);
+      const now = time.now();
+      if (now - rttReadAt >= 1000) {
+        rttReadAt = now;
+        rttMs = next.stats.rttMs > 0 ? next.stats.rttMs : (timesync?.stats().rttMeanMs ?? 0);
+      }
       return rttMs > 0 ? Math.floor(intervalMs - rttMs - 5) : Math.floor(intervalMs / 2);
     };
     const next = createSessionLink({
