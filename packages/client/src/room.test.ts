@@ -339,16 +339,15 @@ describe('leave', () => {
 describe('replication', () => {
   const Player = defineEntityType('player', { x: t.u16(), hp: t.u8() });
 
-  it('gives the room a replica that applies the snapshot right behind RoomJoined', async () => {
+  /** The server answers a join with RoomJoined and, in the same burst, a snapshot of one player. */
+  const snapshotOnJoin = (values: { x: number; hp: number }) => {
     const world = createWorld({ types: [Player] });
     const replication = createReplicationServer({ world });
     replication.addClient('c');
-    world.spawn(Player, { x: 7, hp: 100 });
+    world.spawn(Player, values);
     replication.update();
     const snapshot = replication.snapshotFor('c');
-
     server.options.onJoin = (join, s) => {
-      // RoomJoined, then the first snapshot in the same burst.
       queueMicrotask(() => {
         const frame = new Uint8Array(2 + snapshot.byteLength);
         frame[0] = Opcode.Snapshot;
@@ -357,6 +356,10 @@ describe('replication', () => {
       });
       return { roomId: `${join.target}-r`, name: join.target };
     };
+  };
+
+  it('gives the room a replica that applies the snapshot right behind RoomJoined', async () => {
+    snapshotOnJoin({ x: 7, hp: 100 });
     const room = await client.join('arena', undefined, { replication: { types: [Player] } });
     await flush();
     expect(room.replica).not.toBeNull();
@@ -377,21 +380,7 @@ describe('replication', () => {
   });
 
   it('sends a snapshot ack with the next frame instead of alone', async () => {
-    const world = createWorld({ types: [Player] });
-    const replication = createReplicationServer({ world });
-    replication.addClient('c');
-    world.spawn(Player, { x: 1, hp: 2 });
-    replication.update();
-    const snapshot = replication.snapshotFor('c');
-    server.options.onJoin = (join, s) => {
-      queueMicrotask(() => {
-        const frame = new Uint8Array(2 + snapshot.byteLength);
-        frame[0] = Opcode.Snapshot;
-        frame.set(snapshot, 2);
-        s.link.send(frame, 'unreliable');
-      });
-      return { roomId: `${join.target}-r`, name: join.target };
-    };
+    snapshotOnJoin({ x: 1, hp: 2 });
     const room = await client.join('arena', undefined, {
       ...roomOptions,
       replication: { types: [Player] },

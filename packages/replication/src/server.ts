@@ -1188,9 +1188,7 @@ export function createReplicationServer(options: ReplicationServerOptions): Repl
       if (!sameKey(body, hash)) continue;
       const bytes = splice(client, body);
       if (bytes !== undefined) {
-        client.stats.shared++;
-        sharedHits++;
-        shareRecord = linkedRecord(body);
+        tookShared(client, body);
         usedBody = body;
         return bytes;
       }
@@ -1285,6 +1283,13 @@ export function createReplicationServer(options: ReplicationServerOptions): Repl
       : undefined;
   };
 
+  /** Counts a body taken from another client and passes its record on to `record`. */
+  const tookShared = (client: ClientState, body: SharedBody) => {
+    client.stats.shared++;
+    sharedHits++;
+    shareRecord = linkedRecord(body);
+  };
+
   /** The entry for clients clean at `state`, unless its body slot was refilled since. */
   const currentClean = (state: number): CleanEntry | undefined => {
     const entry = cleanBodies.get(state);
@@ -1306,13 +1311,11 @@ export function createReplicationServer(options: ReplicationServerOptions): Repl
     for (let i = 0; i < spawnCount; i++) spawns[i] = entry.spawns[i]!;
     updateCount = entry.updates.length;
     for (let i = 0; i < updateCount; i++) updates[i] = entry.updates[i]!;
-    shareRecord = linkedRecord(entry.body);
+    tookShared(client, entry.body);
     encodedComplete = entry.complete;
-    client.stats.shared++;
     client.stats.followed++;
     client.stats.visible = entry.visible;
     client.stats.deferred = 0;
-    sharedHits++;
     return bytes;
   };
 

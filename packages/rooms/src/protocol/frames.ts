@@ -323,32 +323,14 @@ export const UNBATCHABLE_OPCODES: ReadonlySet<number> = new Set([...CONTROL_OPCO
 export function encodeBatch(entries: readonly BatchEntry[]): Uint8Array {
   if (entries.length < 1 || entries.length > MAX_BATCH_FRAMES)
     throw invalid(`a batch holds 1 to ${MAX_BATCH_FRAMES} frames, got ${entries.length}`);
-  let size = FRAME_HEADER_BYTES;
-  for (const { frame } of entries) {
+  const w = start(Opcode.Batch);
+  for (const { frame, reliable } of entries) {
     if (frame.byteLength < FRAME_HEADER_BYTES || UNBATCHABLE_OPCODES.has(frame[0]!))
       throw invalid(`a batch cannot carry a ${opcodeName(frame[0] ?? 0)} frame`);
-    size += varuintBytes(frame.byteLength * 2 + 1) + frame.byteLength;
+    w.writeVarUint(frame.byteLength * 2 + (reliable ? 1 : 0));
+    w.writeBytes(frame);
   }
-  const out = new Uint8Array(size);
-  out[0] = Opcode.Batch;
-  let at = FRAME_HEADER_BYTES;
-  for (const { frame, reliable } of entries) {
-    let prefix = frame.byteLength * 2 + (reliable ? 1 : 0);
-    while (prefix > 0x7f) {
-      out[at++] = (prefix & 0x7f) | 0x80;
-      prefix >>>= 7;
-    }
-    out[at++] = prefix;
-    out.set(frame, at);
-    at += frame.byteLength;
-  }
-  return out;
-}
-
-function varuintBytes(value: number): number {
-  let bytes = 1;
-  for (let rest = value >>> 7; rest > 0; rest >>>= 7) bytes++;
-  return bytes;
+  return w.toBytes();
 }
 
 /**

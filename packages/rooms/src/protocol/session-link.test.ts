@@ -13,6 +13,16 @@ import { createSessionLink, type SessionLink } from './session-link.js';
 
 const flush = () => new Promise<void>((resolve) => setImmediate(resolve));
 
+/** The code of the error `fn` throws ('none' when it throws nothing). */
+const code = (fn: () => unknown): string => {
+  try {
+    fn();
+  } catch (error) {
+    return (error as { code: string }).code;
+  }
+  return 'none';
+};
+
 /** A frame of a session opcode carrying one number, so order and duplicates show. */
 const frame = (n: number) => new Uint8Array([Opcode.RoomMessage, 0, n & 0xff, n >> 8]);
 const numberOf = (data: Uint8Array) => data[2]! | (data[3]! << 8);
@@ -204,14 +214,6 @@ describe('session link', () => {
   it('refuses batches from its user and lazy control opcodes', () => {
     const t = setup();
     t.connect();
-    const code = (fn: () => unknown) => {
-      try {
-        fn();
-      } catch (error) {
-        return (error as { code: string }).code;
-      }
-      return 'none';
-    };
     expect(code(() => t.client.send(encodeBatch([{ frame: frame(1), reliable: true }])))).toBe(
       ErrorCode.INVALID_ARGUMENT,
     );
@@ -246,14 +248,6 @@ describe('session link', () => {
     expect(decoded.map((e) => [Array.from(e.frame), e.reliable])).toEqual(
       frames.map((e) => [Array.from(e.frame), e.reliable]),
     );
-    const code = (fn: () => unknown) => {
-      try {
-        fn();
-      } catch (error) {
-        return (error as { code: string }).code;
-      }
-      return 'none';
-    };
     expect(code(() => encodeBatch([]))).toBe(ErrorCode.INVALID_ARGUMENT);
     expect(
       code(() =>
