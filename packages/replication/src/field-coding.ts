@@ -27,6 +27,10 @@ const ESCAPE = 12;
 const EG_ESCAPE = 20;
 
 const POW2 = /* @__PURE__ */ Array.from({ length: 34 }, (_, k) => 2 ** k);
+/** One difference in this many is recorded in the statistics. */
+const SAMPLE_EVERY = 4;
+/** Recorded differences between two choices of a field's parameter. */
+const SAMPLES_PER_CHOICE = 256;
 /** Histogram buckets per octave of the statistics. */
 const SUB_BUCKETS = 4;
 const BUCKETS = 1 + 34 * SUB_BUCKETS;
@@ -181,7 +185,9 @@ export class DeltaCoder {
       if (quotient === ESCAPE) return reader.readBits(this.bits);
       code = quotient * POW2[k]! + (k > 0 ? reader.readBits(k) : 0);
     }
-    let image = reference + (code % 2 === 0 ? code / 2 : -(code + 1) / 2);
+    // Un-zigzag without `%`: codes reach 2^33, where a remainder is a slow float operation.
+    const half = Math.floor(code / 2);
+    let image = reference + (code === half * 2 ? half : -half - 1);
     if (this.wrap) {
       if (image >= this.size) image -= this.size;
       else if (image < 0) image += this.size;
@@ -210,10 +216,22 @@ export class FieldStats {
   private sum = 0;
   private count = 0;
   private samples = 0;
+  /** Differences offered since the last one recorded (see {@link sample}). */
+  private offered = 0;
   /** The coding parameter for the next snapshots ({@link PLAIN} until differences were seen). */
   k = PLAIN;
 
   constructor(readonly bits: number) {}
+
+  /**
+   * True for one difference in {@link SAMPLE_EVERY}: only those are recorded. The parameter
+   * depends on the spread of the differences, which a sample shows as well as all of them.
+   */
+  sample(): boolean {
+    if (++this.offered < SAMPLE_EVERY) return false;
+    this.offered = 0;
+    return true;
+  }
 
   /** Records one zigzagged difference, scaled down by `shift` bits (see `DeltaCoder.shiftOf`). */
   add(code: number, shift: number): void {
@@ -242,7 +260,7 @@ export class FieldStats {
    * last choice, then ages them. Only parameters near the one the mean suggests are tried.
    */
   update(): void {
-    if (this.samples < 1024) return;
+    if (this.samples < SAMPLES_PER_CHOICE) return;
     const histogram = this.histogram;
     const bits = this.bits;
     const mean = this.sum / this.count;

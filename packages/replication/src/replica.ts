@@ -374,7 +374,9 @@ export function createReplica(options: ReplicaOptions): Replica {
         throw decodeError(`type ${entity.type.name} has updates but no parameters`);
       const position = positions[typeIndex]!;
       positions[typeIndex] = position + 1;
-      const mask = exceptionMasks[typeIndex]!.get(position) ?? defaultMasks[typeIndex]!;
+      const exceptions = exceptionMasks[typeIndex]!;
+      const mask =
+        (exceptions.size > 0 ? exceptions.get(position) : undefined) ?? defaultMasks[typeIndex]!;
       if ((mask & ~unions[typeIndex]!) !== 0)
         throw decodeError(`entity ${id}: a mask outside its type's update fields`);
       if (mask === 0) throw decodeError(`update of entity ${id} with no fields`);

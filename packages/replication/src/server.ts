@@ -335,6 +335,9 @@ interface FieldCoder {
 const ALL = 0xffffffff;
 
 /** Set bits of a 32-bit mask. */
+/** Update masks of types with at most 10 fields are counted in an array of this size. */
+const SMALL_MASKS = 1 << 10;
+
 function bitCount(mask: number): number {
   let bits = mask - ((mask >>> 1) & 0x55555555);
   bits = (bits & 0x33333333) + ((bits >>> 2) & 0x33333333);
@@ -656,6 +659,7 @@ export function createReplicationServer(options: ReplicationServerOptions): Repl
   const typeHasUpdates: number[] = [];
   const defaultMasks: number[] = [];
   const maskCounts = new Map<number, number>();
+  const smallMaskCounts = new Int32Array(SMALL_MASKS);
 
   /** Per type with updates: the union of their masks and the commonest mask. */
   const chooseDefaultMasks = () => {
@@ -666,20 +670,31 @@ export function createReplicationServer(options: ReplicationServerOptions): Repl
       typeHasUpdates[typeIndex] = ((typeHasUpdates[typeIndex] ?? 0) | update.mask) >>> 0;
     }
     for (let typeIndex = 0; typeIndex < typeHasUpdates.length; typeIndex++) {
-      if ((typeHasUpdates[typeIndex] ?? 0) === 0) continue;
-      maskCounts.clear();
+      const union = typeHasUpdates[typeIndex] ?? 0;
+      if (union === 0) continue;
+      // Masks below 2^SMALL_MASK_BITS are counted in an array (reset after), others in a map.
+      const small = union < SMALL_MASKS;
+      if (!small) maskCounts.clear();
       let best = 0;
       let bestCount = 0;
       for (let i = 0; i < updateCount; i++) {
         const update = updates[i]!;
         if (update.entity.typeIndex !== typeIndex) continue;
-        const count = (maskCounts.get(update.mask) ?? 0) + 1;
-        maskCounts.set(update.mask, count);
+        const mask = update.mask;
+        let count: number;
+        if (small) count = ++smallMaskCounts[mask]!;
+        else {
+          count = (maskCounts.get(mask) ?? 0) + 1;
+          maskCounts.set(mask, count);
+        }
         if (count > bestCount) {
           bestCount = count;
-          best = update.mask;
+          best = mask;
         }
       }
+      if (small)
+        for (let i = 0; i < updateCount; i++)
+          smallMaskCounts[updates[i]!.mask & (SMALL_MASKS - 1)] = 0;
       defaultMasks[typeIndex] = best;
     }
   };
@@ -853,7 +868,8 @@ export function createReplicationServer(options: ReplicationServerOptions): Repl
         } else {
           const reference = known.images[base + field]!;
           const code = delta.code(image, reference);
-          coder.stats!.add(code, delta.shiftOf(reference));
+          const stats = coder.stats!;
+          if (stats.sample()) stats.add(code, delta.shiftOf(reference));
           const k = deltaFields ? coder.stats!.k : PLAIN;
           if (k === PLAIN) writer.writeBits(image, delta.bits);
           else delta.write(writer, code, k, image, reference);
