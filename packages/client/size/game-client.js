@@ -2,7 +2,9 @@
 // its messages and entities (schemas). Measured by size-limit (see package.json).
 import { createClient, createPrediction, interpolateEntities } from '@tickwire/client';
 import { defineEntityType } from '@tickwire/replication';
-import { defineMessages, defineSchema, t } from '@tickwire/serialization';
+import { defineMessages, defineSchema } from '@tickwire/serialization';
+// The factories one by one (not `import { t }`): the bundle keeps only the field types used.
+import * as t from '@tickwire/serialization/t';
 
 export const Player = defineEntityType('player', {
   x: t.quantized(0, 2048, 1 / 32),

@@ -204,37 +204,28 @@ const FINAL_CODES: ReadonlySet<number> = new Set([
   CloseCode.PolicyViolation,
 ]);
 
+/** The error code of each close code that is no mere CONNECTION_CLOSED. */
+const CLOSE_ERRORS: ReadonlyMap<number, ErrorCode> = /* @__PURE__ */ new Map([
+  [CloseCode.VersionMismatch, ErrorCode.PROTOCOL_ERROR],
+  [CloseCode.Unauthorized, ErrorCode.UNAUTHORIZED],
+  [CloseCode.SessionExpired, ErrorCode.SESSION_EXPIRED],
+  [CloseCode.ServerFull, ErrorCode.LIMIT_EXCEEDED],
+  [CloseCode.Kicked, ErrorCode.FORBIDDEN],
+  [CloseCode.Banned, ErrorCode.FORBIDDEN],
+  [CloseCode.PolicyViolation, ErrorCode.FORBIDDEN],
+  [CloseCode.RateLimited, ErrorCode.RATE_LIMITED],
+  [CloseCode.Replaced, ErrorCode.CONFLICT],
+  [CloseCode.MessageTooLarge, ErrorCode.MESSAGE_TOO_LARGE],
+  [CloseCode.ProtocolError, ErrorCode.PROTOCOL_ERROR],
+]);
+
 /** The typed error a close code stands for. */
 export function errorOfClose(info: CloseInfo): TickwireError {
-  const text = `server closed the connection: ${info.code}${info.reason ? ` ${info.reason}` : ''}`;
-  const details = { closeCode: info.code, reason: info.reason };
-  const code = (() => {
-    switch (info.code) {
-      case CloseCode.VersionMismatch:
-        return ErrorCode.PROTOCOL_ERROR;
-      case CloseCode.Unauthorized:
-        return ErrorCode.UNAUTHORIZED;
-      case CloseCode.SessionExpired:
-        return ErrorCode.SESSION_EXPIRED;
-      case CloseCode.ServerFull:
-        return ErrorCode.LIMIT_EXCEEDED;
-      case CloseCode.Kicked:
-      case CloseCode.Banned:
-      case CloseCode.PolicyViolation:
-        return ErrorCode.FORBIDDEN;
-      case CloseCode.RateLimited:
-        return ErrorCode.RATE_LIMITED;
-      case CloseCode.Replaced:
-        return ErrorCode.CONFLICT;
-      case CloseCode.MessageTooLarge:
-        return ErrorCode.MESSAGE_TOO_LARGE;
-      case CloseCode.ProtocolError:
-        return ErrorCode.PROTOCOL_ERROR;
-      default:
-        return ErrorCode.CONNECTION_CLOSED;
-    }
-  })();
-  return new TickwireError(code, text, { details });
+  return new TickwireError(
+    CLOSE_ERRORS.get(info.code) ?? ErrorCode.CONNECTION_CLOSED,
+    `server closed the connection: ${info.code}${info.reason ? ` ${info.reason}` : ''}`,
+    { details: { closeCode: info.code, reason: info.reason } },
+  );
 }
 
 interface PendingRequest {

@@ -758,7 +758,7 @@ export function createLagCompensation<Id>(
 }
 
 // Out-parameter of the cast loops: the distance of the nearest hit.
-const castDistance = new Float64Array(1);
+const castDistance = /* @__PURE__ */ new Float64Array(1);
 
 /**
  * Nearest row of `a`, interpolated toward its row in `b` by `f`, that a 2D ray (unit direction)

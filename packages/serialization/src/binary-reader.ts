@@ -1,8 +1,8 @@
 import { ErrorCode } from '@tickwire/core';
 import { FieldError } from './field-error.js';
 
-const scratch = new DataView(new ArrayBuffer(8));
-const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
+const scratch = /* @__PURE__ */ new DataView(new ArrayBuffer(8));
+const utf8 = /* @__PURE__ */ new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 
 function truncated(): FieldError {
   return new FieldError(ErrorCode.DECODE_FAILED, 'truncated: unexpected end of input');

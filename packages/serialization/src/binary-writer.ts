@@ -8,7 +8,7 @@ export interface BinaryWriterOptions {
   maxBytes?: number;
 }
 
-const scratch = new DataView(new ArrayBuffer(8));
+const scratch = /* @__PURE__ */ new DataView(new ArrayBuffer(8));
 
 /**
  * A reusable bit writer (least significant bit first) over a growing byte buffer.

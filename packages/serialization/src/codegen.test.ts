@@ -1,7 +1,7 @@
 import { isTickwireError, type TickwireError } from '@tickwire/core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { setCodegen, t } from './fields.js';
-import { defineSchema } from './index.js';
+import { setCodegen } from './fields.js';
+import { defineSchema, t } from './index.js';
 
 // Under a CSP without 'unsafe-eval' `new Function` throws; the closure fallback must behave the same.
 describe('without code generation', () => {

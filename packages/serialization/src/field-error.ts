@@ -76,15 +76,19 @@ export function toCodecError(error: unknown, fallback: ErrorCode, prefix: string
   return new TickwireError(fallback, `${prefix}${text}`, { cause: error });
 }
 
-/** The checks every decoder makes first: a Uint8Array (DECODE_FAILED), within the size limit. */
+/**
+ * The checks every decoder makes first: a Uint8Array (DECODE_FAILED), within the size limit
+ * (plus `frameBytes` of framing around the message, such as a compression flag).
+ */
 export function checkDecodeInput(
   bytes: unknown,
   maxMessageBytes: number,
+  frameBytes = 0,
 ): asserts bytes is Uint8Array {
   if (!(bytes instanceof Uint8Array)) {
     throw new TickwireError(ErrorCode.DECODE_FAILED, `expected a Uint8Array, got ${typeof bytes}`);
   }
-  if (bytes.length > maxMessageBytes) {
+  if (bytes.length > maxMessageBytes + frameBytes) {
     throw new TickwireError(
       ErrorCode.MESSAGE_TOO_LARGE,
       `${bytes.length} bytes exceed maxMessageBytes (${maxMessageBytes})`,

@@ -8,11 +8,12 @@ import {
   type PathSegment,
   type ValidationIssue,
 } from './field-error.js';
-import type { Infer, Literal, OptionalType, Packed, Shape, ShapeValue, Type } from './type.js';
+import type { Literal, OptionalType, Packed, Shape, ShapeValue, Type } from './type.js';
 
-const VALIDATION = ErrorCode.VALIDATION_FAILED;
-const DECODE = ErrorCode.DECODE_FAILED;
-const MAX_VARINT = 2 ** 52;
+// Literals rather than computed values, so that bundles drop what they do not use.
+const VALIDATION: typeof ErrorCode.VALIDATION_FAILED = 'VALIDATION_FAILED';
+const DECODE: typeof ErrorCode.DECODE_FAILED = 'DECODE_FAILED';
+const MAX_VARINT = 4_503_599_627_370_496; // 2^52
 
 function invalidArgument(message: string): TickwireError {
   return new TickwireError(ErrorCode.INVALID_ARGUMENT, message);
@@ -127,8 +128,9 @@ function floatType(bits: 32 | 64): Type<number> {
   );
 }
 
-const f32View = new Float32Array(1);
-const u32View = new Uint32Array(f32View.buffer);
+const f32Bytes = /* @__PURE__ */ new ArrayBuffer(4);
+const f32View = /* @__PURE__ */ new Float32Array(f32Bytes);
+const u32View = /* @__PURE__ */ new Uint32Array(f32Bytes);
 
 /**
  * f32 bit patterns in numeric order: negative floats have their bits inverted, positive ones
@@ -247,9 +249,9 @@ function quantizedType(
   );
 }
 
-const TWO_PI = Math.PI * 2;
+const TWO_PI = 6.283185307179586; // 2π (a literal: a computed value would stay in every bundle)
 
-function angleType(bits: number): Type<number> {
+function angleType(bits = 10): Type<number> {
   if (!Number.isInteger(bits) || bits < 2 || bits > 24)
     throw invalidArgument(`angle: bits must be an integer in [2, 24], got ${describe(bits)}`);
   const count = 2 ** bits;
@@ -479,14 +481,12 @@ interface Compiled<T> {
 // A field named like a member of Object.prototype (`toString`, `constructor`, `__proto__`…) is
 // read only as an own property: `{}` lacks it rather than holding the inherited member. Other
 // fields are read with a plain `value[key]` (fast, and getters of class instances still work).
-const hasOwn = Object.hasOwn;
-
 function inheritedName(key: string): boolean {
   return key in Object.prototype;
 }
 
 function ownField(record: Record<string, unknown>, key: string): unknown {
-  return hasOwn(record, key) ? record[key] : undefined;
+  return Object.hasOwn(record, key) ? record[key] : undefined;
 }
 
 function objectType<S extends Shape>(shape: S): Type<ShapeValue<S>> {
@@ -556,7 +556,7 @@ ${assignments}
     }
   },
 };`,
-    [types, keys, isPlainObject, notObjectError, addSegment, hasOwn, setProperty],
+    [types, keys, isPlainObject, notObjectError, addSegment, Object.hasOwn, setProperty],
   );
   return {
     kind: 'object',
@@ -615,10 +615,10 @@ export interface ArrayOptions {
  * reader), whatever the declared maximum.
  */
 const MAX_ZERO_BIT_ITEMS = 65_536;
-const zeroBitReason = `more than ${MAX_ZERO_BIT_ITEMS} zero-bit items in one message`;
+const zeroBitReason = (): string => `more than ${MAX_ZERO_BIT_ITEMS} zero-bit items in one message`;
 
 function zeroBitError(total: number): FieldError {
-  return new FieldError(VALIDATION, `${zeroBitReason} (${total})`);
+  return new FieldError(VALIDATION, `${zeroBitReason()} (${total})`);
 }
 
 /** Encode side of the zero-bit budget: call with the count of a container of zero-bit items. */
@@ -635,7 +635,7 @@ function checkZeroBitItems(count: number, path: PathSegment[], issues: Validatio
   const total = before + count;
   zeroBitChecked.set(issues, total);
   if (total > MAX_ZERO_BIT_ITEMS && before <= MAX_ZERO_BIT_ITEMS)
-    issue(issues, path, zeroBitReason);
+    issue(issues, path, zeroBitReason());
 }
 
 /** Refuses a decoded count before anything is allocated for it. */
@@ -877,76 +877,24 @@ function sized(name: string, bits: number): number {
   return bits;
 }
 
-/** Field type factories: `t.u8()`, `t.quantized(0, 100, 0.01)`, `t.array(item, { maxLength })`… */
-export const t = {
-  /** `true`/`false` in 1 bit. */
-  bool: (): Type<boolean> => boolType(),
-  /** Unsigned 8-bit integer. */
-  u8: (): Type<number> => integerType('u8', 8, false),
-  /** Unsigned 16-bit integer. */
-  u16: (): Type<number> => integerType('u16', 16, false),
-  /** Unsigned 32-bit integer. */
-  u32: (): Type<number> => integerType('u32', 32, false),
-  /** Signed 8-bit integer. */
-  i8: (): Type<number> => integerType('i8', 8, true),
-  /** Signed 16-bit integer. */
-  i16: (): Type<number> => integerType('i16', 16, true),
-  /** Signed 32-bit integer. */
-  i32: (): Type<number> => integerType('i32', 32, true),
-  /** Unsigned integer of any width from 1 to 32 bits (`t.uint(7)` holds 0..127). */
-  uint: (bits: number): Type<number> => integerType('uint', sized('uint', bits), false),
-  /** Signed integer of any width from 1 to 32 bits. */
-  int: (bits: number): Type<number> => integerType('int', sized('int', bits), true),
-  /** 32-bit float (values are rounded to single precision). */
-  f32: (): Type<number> => floatType(32),
-  /** 64-bit float (exact). */
-  f64: (): Type<number> => floatType(64),
-  /** Unsigned integer up to 2^53 - 1 as a varint (1 byte below 128). */
-  varuint: (): Type<number> => varuintType(),
-  /** Signed integer in [-2^52, 2^52 - 1] as a zig-zag varint. */
-  varint: (): Type<number> => varintType(),
-  /** A number in [min, max] stored in the fewest bits for `precision`; decodes within precision / 2. */
-  quantized: (
-    min: number,
-    max: number,
-    precision: number,
-    options?: QuantizedOptions,
-  ): Type<number> => quantizedType(min, max, precision, options),
-  /** An angle in radians, any finite value; decodes into [-π, π) within π / 2^bits. @default bits 10 */
-  angle: (bits = 10): Type<number> => angleType(bits),
-  /** A UTF-8 string of at most `maxBytes` bytes. */
-  string: (options: StringOptions): Type<string> => stringType(options),
-  /** A `Uint8Array` of at most `maxBytes` bytes. */
-  bytes: (options: BytesOptions): Type<Uint8Array> => bytesType(options),
-  /** An array of at most `maxLength` items. */
-  array: <T extends Type<unknown>>(item: T, options: ArrayOptions): Type<Infer<T>[]> =>
-    arrayType(item as Type<Infer<T>>, options),
-  /** A value that may be `undefined`; in an object, an optional property (1 presence bit). */
-  optional: <T extends Type<unknown>>(type: T): OptionalType<Infer<T>> =>
-    optionalType(type as Type<Infer<T>>),
-  /** A value that may be `null` (1 presence bit). */
-  nullable: <T extends Type<unknown>>(type: T): Type<Infer<T> | null> =>
-    nullableType(type as Type<Infer<T>>),
-  /** One of a list of literals, as an index in ceil(log2(n)) bits. */
-  enum: <const V extends readonly Literal[]>(values: V): Type<V[number]> => enumType(values),
-  /** Exactly one literal value; takes no bits. */
-  literal: <const V extends Literal>(value: V): Type<V> => enumType([value] as const),
-  /** A nested object with the given fields. */
-  object: <S extends Shape>(shape: S): Type<ShapeValue<S>> => objectType(shape),
-  /** A plain object with string keys (of `keyType`) and at most `maxSize` entries. */
-  record: <K extends Type<string>, V extends Type<unknown>>(
-    keyType: K,
-    valueType: V,
-    options: RecordOptions,
-  ): Type<Record<Infer<K>, Infer<V>>> =>
-    recordType(keyType, valueType as Type<Infer<V>>, options) as Type<Record<Infer<K>, Infer<V>>>,
-  /** A `Map` with keys of any type and at most `maxSize` entries. */
-  map: <K extends Type<unknown>, V extends Type<unknown>>(
-    keyType: K,
-    valueType: V,
-    options: RecordOptions,
-  ): Type<Map<Infer<K>, Infer<V>>> =>
-    mapType(keyType as Type<Infer<K>>, valueType as Type<Infer<V>>, options),
-} as const;
-
-export { assertType, isPlainObject };
+export {
+  angleType,
+  arrayType,
+  assertType,
+  boolType,
+  bytesType,
+  enumType,
+  floatType,
+  integerType,
+  isPlainObject,
+  mapType,
+  nullableType,
+  objectType,
+  optionalType,
+  quantizedType,
+  recordType,
+  sized,
+  stringType,
+  varintType,
+  varuintType,
+};

@@ -1,4 +1,4 @@
-const encoder = new TextEncoder();
+const encoder = /* @__PURE__ */ new TextEncoder();
 
 /** 32-bit FNV-1a over the UTF-8 bytes of `text`, as an unsigned integer. */
 export function fnv1a32(text: string): number {

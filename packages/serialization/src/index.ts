@@ -1,5 +1,6 @@
 export { BinaryReader } from './binary-reader.js';
 export { BinaryWriter, type BinaryWriterOptions } from './binary-writer.js';
+export { t } from './builders.js';
 export {
   CompressionFlag,
   type CompressionFrame,
@@ -9,13 +10,12 @@ export {
   withCompression,
 } from './compression.js';
 export { formatPath, type PathSegment, type ValidationIssue } from './field-error.js';
-export {
-  type ArrayOptions,
-  type BytesOptions,
-  type QuantizedOptions,
-  type RecordOptions,
-  type StringOptions,
-  t,
+export type {
+  ArrayOptions,
+  BytesOptions,
+  QuantizedOptions,
+  RecordOptions,
+  StringOptions,
 } from './fields.js';
 export { fnv1a32 } from './fingerprint.js';
 export { type MsgpackCodecOptions, msgpackCodec } from './msgpack.js';

@@ -4,7 +4,7 @@
 import { ErrorCode, TickwireError } from '@tickwire/core';
 import { formatPath, type PathSegment } from './field-error.js';
 
-const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
+const utf8 = /* @__PURE__ */ new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 
 /** Thrown by the replacer; carries no stack (cheap). */
 class Unrepresentable {

@@ -1,6 +1,7 @@
 import { expect, it } from 'vitest';
 import { z } from 'zod';
-import { defineMessages, defineSchema, type Infer, t } from './index.js';
+import { defineMessages, defineSchema, type Infer } from './index.js';
+import * as t from './t/index.js';
 
 // The README's example, with assertions instead of logging.
 it('runs the README example', () => {

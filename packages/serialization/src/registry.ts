@@ -3,7 +3,7 @@ import { ErrorCode, TickwireError, utf8Length } from '@tickwire/core';
 import { BinaryReader } from './binary-reader.js';
 import { BinaryWriter } from './binary-writer.js';
 import { type CompressionOptions, createCompressionFrame } from './compression.js';
-import { formatPath, toCodecError } from './field-error.js';
+import { checkDecodeInput, formatPath, toCodecError } from './field-error.js';
 import { fnv1a32 } from './fingerprint.js';
 import { jsonDeeperThan, parseJson, stringifyJson } from './json.js';
 import { isSchema, readValue, type Schema, writeValue } from './schema.js';
@@ -200,16 +200,7 @@ export function defineMessages<const M extends MessageDefinitions>(
 
   // Returns the entry and its decoded payload, not yet validated for Standard Schema entries.
   const read = (bytes: Uint8Array): { entry: Entry; value: unknown } => {
-    if (!(bytes instanceof Uint8Array))
-      throw new TickwireError(
-        ErrorCode.DECODE_FAILED,
-        `expected a Uint8Array, got ${typeof bytes}`,
-      );
-    if (bytes.length > maxMessageBytes + (frame === undefined ? 0 : 1))
-      throw new TickwireError(
-        ErrorCode.MESSAGE_TOO_LARGE,
-        `${bytes.length} bytes exceed maxMessageBytes (${maxMessageBytes})`,
-      );
+    checkDecodeInput(bytes, maxMessageBytes, frame === undefined ? 0 : 1);
     const body = frame === undefined ? bytes : frame.unwrap(bytes);
     reader.reset(body);
     let id: number;

@@ -9,7 +9,7 @@ import {
   toCodecError,
   type ValidationIssue,
 } from './field-error.js';
-import { assertType, isPlainObject, t } from './fields.js';
+import { assertType, isPlainObject, objectType } from './fields.js';
 import { fnv1a32 } from './fingerprint.js';
 import type { Infer, Shape, ShapeValue, Type } from './type.js';
 
@@ -118,7 +118,7 @@ export function defineSchema(
   const type: Type<unknown> =
     typeof candidate.write === 'function'
       ? (candidate as Type<unknown>)
-      : t.object(shapeOrType as Shape);
+      : objectType(shapeOrType as Shape);
   assertType(type, 'defineSchema');
   const maxMessageBytes = options.maxMessageBytes ?? 1 << 24;
   const writer = new BinaryWriter({

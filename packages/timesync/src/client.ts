@@ -11,7 +11,7 @@ import {
 } from '@tickwire/core';
 import {
   type Estimate,
-  estimate,
+  estimateWithSlope,
   fitSlope,
   hull,
   type Point,
@@ -518,8 +518,7 @@ export function createClientInternals(options: TimeSyncClientOptions): ClientInt
     if (span >= config.minDriftSpanMs) {
       slope = fitSlope(hullUp, hullDown, maxSlope, current?.midrangeWeight ?? 0);
     }
-    const options = { maxSlope, minDriftSpanMs: 0, fallbackSlope: slope, slope };
-    let next = estimate(window, options);
+    let next = estimateWithSlope(window, slope);
     let unstable = false;
     // Bounds that cross mean the clock model broke (a step, a changed rate): drop old samples.
     while (next.confidenceMs < 0 && window.length > 1) {
@@ -529,7 +528,7 @@ export function createClientInternals(options: TimeSyncClientOptions): ClientInt
       hullUp = [];
       hullDown = [];
       originMs = null;
-      next = estimate(window, options);
+      next = estimateWithSlope(window, slope);
     }
     const showing = current ? displayOffsetAt(sample.t3) : null;
     current = next;

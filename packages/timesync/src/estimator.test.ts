@@ -1,6 +1,6 @@
 import { createRandom } from '@tickwire/core';
 import { describe, expect, it } from 'vitest';
-import { estimate, fitSlope, type TimeSample } from './estimator.js';
+import { estimate, estimateWithSlope, fitSlope, type TimeSample } from './estimator.js';
 import { SYMMETRIC, simulate } from './harness.test.js';
 
 const options = { maxSlope: 500e-6, minDriftSpanMs: 10_000, fallbackSlope: 0 };
@@ -67,6 +67,15 @@ describe('estimate', () => {
     expect(Math.abs(fitted.offsetMs - (10 - 50e-6 * fitted.referenceMs))).toBeLessThan(0.5);
     const short = samples(10, 10, -50e-6, () => random.range(40, 60));
     expect(estimate(short, { ...options, fallbackSlope: 1e-6 }).slope).toBe(1e-6);
+  });
+
+  it('takes a given slope as it is, fitting nothing (as estimateWithSlope)', () => {
+    const random = createRandom(7);
+    const long = samples(100, 10, -50e-6, () => random.range(40, 60), 1000);
+    const given = estimate(long, { ...options, slope: -20e-6 });
+    expect(given.slope).toBe(-20e-6);
+    expect(estimateWithSlope(long, -20e-6)).toEqual(given);
+    expect(given).not.toEqual(estimate(long, options));
   });
 
   it('fits drift on all four edges when the delays are uniform (weight 1)', () => {

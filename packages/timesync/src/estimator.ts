@@ -140,25 +140,43 @@ function edges(values: readonly number[], k: number) {
  * An impossible one makes the bounds cross: `confidenceMs` comes out negative.
  */
 export function estimate(samples: readonly TimeSample[], options: EstimatorOptions): Estimate {
-  const last = samples[samples.length - 1]!;
-  const referenceMs = last.t3;
-  const up: Point[] = samples.map((s) => ({ t: s.t0 - referenceMs, v: s.t1 - s.t0 }));
-  const down: Point[] = samples.map((s) => ({ t: s.t3 - referenceMs, v: s.t2 - s.t3 }));
-  down.sort((x, y) => x.t - y.t);
-  up.sort((x, y) => x.t - y.t);
+  const { up, down, referenceMs } = directions(samples);
+  if (options.slope !== undefined) return locate(up, down, referenceMs, options.slope);
   const span = Math.max(up[up.length - 1]!.t - up[0]!.t, down[down.length - 1]!.t - down[0]!.t);
-  const fitted =
-    options.slope === undefined && samples.length >= 4 && span >= options.minDriftSpanMs;
+  const fitted = samples.length >= 4 && span >= options.minDriftSpanMs;
   const first = locate(
     up,
     down,
     referenceMs,
-    fitted ? fitSlope(up, down, options.maxSlope) : (options.slope ?? options.fallbackSlope),
+    fitted ? fitSlope(up, down, options.maxSlope) : options.fallbackSlope,
   );
   // Uniform-looking delays: refit the drift on all four edges, weighted like the offset.
   return fitted && first.midrangeWeight > 0
     ? locate(up, down, referenceMs, fitSlope(up, down, options.maxSlope, first.midrangeWeight))
     : first;
+}
+
+/**
+ * {@link estimate} with a known drift `slope`: what the client computes at each sample (it fits
+ * the drift on its own history), without the fitting code that bundles would otherwise keep.
+ */
+export function estimateWithSlope(samples: readonly TimeSample[], slope: number): Estimate {
+  const { up, down, referenceMs } = directions(samples);
+  return locate(up, down, referenceMs, slope);
+}
+
+/** Each sample's one-way differences up and down, by time relative to the newest sample. */
+function directions(samples: readonly TimeSample[]): {
+  up: Point[];
+  down: Point[];
+  referenceMs: number;
+} {
+  const referenceMs = samples[samples.length - 1]!.t3;
+  const up: Point[] = samples.map((s) => ({ t: s.t0 - referenceMs, v: s.t1 - s.t0 }));
+  const down: Point[] = samples.map((s) => ({ t: s.t3 - referenceMs, v: s.t2 - s.t3 }));
+  down.sort((x, y) => x.t - y.t);
+  up.sort((x, y) => x.t - y.t);
+  return { up, down, referenceMs };
 }
 
 /** The offset of `up` / `down` (relative to `referenceMs`) after removing drift `slope`. */

@@ -126,6 +126,48 @@ describe('engine frames', () => {
     expect(codeOf(() => decodeHello(garbage))).toBe(ErrorCode.DECODE_FAILED);
   });
 
+  it('says why a frame is malformed', () => {
+    const welcome = encodeWelcome({
+      version: 1,
+      sessionId: 's',
+      token: 't',
+      received: 0,
+      resume: 'new',
+      tickRateHz: 20,
+      graceMs: 1,
+      userData: { a: 1 },
+    });
+    expect(() => decodeWelcome(welcome.subarray(0, welcome.byteLength - 3))).toThrow(
+      'malformed Welcome frame: truncated: unexpected end of input',
+    );
+    const badUtf8 = encodeHello({ version: 1, token: 'tok', received: 0, auth: undefined });
+    badUtf8[4] = 0xff; // inside the token
+    expect(() => decodeHello(badUtf8)).toThrow('malformed Hello frame: invalid UTF-8');
+  });
+
+  it('encodes JSON values as UTF-8 and refuses what JSON cannot hold', () => {
+    const options = { name: 'é😀', list: [1, null, 'x'] };
+    const join = { requestId: 1, mode: JoinMode.Join, target: 'a', options };
+    expect(decodeJoinRoom(encodeJoinRoom(join)).options).toEqual(options);
+    expect(decodeJoinRoom(encodeJoinRoom({ ...join, options: undefined })).options).toBe(undefined);
+    const cyclic: { self?: unknown } = {};
+    cyclic.self = cyclic;
+    expect(() => encodeJoinRoom({ ...join, options: cyclic })).toThrow(
+      expect.objectContaining({
+        code: ErrorCode.INVALID_ARGUMENT,
+        message: 'options cannot be encoded as JSON',
+        cause: expect.any(TypeError),
+      }),
+    );
+    expect(() => encodeJoinRoom({ ...join, options: Symbol('x') })).toThrow(
+      'options cannot be encoded as JSON',
+    );
+    const big = 'x'.repeat(FrameLimits.value);
+    expect(() => encodeJoinRoom({ ...join, options: big })).toThrow(
+      `options is ${FrameLimits.value + 2} bytes as JSON; the limit is ${FrameLimits.value}`,
+    );
+  });
+
   it('refuses bad values on encode with INVALID_ARGUMENT', () => {
     expect(
       codeOf(() =>

@@ -116,11 +116,9 @@ export interface GoodbyeFrame {
   reason: string;
 }
 
-const textEncoder = new TextEncoder();
-const textDecoder = new TextDecoder('utf-8', { fatal: true });
-const writer = new BinaryWriter({ initialBytes: 256 });
-const reader = new BinaryReader();
-const EMPTY = new Uint8Array(0);
+const textDecoder = /* @__PURE__ */ new TextDecoder('utf-8', { fatal: true });
+const writer = /* @__PURE__ */ new BinaryWriter({ initialBytes: 256 });
+const reader = /* @__PURE__ */ new BinaryReader();
 
 function start(opcode: number): BinaryWriter {
   writer.reset();
@@ -148,27 +146,27 @@ function writeCount(w: BinaryWriter, name: string, value: number): void {
 }
 
 function writeValue(w: BinaryWriter, name: string, value: unknown): void {
-  let bytes: Uint8Array = EMPTY;
+  let text = '';
   if (value !== undefined) {
-    let text: string | undefined;
+    let json: string | undefined;
+    let cause: unknown;
     try {
-      text = JSON.stringify(value);
+      json = JSON.stringify(value);
     } catch (error) {
-      throw new TickwireError(ErrorCode.INVALID_ARGUMENT, `${name} cannot be encoded as JSON`, {
-        cause: error,
-      });
+      cause = error;
     }
-    if (text === undefined)
-      throw new TickwireError(ErrorCode.INVALID_ARGUMENT, `${name} cannot be encoded as JSON`);
-    bytes = textEncoder.encode(text);
-    if (bytes.byteLength > FrameLimits.value)
-      throw new TickwireError(
-        ErrorCode.INVALID_ARGUMENT,
-        `${name} is ${bytes.byteLength} bytes as JSON; the limit is ${FrameLimits.value}`,
-      );
+    if (json === undefined)
+      throw new TickwireError(ErrorCode.INVALID_ARGUMENT, `${name} cannot be encoded as JSON`, {
+        cause,
+      });
+    text = json;
   }
-  w.writeVarUint(bytes.byteLength);
-  w.writeBytes(bytes);
+  // JSON.stringify escapes lone surrogates: this is the exact UTF-8 length of the text.
+  const length = utf8Length(text);
+  if (length > FrameLimits.value)
+    throw invalid(`${name} is ${length} bytes as JSON; the limit is ${FrameLimits.value}`);
+  w.writeVarUint(length);
+  w.writeUtf8(text, length);
 }
 
 function readString(r: BinaryReader, limit: number): string {
@@ -185,7 +183,7 @@ function readValue(r: BinaryReader): unknown {
   return JSON.parse(textDecoder.decode(r.readBytes(length)));
 }
 
-const OPCODE_NAMES = new Map<number, string>(
+const OPCODE_NAMES = /* @__PURE__ */ new Map<number, string>(
   Object.entries(Opcode).map(([name, value]) => [value, name]),
 );
 
@@ -209,7 +207,11 @@ function decode<T>(frame: Uint8Array, opcode: number, read: (r: BinaryReader) =>
     reader.end();
     return value;
   } catch (error) {
-    const why = error instanceof Error ? error.message : String(error);
+    // The reader throws codec errors that carry a `reason` and are no `Error`s.
+    const why =
+      error instanceof Error
+        ? error.message
+        : String((error as { reason?: unknown }).reason ?? error);
     throw new TickwireError(ErrorCode.DECODE_FAILED, `malformed ${name} frame: ${why}`, {
       cause: error,
       details: { opcode },

@@ -124,7 +124,9 @@ export interface SessionLink
   detach(info?: CloseInfo): void;
 }
 
-const ZERO_STATS: Readonly<ConnectionStats> = Object.freeze(createConnectionStats());
+const ZERO_STATS: Readonly<ConnectionStats> = /* @__PURE__ */ Object.freeze(
+  createConnectionStats(),
+);
 
 interface Pending {
   readonly frame: Uint8Array;
