@@ -70,12 +70,15 @@ export function deltaBits(code: number, param: number, bits: number): number {
   return n >= EG_ESCAPE ? EG_ESCAPE + bits : 2 * n + 1 + k;
 }
 
-/** Delta coding of one numeric field: images, differences and their codes. */
-export class DeltaCoder {
+/**
+ * Delta decoding of one numeric field: what a replica needs. {@link DeltaCoder} adds the
+ * server's side, so client bundles leave it out.
+ */
+export class DeltaDecoder {
   readonly bits: number;
-  private readonly size: number;
-  private readonly half: number;
-  private readonly wrap: boolean;
+  protected readonly size: number;
+  protected readonly half: number;
+  protected readonly wrap: boolean;
 
   /**
    * @param relative f32 patterns: the parameter is scaled by the reference's exponent, so one
@@ -92,16 +95,6 @@ export class DeltaCoder {
     this.wrap = packed.wrap;
   }
 
-  /** The zigzagged difference `current − reference` of two images (wrapped in a ring). */
-  code(current: number, reference: number): number {
-    let delta = current - reference;
-    if (this.wrap) {
-      if (delta >= this.half) delta -= this.size;
-      else if (delta < -this.half) delta += this.size;
-    }
-    return delta >= 0 ? delta * 2 : -delta * 2 - 1;
-  }
-
   /**
    * How many bits the parameter moves for this reference: 0, or for f32 patterns 130 minus
    * the reference's biased exponent (both sides know the reference, so nothing is sent).
@@ -113,10 +106,50 @@ export class DeltaCoder {
   }
 
   /** The parameter's `k` for this reference (see {@link shiftOf}). */
-  private order(k: number, reference: number): number {
+  protected order(k: number, reference: number): number {
     if (!this.relative) return k;
     const shifted = k + this.shiftOf(reference);
     return Math.max(0, Math.min(shifted, 30));
+  }
+
+  /** Reads what {@link DeltaCoder.write} wrote; returns the current image. */
+  read(reader: BinaryReader, param: number, reference: number): number {
+    let code: number;
+    if (param >= EXP_GOLOMB) {
+      const k = this.order(param - EXP_GOLOMB, reference);
+      const n = reader.readUnary(EG_ESCAPE);
+      if (n === EG_ESCAPE) return reader.readBits(this.bits);
+      const w = POW2[n]! + (n > 0 ? reader.readBits(n) : 0);
+      code = (w - 1) * POW2[k]! + (k > 0 ? reader.readBits(k) : 0);
+    } else {
+      const k = this.order(param, reference);
+      const quotient = reader.readUnary(ESCAPE);
+      if (quotient === ESCAPE) return reader.readBits(this.bits);
+      code = quotient * POW2[k]! + (k > 0 ? reader.readBits(k) : 0);
+    }
+    // Un-zigzag without `%`: codes reach 2^33, where a remainder is a slow float operation.
+    const half = Math.floor(code / 2);
+    let image = reference + (code === half * 2 ? half : -half - 1);
+    if (this.wrap) {
+      if (image >= this.size) image -= this.size;
+      else if (image < 0) image += this.size;
+    } else if (image < 0 || image >= this.size) {
+      throw decodeError(`delta leaves the field's range (${image})`);
+    }
+    return image;
+  }
+}
+
+/** Delta coding of one numeric field, both ways: images, differences and their codes. */
+export class DeltaCoder extends DeltaDecoder {
+  /** The zigzagged difference `current − reference` of two images (wrapped in a ring). */
+  code(current: number, reference: number): number {
+    let delta = current - reference;
+    if (this.wrap) {
+      if (delta >= this.half) delta -= this.size;
+      else if (delta < -this.half) delta += this.size;
+    }
+    return delta >= 0 ? delta * 2 : -delta * 2 - 1;
   }
 
   /** Bits {@link write} takes. */
@@ -169,41 +202,22 @@ export class DeltaCoder {
     }
     if (k > 0) writer.writeBits(code - high * scale, k);
   }
-
-  /** Reads what {@link write} wrote; returns the current image. */
-  read(reader: BinaryReader, param: number, reference: number): number {
-    let code: number;
-    if (param >= EXP_GOLOMB) {
-      const k = this.order(param - EXP_GOLOMB, reference);
-      const n = reader.readUnary(EG_ESCAPE);
-      if (n === EG_ESCAPE) return reader.readBits(this.bits);
-      const w = POW2[n]! + (n > 0 ? reader.readBits(n) : 0);
-      code = (w - 1) * POW2[k]! + (k > 0 ? reader.readBits(k) : 0);
-    } else {
-      const k = this.order(param, reference);
-      const quotient = reader.readUnary(ESCAPE);
-      if (quotient === ESCAPE) return reader.readBits(this.bits);
-      code = quotient * POW2[k]! + (k > 0 ? reader.readBits(k) : 0);
-    }
-    // Un-zigzag without `%`: codes reach 2^33, where a remainder is a slow float operation.
-    const half = Math.floor(code / 2);
-    let image = reference + (code === half * 2 ? half : -half - 1);
-    if (this.wrap) {
-      if (image >= this.size) image -= this.size;
-      else if (image < 0) image += this.size;
-    } else if (image < 0 || image >= this.size) {
-      throw decodeError(`delta leaves the field's range (${image})`);
-    }
-    return image;
-  }
 }
 
-/** The delta coder of `type`, when it has a fixed-width integer image of at most 32 bits. */
-export function deltaCoderOf(type: Type<unknown>): DeltaCoder | undefined {
+/** Whether `type` has a fixed-width integer image of at most 32 bits (delta-codable). */
+const deltaCodable = (type: Type<unknown>): boolean => {
   const packed = type.packed;
-  return packed !== undefined && packed.bits >= 1 && packed.bits <= 32
-    ? new DeltaCoder(packed, type.kind === 'f32')
-    : undefined;
+  return packed !== undefined && packed.bits >= 1 && packed.bits <= 32;
+};
+
+/** The delta decoder of `type` (a replica's), when it is delta-codable. */
+export function deltaDecoderOf(type: Type<unknown>): DeltaDecoder | undefined {
+  return deltaCodable(type) ? new DeltaDecoder(type.packed!, type.kind === 'f32') : undefined;
+}
+
+/** The delta coder of `type` (the server's), when it is delta-codable. */
+export function deltaCoderOf(type: Type<unknown>): DeltaCoder | undefined {
+  return deltaCodable(type) ? new DeltaCoder(type.packed!, type.kind === 'f32') : undefined;
 }
 
 /**

@@ -9,7 +9,7 @@ import {
   type FieldName,
   type FieldValue,
 } from './entity-type.js';
-import { type DeltaCoder, deltaCoderOf, K_BITS, PLAIN, validParam } from './field-coding.js';
+import { type DeltaDecoder, deltaDecoderOf, K_BITS, PLAIN, validParam } from './field-coding.js';
 import { readIds } from './id-coding.js';
 import { decodeOwned, encodeOwned, type OwnedEntry } from './ownership.js';
 import { ACK_WINDOW, encodeAck, entityChecksum, SNAPSHOT_FORMAT } from './server.js';
@@ -235,8 +235,8 @@ export function createReplica(options: ReplicaOptions): Replica {
   const types = [...options.types];
   checkTypes(types, 'createReplica');
   const typeBits = bitsFor(types.length);
-  const packedFields: (DeltaCoder | undefined)[][] = types.map((type) =>
-    type.fieldTypes.map((fieldType) => deltaCoderOf(fieldType)),
+  const packedFields: (DeltaDecoder | undefined)[][] = types.map((type) =>
+    type.fieldTypes.map((fieldType) => deltaDecoderOf(fieldType)),
   );
   const entities = new RecordTable();
   const emitter = new Emitter<ReplicaEvents>();
