@@ -3,7 +3,8 @@
 // the client's prediction run (same code, same numbers: no misprediction without packet loss
 // or another player in the way).
 import { defineEntityType } from '@tickwire/replication';
-import { defineMessages, defineSchema, t } from '@tickwire/serialization';
+import { defineMessages, defineSchema } from '@tickwire/serialization';
+import * as t from '@tickwire/serialization/t';
 
 /** Simulation and snapshot rate of a room. */
 export const TICK_RATE_HZ = 30;
