@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { Emitter } from './emitter.js';
+import { Emitter, ListenerList } from './emitter.js';
 
 type Events = { [e: string]: unknown[]; data: [value: number, label: string]; done: [] };
 
@@ -118,5 +118,75 @@ describe('Emitter', () => {
     emitter.once('data', (value) => seen.push(value));
     emitter.emit('data', 1, '');
     expect(seen).toEqual([2]);
+  });
+});
+
+describe('ListenerList', () => {
+  const deliver = (list: ListenerList<[number]>, value: number) => {
+    const items = list.items;
+    for (let i = 0; i < items.length; i++) {
+      try {
+        items[i]!(value);
+      } catch (error) {
+        list.report(error);
+      }
+    }
+  };
+
+  it('replaces its items on every change, so a delivery keeps the listeners it started with', () => {
+    const list = new ListenerList<[number]>();
+    const calls: string[] = [];
+    const late = (value: number) => calls.push(`late:${value}`);
+    list.add((value) => {
+      calls.push(`first:${value}`);
+      list.add(late);
+    });
+    const before = list.items;
+    deliver(list, 1);
+    expect(calls).toEqual(['first:1']);
+    expect(before).toHaveLength(1);
+    expect(list.items).toHaveLength(2);
+    deliver(list, 2);
+    expect(calls).toEqual(['first:1', 'first:2', 'late:2']);
+  });
+
+  it('runs a once listener once, also when a nested delivery reaches it first', () => {
+    const list = new ListenerList<[number]>();
+    const seen: number[] = [];
+    list.add((value) => {
+      if (value === 1) deliver(list, 2);
+    });
+    list.once((value) => seen.push(value));
+    deliver(list, 1);
+    deliver(list, 3);
+    expect(seen).toEqual([2]);
+    expect(list.items).toHaveLength(1);
+  });
+
+  it('removes a once listener by the function given, and through the returned function', () => {
+    const list = new ListenerList<[number]>();
+    const seen: number[] = [];
+    const listener = (value: number) => seen.push(value);
+    list.once(listener);
+    list.remove(listener);
+    const remove = list.add(listener);
+    remove();
+    list.remove(listener); // not there: nothing happens
+    deliver(list, 1);
+    expect(seen).toEqual([]);
+    expect(list.items).toHaveLength(0);
+  });
+
+  it('hands what a listener throws to its error handler, and the others still run', () => {
+    const errors: unknown[] = [];
+    const list = new ListenerList<[number]>((error) => errors.push(error));
+    const seen: number[] = [];
+    list.add(() => {
+      throw new Error('boom');
+    });
+    list.add((value) => seen.push(value));
+    deliver(list, 7);
+    expect(seen).toEqual([7]);
+    expect(errors).toEqual([new Error('boom')]);
   });
 });

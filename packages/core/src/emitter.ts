@@ -22,9 +22,76 @@ const rethrowLater = (error: unknown): void => {
   });
 };
 
+/**
+ * The listeners of one event, for a hot path that calls them itself (a connection's
+ * `message`, once per frame): a call loop of its own stays monomorphic, where
+ * {@link Emitter.emit} is one function shared by every emitter. The rules are the emitter's:
+ * listeners run in the order added, `items` is replaced on every change (never changed), so a
+ * delivery calls exactly the listeners it started with, and a `once` listener can be removed
+ * by the function given to `once`. Deliver like this:
+ *
+ * ```ts
+ * const items = list.items;
+ * for (let i = 0; i < items.length; i++) {
+ *   try {
+ *     items[i]!(data, channel);
+ *   } catch (error) {
+ *     list.report(error);
+ *   }
+ * }
+ * ```
+ */
+export class ListenerList<A extends unknown[]> {
+  /** The current listeners, in the order added. */
+  items: readonly ((...args: A) => void)[] = [];
+  readonly #onError: (error: unknown) => void;
+
+  /** `onError` receives what a listener throws ({@link report}); by default it is rethrown in a microtask. */
+  constructor(onError: (error: unknown) => void = rethrowLater) {
+    this.#onError = onError;
+  }
+
+  /** Adds a listener; returns a function that removes it. */
+  add(listener: (...args: A) => void): () => void {
+    this.items = [...this.items, listener];
+    return () => this.remove(listener);
+  }
+
+  /** Adds a listener that runs once; returns a function that removes it. */
+  once(listener: (...args: A) => void): () => void {
+    let fired = false;
+    const wrapper = (...args: A) => {
+      // A nested delivery may reach this wrapper before the outer one does.
+      if (fired) return;
+      fired = true;
+      this.remove(wrapper);
+      listener(...args);
+    };
+    (wrapper as { listener?: unknown }).listener = listener;
+    return this.add(wrapper);
+  }
+
+  /** Removes a listener added with `add` or `once` (the first, if added twice). */
+  remove(listener: (...args: A) => void): void {
+    const items = this.items;
+    const index = items.findIndex(
+      (item) => item === listener || (item as { listener?: unknown }).listener === listener,
+    );
+    if (index === -1) return;
+    const next = items.slice();
+    next.splice(index, 1);
+    this.items = next;
+  }
+
+  /** Hands what a listener threw to the error handler. */
+  report(error: unknown): void {
+    this.#onError(error);
+  }
+}
+
 /** A small typed event emitter for browsers and Node. Listeners run in the order added. */
 export class Emitter<M extends EventMap> implements Subscribable<M> {
-  #listeners = new Map<keyof M, AnyListener[]>();
+  #lists = new Map<keyof M, ListenerList<unknown[]>>();
   readonly #onListenerError: (error: unknown, event: string) => void;
 
   /** `onListenerError` receives what a listener throws; by default it is rethrown in a microtask. */
@@ -32,42 +99,25 @@ export class Emitter<M extends EventMap> implements Subscribable<M> {
     this.#onListenerError = options.onListenerError ?? rethrowLater;
   }
 
+  #listOf(event: keyof M & string): ListenerList<unknown[]> {
+    let list = this.#lists.get(event);
+    if (list === undefined) {
+      list = new ListenerList((error) => this.#onListenerError(error, event));
+      this.#lists.set(event, list);
+    }
+    return list;
+  }
+
   on<E extends keyof M & string>(event: E, listener: Listener<M, E>): () => void {
-    const list = this.#listeners.get(event);
-    // Copy on write, so that an emit in progress calls exactly the listeners it started with.
-    this.#listeners.set(
-      event,
-      list ? [...list, listener as AnyListener] : [listener as AnyListener],
-    );
-    return () => this.off(event, listener);
+    return this.#listOf(event).add(listener as AnyListener);
   }
 
   once<E extends keyof M & string>(event: E, listener: Listener<M, E>): () => void {
-    let fired = false;
-    const wrapper = ((...args: M[E]) => {
-      // A nested emit of the same event may reach this wrapper before the outer one does.
-      if (fired) return;
-      fired = true;
-      this.off(event, wrapper);
-      listener(...args);
-    }) as Listener<M, E>;
-    (wrapper as { listener?: unknown }).listener = listener;
-    return this.on(event, wrapper);
+    return this.#listOf(event).once(listener as AnyListener);
   }
 
   off<E extends keyof M & string>(event: E, listener: Listener<M, E>): void {
-    const list = this.#listeners.get(event);
-    if (!list) return;
-    const index = list.findIndex(
-      (item) =>
-        item === (listener as AnyListener) ||
-        (item as { listener?: unknown }).listener === listener,
-    );
-    if (index === -1) return;
-    const next = list.slice();
-    next.splice(index, 1);
-    if (next.length === 0) this.#listeners.delete(event);
-    else this.#listeners.set(event, next);
+    this.#lists.get(event)?.remove(listener as AnyListener);
   }
 
   /**
@@ -76,11 +126,13 @@ export class Emitter<M extends EventMap> implements Subscribable<M> {
    * `onListenerError`, which by default rethrows it in a microtask, as an uncaught error.
    */
   emit<E extends keyof M & string>(event: E, ...args: M[E]): boolean {
-    const list = this.#listeners.get(event);
-    if (!list) return false;
-    for (const listener of list) {
+    const list = this.#lists.get(event);
+    if (list === undefined) return false;
+    const items = list.items;
+    if (items.length === 0) return false;
+    for (let i = 0; i < items.length; i++) {
       try {
-        (listener as (...a: M[E]) => void)(...args);
+        items[i]!(...args);
       } catch (error) {
         this.#onListenerError(error, event);
       }
@@ -90,13 +142,13 @@ export class Emitter<M extends EventMap> implements Subscribable<M> {
 
   /** Number of listeners of `event`. */
   listenerCount(event: keyof M & string): number {
-    return this.#listeners.get(event)?.length ?? 0;
+    return this.#lists.get(event)?.items.length ?? 0;
   }
 
   /** Removes every listener, of one event or of all. */
   removeAllListeners(event?: keyof M & string): void {
-    if (event === undefined) this.#listeners.clear();
-    else this.#listeners.delete(event);
+    if (event === undefined) this.#lists.clear();
+    else this.#lists.delete(event);
   }
 }
 

@@ -21,6 +21,7 @@ export {
   Emitter,
   type EventMap,
   type Listener,
+  ListenerList,
   type Subscribable,
   subscribable,
 } from './emitter.js';

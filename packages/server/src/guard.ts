@@ -6,8 +6,9 @@ import {
   type Connection,
   type ConnectionEvents,
   Emitter,
+  type Listener,
+  ListenerList,
   Opcode,
-  subscribable,
 } from '@tickwire/core';
 import { type BatchEntry, decodeBatch } from '@tickwire/rooms/protocol';
 
@@ -52,11 +53,21 @@ export function guardConnection(
   admit: (data: Uint8Array, channel: Channel) => Admission,
 ): GuardedConnection {
   const emitter = new Emitter<ConnectionEvents>();
-  const receive = (data: Uint8Array, channel: Channel) => {
+  // 'message' listeners are called here directly, not through the emitter (every frame).
+  const listeners = new ListenerList<[data: Uint8Array, channel: Channel]>();
+  const receive = (data: Uint8Array, channel: Channel): void => {
     const opcode = data.byteLength > 0 ? data[0]! : 0;
     counts.messagesIn[opcode]!++;
     counts.bytesIn[opcode]! += data.byteLength;
-    if (admit(data, channel) === 'deliver') emitter.emit('message', data, channel);
+    if (admit(data, channel) !== 'deliver') return;
+    const items = listeners.items;
+    for (let i = 0; i < items.length; i++) {
+      try {
+        items[i]!(data, channel);
+      } catch (error) {
+        listeners.report(error);
+      }
+    }
   };
   const offMessage = inner.on('message', (data, channel) => {
     if (data[0] !== Opcode.Batch) {
@@ -71,15 +82,31 @@ export function guardConnection(
       return;
     }
     let framing = data.byteLength;
-    for (const entry of entries) framing -= entry.frame.byteLength;
+    for (let i = 0; i < entries.length; i++) framing -= entries[i]!.frame.byteLength;
     counts.messagesIn[Opcode.Batch]!++;
     counts.bytesIn[Opcode.Batch]! += framing;
-    for (const entry of entries) receive(entry.frame, entry.reliable ? 'reliable' : 'unreliable');
+    for (let i = 0; i < entries.length; i++) {
+      const entry = entries[i]!;
+      receive(entry.frame, entry.reliable ? 'reliable' : 'unreliable');
+    }
   });
   const offClose = inner.on('close', (info) => emitter.emit('close', info));
   const offError = inner.on('error', (error) => emitter.emit('error', error));
   return {
-    ...subscribable(emitter),
+    on(event, listener) {
+      if (event === 'message')
+        return listeners.add(listener as Listener<ConnectionEvents, 'message'>);
+      return emitter.on(event, listener);
+    },
+    once(event, listener) {
+      if (event === 'message')
+        return listeners.once(listener as Listener<ConnectionEvents, 'message'>);
+      return emitter.once(event, listener);
+    },
+    off(event, listener) {
+      if (event === 'message') listeners.remove(listener as Listener<ConnectionEvents, 'message'>);
+      else emitter.off(event, listener);
+    },
     inner,
     get id() {
       return inner.id;

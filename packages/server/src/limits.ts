@@ -37,7 +37,7 @@ interface BucketState {
   lastMs: number;
 }
 
-// Shared by the public bucket and the connection limiter, which reads the clock once per message.
+// Refills a bucket from the time elapsed since its last refill (the connection limiter inlines it).
 function refill(state: BucketState, perMs: number, burst: number, nowMs: number): void {
   if (nowMs > state.lastMs) {
     state.tokens = Math.min(burst, state.tokens + (nowMs - state.lastMs) * perMs);
@@ -155,8 +155,14 @@ export function createConnectionLimiter(limits: ConnectionLimits, clock: Clock):
   return {
     allowMessage(size) {
       const nowMs = clock.now();
-      refill(messages, messagesPerMs, messageBurst, nowMs);
-      refill(bytes, bytesPerMs, bytesBurst, nowMs);
+      // Both buckets are refilled together, so they share their last refill time.
+      if (nowMs > messages.lastMs) {
+        const elapsedMs = nowMs - messages.lastMs;
+        messages.tokens = Math.min(messageBurst, messages.tokens + elapsedMs * messagesPerMs);
+        bytes.tokens = Math.min(bytesBurst, bytes.tokens + elapsedMs * bytesPerMs);
+        messages.lastMs = nowMs;
+        bytes.lastMs = nowMs;
+      }
       if (messages.tokens >= 1 && bytes.tokens >= size) {
         messages.tokens -= 1;
         bytes.tokens -= size;

@@ -127,6 +127,34 @@ describe('createPromMetrics', () => {
     );
   });
 
+  it('counts increments through a reused labels object exactly, even after it changes', async () => {
+    const metrics = createPromMetrics({ registry: new Registry() });
+    const counter = metrics.counter('frames_total', { labelNames: ['room', 'type'] });
+    const labels: Record<string, string> = { room: 'arena', type: 'input' };
+    for (let i = 0; i < 5; i++) counter.inc(1, labels);
+    const read = async () => parseExposition(await metrics.text()).samples;
+    expect((await read()).get('tickwire_frames_total{room="arena",type="input"}')).toBe(5);
+    counter.inc(2, labels);
+    // The same object with another value is another series.
+    labels.type = 'chat';
+    counter.inc(1, labels);
+    counter.inc(1, labels);
+    let samples = await read();
+    expect(samples.get('tickwire_frames_total{room="arena",type="input"}')).toBe(7);
+    expect(samples.get('tickwire_frames_total{room="arena",type="chat"}')).toBe(2);
+    // Read straight from the registry too.
+    const direct = await metrics.registry.getSingleMetric('tickwire_frames_total')!.get();
+    expect(direct.values.map((v) => v.value).sort()).toEqual([2, 7]);
+    // A key added to it is refused as before, and counts nothing.
+    labels.extra = 'x';
+    expect(invalidMessage(() => counter.inc(1, labels))).toContain('got [room, type, extra]');
+    delete labels.extra;
+    expect(invalidMessage(() => counter.inc(Number.NaN, labels))).toContain('finite number');
+    expect(invalidMessage(() => counter.inc(-1, labels))).toContain('can only increase');
+    samples = await read();
+    expect(samples.get('tickwire_frames_total{room="arena",type="chat"}')).toBe(2);
+  });
+
   it('fixes no labels when the first observation has none', () => {
     const metrics = createPromMetrics();
     const plain = metrics.gauge('plain');

@@ -14,6 +14,7 @@ import {
   Emitter,
   ErrorCode,
   type Listener,
+  ListenerList,
   TickwireError,
   type Timer,
 } from '@tickwire/core';
@@ -50,6 +51,8 @@ export abstract class StreamConnection implements Connection {
   protected closeRequest: { code: number; reason: string } | null = null;
 
   private readonly events = new Emitter<ConnectionEvents>();
+  /** 'message' listeners, called here directly rather than through `events` (every message). */
+  private readonly messageListeners = new ListenerList<[data: Uint8Array, channel: Channel]>();
   /** True once `close` has fired (or the connection was dropped before it opened). */
   protected finished = false;
   /** The close timeout and the client's heartbeat, cancelled when the connection finishes. */
@@ -94,6 +97,8 @@ export abstract class StreamConnection implements Connection {
     event: E,
     listener: Listener<ConnectionEvents, E>,
   ): () => void {
+    if (event === 'message')
+      return this.messageListeners.add(listener as Listener<ConnectionEvents, 'message'>);
     return this.events.on(event, listener);
   }
 
@@ -101,6 +106,8 @@ export abstract class StreamConnection implements Connection {
     event: E,
     listener: Listener<ConnectionEvents, E>,
   ): () => void {
+    if (event === 'message')
+      return this.messageListeners.once(listener as Listener<ConnectionEvents, 'message'>);
     return this.events.once(event, listener);
   }
 
@@ -108,7 +115,22 @@ export abstract class StreamConnection implements Connection {
     event: E,
     listener: Listener<ConnectionEvents, E>,
   ): void {
-    this.events.off(event, listener);
+    if (event === 'message')
+      this.messageListeners.remove(listener as Listener<ConnectionEvents, 'message'>);
+    else this.events.off(event, listener);
+  }
+
+  /** Calls the 'message' listeners (those there when delivery starts), as core's Emitter would. */
+  private emitMessage(data: Uint8Array, channel: Channel): void {
+    const list = this.messageListeners;
+    const items = list.items;
+    for (let i = 0; i < items.length; i++) {
+      try {
+        items[i]!(data, channel);
+      } catch (error) {
+        list.report(error);
+      }
+    }
   }
 
   send(data: Uint8Array, channel: Channel = 'reliable'): boolean {
@@ -221,10 +243,10 @@ export abstract class StreamConnection implements Connection {
     stats.messagesIn++;
     stats.bytesIn += data.byteLength;
     if (this.inbox !== null) {
-      this.inbox.push(() => this.events.emit('message', data, channel));
+      this.inbox.push(() => this.emitMessage(data, channel));
       return;
     }
-    this.events.emit('message', data, channel);
+    this.emitMessage(data, channel);
   }
 
   /** A pong echoed `sentAtMs` of one of our pings: one RTT sample (RFC 6298 smoothing, α = 1/8). */

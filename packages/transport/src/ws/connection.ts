@@ -1,4 +1,6 @@
 // A Connection over one `ws` WebSocket (server side, or the Node client).
+
+import type { Duplex } from 'node:stream';
 import { CloseCode, ErrorCode, isTickwireError, TickwireError } from '@tickwire/core';
 import type { RawData, WebSocket } from 'ws';
 import type { ResolvedStreamOptions } from '../shared/options.js';
@@ -23,6 +25,18 @@ export function maxPayloadBytes(maxMessageBytes: number): number {
   return Math.max(maxMessageBytes, MAX_CONTROL_BODY_BYTES) + 1;
 }
 
+/**
+ * The socket under a server-side `ws` WebSocket (its private `_socket`), to which this adapter
+ * may write whole frames itself: only without extensions (no permessage-deflate, which makes
+ * `ws` queue frames while it compresses), so that frames written here and by `ws` (pings,
+ * close) keep their order. Null when `ws` does not look as expected: `ws.send` is used then.
+ */
+function directSocket(ws: WebSocket): Duplex | null {
+  const socket = (ws as unknown as { _socket?: unknown })._socket;
+  if (ws.extensions !== '' || typeof socket !== 'object' || socket === null) return null;
+  return typeof (socket as Duplex).write === 'function' ? (socket as Duplex) : null;
+}
+
 /** Maps a `ws` protocol error (its `code` string) to a Tickwire error code and a close code. */
 function classifyWsError(error: Error): { code: ErrorCode; closeCode: number } {
   const wsCode = (error as { code?: unknown }).code;
@@ -40,6 +54,8 @@ export class WsConnection extends StreamConnection {
   /** What a browser peer announced in a Close message before closing with a code browsers allow. */
   private closeNotice: { code: number; reason: string } | null = null;
   private peerHelloSeen = false;
+  /** Server side: the TCP socket user messages are written to directly (see writeFrame). */
+  private socket: Duplex | null = null;
 
   constructor(
     ws: WebSocket,
@@ -84,17 +100,51 @@ export class WsConnection extends StreamConnection {
 
   /** Server side: greets the client with a Hello; the connection is open. */
   accept(): void {
+    this.socket = directSocket(this.ws);
     this.writeHello();
     this.opened(this.options.maxMessageBytes);
   }
 
   protected writeMessage(data: Uint8Array, kind: number): void {
     const length = data.byteLength;
+    const socket = this.socket;
+    if (socket !== null && this.ws.readyState === OPEN) {
+      this.writeFrame(socket, data, kind);
+      return;
+    }
     const frame = Buffer.allocUnsafe(length + 1);
     frame[0] = kind;
     if (length <= COPY_LOOP_BYTES) for (let i = 0; i < length; i++) frame[i + 1] = data[i]!;
     else frame.set(data, 1);
     this.ws.send(frame);
+    this.stats.packetsOut++;
+  }
+
+  /**
+   * One unmasked binary WebSocket frame (RFC 6455 §5.2: FIN + opcode 2, then the payload
+   * length in 7, 7 + 16 or 7 + 64 bits), its kind byte and `data`, written in one buffer: `ws`
+   * writes a header and a body (two writes, a writev), a cost paid per snapshot per client.
+   */
+  private writeFrame(socket: Duplex, data: Uint8Array, kind: number): void {
+    const length = data.byteLength;
+    const payload = length + 1;
+    const header = payload < 126 ? 2 : payload < 65_536 ? 4 : 10;
+    const frame = Buffer.allocUnsafe(header + payload);
+    frame[0] = 0x82;
+    if (header === 2) frame[1] = payload;
+    else if (header === 4) {
+      frame[1] = 126;
+      frame.writeUInt16BE(payload, 2);
+    } else {
+      frame[1] = 127;
+      frame.writeUInt32BE(0, 2);
+      frame.writeUInt32BE(payload, 6);
+    }
+    frame[header] = kind;
+    const start = header + 1;
+    if (length <= COPY_LOOP_BYTES) for (let i = 0; i < length; i++) frame[start + i] = data[i]!;
+    else frame.set(data, start);
+    socket.write(frame);
     this.stats.packetsOut++;
   }
 

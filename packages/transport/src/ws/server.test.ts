@@ -137,6 +137,85 @@ describe('ws server', () => {
     expect(data.byteLength).toBe(1024);
   });
 
+  it.each([
+    ['without', false],
+    ['with', true],
+  ])('sends every length intact and in order, %s permessage-deflate', async (_, deflate) => {
+    const url = await start({ perMessageDeflate: deflate });
+    const { ws, connection } = await acceptRaw(url);
+    // Each size of the WebSocket length field: 7 bits, 16 bits (from 126), 64 bits (from 65536).
+    const sizes = [0, 1, 124, 125, 126, 1000, 65_534, 65_535, 65_536, 70_000];
+    const frames: Buffer[] = [];
+    const all = new Promise<void>((resolve) => {
+      ws.on('message', (data: Buffer, isBinary: boolean) => {
+        expect(isBinary).toBe(true);
+        if (data[0] === FrameKind.Reliable || data[0] === FrameKind.Unreliable) frames.push(data);
+        if (frames.length === sizes.length) resolve();
+      });
+    });
+    // Unreliable sends are dropped while compression queues the big ones: reliable only then.
+    const kindOf = (i: number) =>
+      deflate || i % 2 === 0 ? FrameKind.Reliable : FrameKind.Unreliable;
+    sizes.forEach((size, i) => {
+      const channel = kindOf(i) === FrameKind.Reliable ? 'reliable' : 'unreliable';
+      connection.send(new Uint8Array(size).fill(i + 1), channel);
+    });
+    await withTimeout(all, MS, 'every message');
+    expect(frames.map((frame) => frame.length - 1)).toEqual(sizes);
+    frames.forEach((frame, i) => {
+      expect(frame[0]).toBe(kindOf(i));
+      expect(frame.subarray(1).every((byte) => byte === i + 1)).toBe(true);
+    });
+  });
+
+  it('calls message listeners in order, once ones once, as they were when delivery started', async () => {
+    const url = await start();
+    const accepted = nextEvent(server, 'connection', MS);
+    const client = await createWsClient().connect(url, { timeoutMs: MS });
+    cleanups.push(() => client.close());
+    const [connection] = await accepted;
+    const calls: string[] = [];
+    const thrown: unknown[] = [];
+    const failure = new Error('listener bug');
+    const first = (data: Uint8Array) => {
+      calls.push(`first ${data[0]}`);
+      // Added during delivery: hears the next message, not this one.
+      if (data[0] === 1) connection.on('message', (next) => calls.push(`added ${next[0]}`));
+    };
+    const removedOnce = () => calls.push('never');
+    connection.on('message', first);
+    connection.once('message', (data) => calls.push(`once ${data[0]}`));
+    connection.once('message', removedOnce);
+    connection.off('message', removedOnce);
+    const offThrowing = connection.on('message', () => {
+      throw failure;
+    });
+    vi.spyOn(globalThis, 'queueMicrotask').mockImplementation((task) => {
+      void Promise.resolve().then(() => {
+        try {
+          task();
+        } catch (error) {
+          thrown.push(error);
+        }
+      });
+    });
+    try {
+      const got = nextEvent(connection, 'message', MS);
+      client.send(Uint8Array.of(1), 'reliable');
+      await got;
+      await Promise.resolve();
+    } finally {
+      vi.restoreAllMocks();
+    }
+    offThrowing();
+    connection.off('message', first);
+    const again = nextEvent(connection, 'message', MS);
+    client.send(Uint8Array.of(2), 'unreliable');
+    await again;
+    expect(calls).toEqual(['first 1', 'once 1', 'added 2']);
+    expect(thrown).toEqual([failure]);
+  });
+
   it('closes a peer that sends an unknown kind with ProtocolError, or text with 1003', async () => {
     const url = await start();
     const first = await acceptRaw(url);

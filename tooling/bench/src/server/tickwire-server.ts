@@ -119,9 +119,10 @@ server.on('sessionEnd', () => {
 });
 
 const reply = (message: ServerReply) => process.send?.(message);
-// Diagnostics (off by default): a CPU profile of each measurement window, a heap snapshot
-// after it.
+// Diagnostics (off by default): a CPU profile of each measurement window (sampled every
+// TICKWIRE_BENCH_PROFILE_INTERVAL_US, default 1000), a heap snapshot after it.
 const profileDir = process.env.TICKWIRE_BENCH_PROFILE_DIR;
+const profileIntervalUs = Number(process.env.TICKWIRE_BENCH_PROFILE_INTERVAL_US ?? 1000);
 const heapDir = process.env.TICKWIRE_BENCH_HEAP_DIR;
 let profiler: Session | null = null;
 
@@ -158,6 +159,7 @@ async function handle(command: ServerCommand): Promise<void> {
         profiler = new Session();
         profiler.connect();
         await profiler.post('Profiler.enable');
+        await profiler.post('Profiler.setSamplingInterval', { interval: profileIntervalUs });
         await profiler.post('Profiler.start');
       }
       const totals = roomTotals();
@@ -217,6 +219,13 @@ async function handle(command: ServerCommand): Promise<void> {
           join(heapDir, `tickwire-server-${report.connections}.heapsnapshot`),
         );
         process.stderr.write(`  server: wrote ${file}\n`);
+      }
+      if (process.env.TICKWIRE_BENCH_METRICS !== undefined) {
+        // Frames by opcode since start (diagnostics): what the read path handles per bot.
+        const text = await server.metrics.text();
+        for (const line of text.split('\n'))
+          if (/^tickwire_(messages_(received|sent)_total|rejections_total)/.test(line))
+            process.stderr.write(`  server: ${line}\n`);
       }
       reply({ type: 'report', report });
       return;
