@@ -21,7 +21,13 @@ import {
 import { defineMessages, defineSchema, t } from '@tickwire/serialization';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createBackoff } from './backoff.js';
-import { type Client, type ClientOptions, createClient, errorOfClose } from './client.js';
+import {
+  type Client,
+  type ClientOptions,
+  createClient,
+  errorOfClose,
+  snapshotAckDelay,
+} from './client.js';
 import { type FakeServer, flush, startFakeServer } from './fake-server.js';
 
 const SEED = 7;
@@ -1137,5 +1143,24 @@ describe('wire', () => {
     const [frame] = server.session().frames;
     expect(frame!.channel).toBe('reliable');
     expect(decodeJoinRoom(frame!.data).target).toBe('arena');
+  });
+});
+
+describe('snapshotAckDelay', () => {
+  it('waits until just before the ack would miss the first snapshot it can change', () => {
+    // 20 Hz: the ack must reach the server before the next snapshot…
+    expect(snapshotAckDelay(50, 5)).toBe(40);
+    expect(snapshotAckDelay(50, 44)).toBe(1);
+    expect(snapshotAckDelay(50, 45)).toBe(0);
+    expect(snapshotAckDelay(50, 50)).toBe(0);
+    // …or, past one interval of RTT, before the one after: the wait costs no baseline either.
+    expect(snapshotAckDelay(50, 60)).toBe(35);
+    expect(snapshotAckDelay(50, 120)).toBe(25);
+    expect(snapshotAckDelay(1000 / 30, 70)).toBe(25);
+  });
+
+  it('waits half the interval while the RTT is unknown', () => {
+    expect(snapshotAckDelay(50, 0)).toBe(25);
+    expect(snapshotAckDelay(50, Number.NaN)).toBe(25);
   });
 });

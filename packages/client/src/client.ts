@@ -91,10 +91,11 @@ export interface ClientOptions {
   /**
    * A snapshot acknowledgement waits up to this many ms for the client's next frame (its
    * input, typically) and travels with it in one message, as Quake's inputs carry the ack:
-   * the server reads one message instead of two. 0 sends each ack at once. Keep it below the
-   * snapshot interval minus the RTT, or the server's baseline ages a snapshot.
-   * @default the server's tick interval minus the RTT and 5 ms (45 ms at 20 Hz on a LAN, 0
-   *   when the RTT is a tick or more); half the tick interval while the RTT is unknown
+   * the server reads one message instead of two. 0 sends each ack at once. A longer wait than
+   * the default makes the server's baseline a snapshot older.
+   * @default what is left, less 5 ms, before the ack reaches the server ahead of the first
+   *   snapshot it can change (at 20 Hz: 40 ms at a 5 ms RTT, 35 ms at 60 ms, 0 at 48 ms);
+   *   half the tick interval while the RTT is unknown
    */
   snapshotAckDelayMs?: number;
   /** @default systemTime */
@@ -218,6 +219,22 @@ const CLOSE_ERRORS: ReadonlyMap<number, ErrorCode> = /* @__PURE__ */ new Map([
   [CloseCode.MessageTooLarge, ErrorCode.MESSAGE_TOO_LARGE],
   [CloseCode.ProtocolError, ErrorCode.PROTOCOL_ERROR],
 ]);
+
+/** What a snapshot ack keeps of its slack, for the jitter of the path and of the server's ticks. */
+const ACK_MARGIN_MS = 5;
+
+/**
+ * How long a snapshot ack may wait for the client's next frame (0 when none) at a snapshot
+ * interval and an RTT (0: unknown, then half the interval). Sent at once, the ack of a snapshot
+ * reaches the server one RTT after the snapshot left it, ahead of the snapshot ⌈RTT /
+ * interval⌉ intervals later, the first it can change; waiting the slack before that snapshot
+ * (less a margin) changes no baseline, so it costs no bytes.
+ */
+export function snapshotAckDelay(intervalMs: number, rttMs: number): number {
+  if (!(rttMs > 0)) return Math.floor(intervalMs / 2);
+  const slackMs = Math.ceil(rttMs / intervalMs) * intervalMs - rttMs;
+  return Math.max(0, Math.floor(slackMs - ACK_MARGIN_MS));
+}
 
 /** The typed error a close code stands for. */
 export function errorOfClose(info: CloseInfo): TickwireError {
@@ -409,7 +426,6 @@ export function createClient(options: ClientOptions): Client {
   const adoptLink = (welcome: WelcomeFrame, connection: Connection): void => {
     linkOff?.();
     timesync?.close();
-    // An ack that reaches the server before its next snapshot costs no bytes: wait no longer.
     const intervalMs = 1000 / Math.max(1, welcome.tickRateHz);
     // The RTT is read at most once a second (clock sync's figure is a pass over its window).
     let rttMs = 0;
@@ -420,7 +436,7 @@ export function createClient(options: ClientOptions): Client {
         rttReadAt = now;
         rttMs = next.stats.rttMs > 0 ? next.stats.rttMs : (timesync?.stats().rttMeanMs ?? 0);
       }
-      return rttMs > 0 ? Math.floor(intervalMs - rttMs - 5) : Math.floor(intervalMs / 2);
+      return snapshotAckDelay(intervalMs, rttMs);
     };
     const next = createSessionLink({
       id: welcome.sessionId,
