@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { Emitter, ListenerList } from './emitter.js';
+import { Emitter, ListenerList, subscribableWith } from './emitter.js';
 
 type Events = { [e: string]: unknown[]; data: [value: number, label: string]; done: [] };
 
@@ -188,5 +188,27 @@ describe('ListenerList', () => {
     deliver(list, 7);
     expect(seen).toEqual([7]);
     expect(errors).toEqual([new Error('boom')]);
+  });
+});
+
+describe('subscribableWith', () => {
+  it('routes one event to a ListenerList and the others to the emitter', () => {
+    const emitter = new Emitter<Events>();
+    const list = new ListenerList<Events['data']>();
+    const api = subscribableWith(emitter, 'data', list);
+    const calls: string[] = [];
+    const onData = (value: number) => calls.push(`data:${value}`);
+    api.on('data', onData);
+    api.once('data', (value) => calls.push(`once:${value}`));
+    const offDone = api.on('done', () => calls.push('done'));
+    expect(list.items).toHaveLength(2);
+    expect(emitter.listenerCount('data')).toBe(0);
+    for (const listener of list.items) listener(1, 'x');
+    emitter.emit('done');
+    api.off('data', onData);
+    offDone();
+    expect(list.items).toHaveLength(0);
+    expect(emitter.emit('done')).toBe(false);
+    expect(calls).toEqual(['data:1', 'once:1', 'done']);
   });
 });

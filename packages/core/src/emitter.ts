@@ -28,7 +28,8 @@ const rethrowLater = (error: unknown): void => {
  * {@link Emitter.emit} is one function shared by every emitter. The rules are the emitter's:
  * listeners run in the order added, `items` is replaced on every change (never changed), so a
  * delivery calls exactly the listeners it started with, and a `once` listener can be removed
- * by the function given to `once`. Deliver like this:
+ * by the function given to `once` (the emitter keeps its own arrays, so that browser bundles,
+ * which carry the emitter, need not carry this class too). Deliver like this:
  *
  * ```ts
  * const items = list.items;
@@ -91,7 +92,7 @@ export class ListenerList<A extends unknown[]> {
 
 /** A small typed event emitter for browsers and Node. Listeners run in the order added. */
 export class Emitter<M extends EventMap> implements Subscribable<M> {
-  #lists = new Map<keyof M, ListenerList<unknown[]>>();
+  #listeners = new Map<keyof M, AnyListener[]>();
   readonly #onListenerError: (error: unknown, event: string) => void;
 
   /** `onListenerError` receives what a listener throws; by default it is rethrown in a microtask. */
@@ -99,25 +100,42 @@ export class Emitter<M extends EventMap> implements Subscribable<M> {
     this.#onListenerError = options.onListenerError ?? rethrowLater;
   }
 
-  #listOf(event: keyof M & string): ListenerList<unknown[]> {
-    let list = this.#lists.get(event);
-    if (list === undefined) {
-      list = new ListenerList((error) => this.#onListenerError(error, event));
-      this.#lists.set(event, list);
-    }
-    return list;
-  }
-
   on<E extends keyof M & string>(event: E, listener: Listener<M, E>): () => void {
-    return this.#listOf(event).add(listener as AnyListener);
+    const list = this.#listeners.get(event);
+    // Copy on write, so that an emit in progress calls exactly the listeners it started with.
+    this.#listeners.set(
+      event,
+      list ? [...list, listener as AnyListener] : [listener as AnyListener],
+    );
+    return () => this.off(event, listener);
   }
 
   once<E extends keyof M & string>(event: E, listener: Listener<M, E>): () => void {
-    return this.#listOf(event).once(listener as AnyListener);
+    let fired = false;
+    const wrapper = ((...args: M[E]) => {
+      // A nested emit of the same event may reach this wrapper before the outer one does.
+      if (fired) return;
+      fired = true;
+      this.off(event, wrapper);
+      listener(...args);
+    }) as Listener<M, E>;
+    (wrapper as { listener?: unknown }).listener = listener;
+    return this.on(event, wrapper);
   }
 
   off<E extends keyof M & string>(event: E, listener: Listener<M, E>): void {
-    this.#lists.get(event)?.remove(listener as AnyListener);
+    const list = this.#listeners.get(event);
+    if (!list) return;
+    const index = list.findIndex(
+      (item) =>
+        item === (listener as AnyListener) ||
+        (item as { listener?: unknown }).listener === listener,
+    );
+    if (index === -1) return;
+    const next = list.slice();
+    next.splice(index, 1);
+    if (next.length === 0) this.#listeners.delete(event);
+    else this.#listeners.set(event, next);
   }
 
   /**
@@ -126,13 +144,11 @@ export class Emitter<M extends EventMap> implements Subscribable<M> {
    * `onListenerError`, which by default rethrows it in a microtask, as an uncaught error.
    */
   emit<E extends keyof M & string>(event: E, ...args: M[E]): boolean {
-    const list = this.#lists.get(event);
-    if (list === undefined) return false;
-    const items = list.items;
-    if (items.length === 0) return false;
-    for (let i = 0; i < items.length; i++) {
+    const list = this.#listeners.get(event);
+    if (!list) return false;
+    for (const listener of list) {
       try {
-        items[i]!(...args);
+        (listener as (...a: M[E]) => void)(...args);
       } catch (error) {
         this.#onListenerError(error, event);
       }
@@ -142,13 +158,13 @@ export class Emitter<M extends EventMap> implements Subscribable<M> {
 
   /** Number of listeners of `event`. */
   listenerCount(event: keyof M & string): number {
-    return this.#lists.get(event)?.items.length ?? 0;
+    return this.#listeners.get(event)?.length ?? 0;
   }
 
   /** Removes every listener, of one event or of all. */
   removeAllListeners(event?: keyof M & string): void {
-    if (event === undefined) this.#lists.clear();
-    else this.#lists.delete(event);
+    if (event === undefined) this.#listeners.clear();
+    else this.#listeners.delete(event);
   }
 }
 
@@ -158,5 +174,31 @@ export function subscribable<M extends EventMap>(emitter: Emitter<M>): Subscriba
     on: (event, listener) => emitter.on(event, listener),
     once: (event, listener) => emitter.once(event, listener),
     off: (event, listener) => emitter.off(event, listener),
+  };
+}
+
+/**
+ * The subscribe half of `emitter`, except that the listeners of `event` go to `list`: its owner
+ * calls them from a loop of its own (see {@link ListenerList}), for an event it delivers per
+ * message.
+ */
+export function subscribableWith<M extends EventMap, H extends keyof M & string>(
+  emitter: Emitter<M>,
+  event: H,
+  list: ListenerList<M[H]>,
+): Subscribable<M> {
+  return {
+    on: (name, listener) =>
+      (name as string) === event
+        ? list.add(listener as unknown as Listener<M, H>)
+        : emitter.on(name, listener),
+    once: (name, listener) =>
+      (name as string) === event
+        ? list.once(listener as unknown as Listener<M, H>)
+        : emitter.once(name, listener),
+    off: (name, listener) => {
+      if ((name as string) === event) list.remove(listener as unknown as Listener<M, H>);
+      else emitter.off(name, listener);
+    },
   };
 }

@@ -24,6 +24,7 @@ export {
   ListenerList,
   type Subscribable,
   subscribable,
+  subscribableWith,
 } from './emitter.js';
 export {
   ErrorCode,

@@ -6,9 +6,9 @@ import {
   type Connection,
   type ConnectionEvents,
   Emitter,
-  type Listener,
   ListenerList,
   Opcode,
+  subscribableWith,
 } from '@tickwire/core';
 import { type BatchEntry, decodeBatch } from '@tickwire/rooms/protocol';
 
@@ -93,20 +93,7 @@ export function guardConnection(
   const offClose = inner.on('close', (info) => emitter.emit('close', info));
   const offError = inner.on('error', (error) => emitter.emit('error', error));
   return {
-    on(event, listener) {
-      if (event === 'message')
-        return listeners.add(listener as Listener<ConnectionEvents, 'message'>);
-      return emitter.on(event, listener);
-    },
-    once(event, listener) {
-      if (event === 'message')
-        return listeners.once(listener as Listener<ConnectionEvents, 'message'>);
-      return emitter.once(event, listener);
-    },
-    off(event, listener) {
-      if (event === 'message') listeners.remove(listener as Listener<ConnectionEvents, 'message'>);
-      else emitter.off(event, listener);
-    },
+    ...subscribableWith(emitter, 'message', listeners),
     inner,
     get id() {
       return inner.id;
