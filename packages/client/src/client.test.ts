@@ -1148,19 +1148,24 @@ describe('wire', () => {
 
 describe('snapshotAckDelay', () => {
   it('waits until just before the ack would miss the first snapshot it can change', () => {
-    // 20 Hz: the ack must reach the server before the next snapshot…
-    expect(snapshotAckDelay(50, 5)).toBe(40);
-    expect(snapshotAckDelay(50, 44)).toBe(1);
-    expect(snapshotAckDelay(50, 45)).toBe(0);
+    // 20 Hz: the ack must reach the server before the next snapshot, less jitter (RTT / 8) and 5 ms…
+    expect(snapshotAckDelay(50, 5)).toBe(39);
+    expect(snapshotAckDelay(50, 30)).toBe(11);
+    expect(snapshotAckDelay(50, 44)).toBe(0);
     expect(snapshotAckDelay(50, 50)).toBe(0);
-    // …or, past one interval of RTT, before the one after: the wait costs no baseline either.
-    expect(snapshotAckDelay(50, 60)).toBe(35);
-    expect(snapshotAckDelay(50, 120)).toBe(25);
-    expect(snapshotAckDelay(1000 / 30, 70)).toBe(25);
+    // …or, past one interval of RTT, before the one after: the wait costs no baseline either…
+    expect(snapshotAckDelay(50, 60)).toBe(27);
+    expect(snapshotAckDelay(50, 120)).toBe(10);
+    // …except just past a snapshot, where jitter may carry an ack sent at once ahead of it.
+    expect(snapshotAckDelay(50, 52)).toBe(0);
+    expect(snapshotAckDelay(1000 / 30, 70)).toBe(0);
+    // An RTT of exactly three intervals at 144 Hz, despite rounding.
+    expect(snapshotAckDelay(1000 / 144, (3 * 1000) / 144)).toBe(0);
   });
 
-  it('waits half the interval while the RTT is unknown', () => {
+  it('waits half the interval while the RTT is unknown, and not at all for an endless one', () => {
     expect(snapshotAckDelay(50, 0)).toBe(25);
     expect(snapshotAckDelay(50, Number.NaN)).toBe(25);
+    expect(snapshotAckDelay(50, Number.POSITIVE_INFINITY)).toBe(0);
   });
 });

@@ -93,9 +93,10 @@ export interface ClientOptions {
    * input, typically) and travels with it in one message, as Quake's inputs carry the ack:
    * the server reads one message instead of two. 0 sends each ack at once. A longer wait than
    * the default makes the server's baseline a snapshot older.
-   * @default what is left, less 5 ms, before the ack reaches the server ahead of the first
-   *   snapshot it can change (at 20 Hz: 40 ms at a 5 ms RTT, 35 ms at 60 ms, 0 at 48 ms);
-   *   half the tick interval while the RTT is unknown
+   * @default what is left before the ack would reach the server after the first snapshot it
+   *   can change, less the path's jitter (taken as an eighth of the RTT) and 5 ms (at 20 Hz:
+   *   39 ms at a 5 ms RTT, 27 ms at 60 ms, 0 at 44–55 ms); half the tick interval while the
+   *   RTT is unknown
    */
   snapshotAckDelayMs?: number;
   /** @default systemTime */
@@ -220,20 +221,28 @@ const CLOSE_ERRORS: ReadonlyMap<number, ErrorCode> = /* @__PURE__ */ new Map([
   [CloseCode.ProtocolError, ErrorCode.PROTOCOL_ERROR],
 ]);
 
-/** What a snapshot ack keeps of its slack, for the jitter of the path and of the server's ticks. */
+/** What a snapshot ack keeps of its slack besides the RTT's jitter (the server's tick jitter). */
 const ACK_MARGIN_MS = 5;
+/** The jitter assumed of a path: this share of its RTT. */
+const ACK_JITTER_SHARE = 1 / 8;
 
 /**
- * How long a snapshot ack may wait for the client's next frame (0 when none) at a snapshot
+ * How long a snapshot ack may wait for the client's next frame (0: none) at a snapshot
  * interval and an RTT (0: unknown, then half the interval). Sent at once, the ack of a snapshot
  * reaches the server one RTT after the snapshot left it, ahead of the snapshot ⌈RTT /
- * interval⌉ intervals later, the first it can change; waiting the slack before that snapshot
- * (less a margin) changes no baseline, so it costs no bytes.
+ * interval⌉ intervals later, the first it can change; waiting the slack before that snapshot,
+ * less the path's jitter and a margin, changes no baseline, so it costs no bytes. Just past a
+ * snapshot, where jitter may still carry an ack sent at once ahead of the earlier one, it does
+ * not wait.
  */
 export function snapshotAckDelay(intervalMs: number, rttMs: number): number {
   if (!(rttMs > 0)) return Math.floor(intervalMs / 2);
-  const slackMs = Math.ceil(rttMs / intervalMs) * intervalMs - rttMs;
-  return Math.max(0, Math.floor(slackMs - ACK_MARGIN_MS));
+  if (!Number.isFinite(rttMs)) return 0;
+  const jitterMs = rttMs * ACK_JITTER_SHARE;
+  // The 1e-9 keeps an RTT of exactly k intervals at k despite rounding (1000 / 144 · 3…).
+  const slackMs = Math.ceil(rttMs / intervalMs - 1e-9) * intervalMs - rttMs;
+  if (rttMs > intervalMs && slackMs > intervalMs - jitterMs) return 0;
+  return Math.max(0, Math.floor(slackMs - jitterMs - ACK_MARGIN_MS));
 }
 
 /** The typed error a close code stands for. */

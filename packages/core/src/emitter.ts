@@ -43,8 +43,12 @@ const rethrowLater = (error: unknown): void => {
  * ```
  */
 export class ListenerList<A extends unknown[]> {
-  /** The current listeners, in the order added. */
-  items: readonly ((...args: A) => void)[] = [];
+  #items: readonly ((...args: A) => void)[] = [];
+
+  /** The current listeners, in the order added (an array replaced, never changed, by add and remove). */
+  get items(): readonly ((...args: A) => void)[] {
+    return this.#items;
+  }
   readonly #onError: (error: unknown) => void;
 
   /** `onError` receives what a listener throws ({@link report}); by default it is rethrown in a microtask. */
@@ -54,7 +58,7 @@ export class ListenerList<A extends unknown[]> {
 
   /** Adds a listener; returns a function that removes it. */
   add(listener: (...args: A) => void): () => void {
-    this.items = [...this.items, listener];
+    this.#items = [...this.#items, listener];
     return () => this.remove(listener);
   }
 
@@ -74,14 +78,14 @@ export class ListenerList<A extends unknown[]> {
 
   /** Removes a listener added with `add` or `once` (the first, if added twice). */
   remove(listener: (...args: A) => void): void {
-    const items = this.items;
+    const items = this.#items;
     const index = items.findIndex(
       (item) => item === listener || (item as { listener?: unknown }).listener === listener,
     );
     if (index === -1) return;
     const next = items.slice();
     next.splice(index, 1);
-    this.items = next;
+    this.#items = next;
   }
 
   /** Hands what a listener threw to the error handler. */

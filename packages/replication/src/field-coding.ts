@@ -27,7 +27,7 @@ const ESCAPE = 12;
 const EG_ESCAPE = 20;
 
 const POW2 = /* @__PURE__ */ Array.from({ length: 34 }, (_, k) => 2 ** k);
-/** One difference in this many is recorded in the statistics. */
+/** About one difference in this many (a power of two) is recorded in the statistics. */
 const SAMPLE_EVERY = 4;
 /** Recorded differences between two choices of a field's parameter. */
 const SAMPLES_PER_CHOICE = 256;
@@ -230,21 +230,26 @@ export class FieldStats {
   private sum = 0;
   private count = 0;
   private samples = 0;
-  /** Differences offered since the last one recorded (see {@link sample}). */
-  private offered = 0;
+  /** State of the generator that picks the recorded differences (see {@link sample}). */
+  private pick = 0x9e3779b9;
   /** The coding parameter for the next snapshots ({@link PLAIN} until differences were seen). */
   k = PLAIN;
 
   constructor(readonly bits: number) {}
 
   /**
-   * True for one difference in {@link SAMPLE_EVERY}: only those are recorded. The parameter
-   * depends on the spread of the differences, which a sample shows as well as all of them.
+   * True for about one difference in {@link SAMPLE_EVERY}: only those are recorded. The
+   * parameter depends on the spread of the differences, which a sample shows as well as all of
+   * them. The pick is pseudo-random (a fixed-seed xorshift, so runs repeat): a fixed stride
+   * would see the same entities every tick when their count is a multiple of it.
    */
   sample(): boolean {
-    if (++this.offered < SAMPLE_EVERY) return false;
-    this.offered = 0;
-    return true;
+    let x = this.pick;
+    x ^= x << 13;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    this.pick = x;
+    return (x & (SAMPLE_EVERY - 1)) === 0;
   }
 
   /** Records one zigzagged difference, scaled down by `shift` bits (see `DeltaCoder.shiftOf`). */

@@ -334,9 +334,10 @@ interface FieldCoder {
 
 const ALL = 0xffffffff;
 
-/** Set bits of a 32-bit mask. */
 /** Update masks of types with at most 10 fields are counted in an array of this size. */
 const SMALL_MASKS = 1 << 10;
+
+/** Set bits of a 32-bit mask. */
 
 function bitCount(mask: number): number {
   let bits = mask - ((mask >>> 1) & 0x55555555);
@@ -672,7 +673,7 @@ export function createReplicationServer(options: ReplicationServerOptions): Repl
     for (let typeIndex = 0; typeIndex < typeHasUpdates.length; typeIndex++) {
       const union = typeHasUpdates[typeIndex] ?? 0;
       if (union === 0) continue;
-      // Masks below 2^SMALL_MASK_BITS are counted in an array (reset after), others in a map.
+      // Masks below SMALL_MASKS are counted in an array (reset after), others in a map.
       const small = union < SMALL_MASKS;
       if (!small) maskCounts.clear();
       let best = 0;

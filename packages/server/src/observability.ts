@@ -83,37 +83,6 @@ interface Entry {
   labelNames: readonly string[] | undefined;
   metric: PromMetric;
   api: Counter | Gauge | Histogram;
-  /** Counters: series by the labels object last seen for them (see {@link CachedSeries}). */
-  series: WeakMap<object, CachedSeries>;
-  /** Counters: series with increments not yet handed to prom-client. */
-  dirty: CachedSeries[];
-}
-
-/**
- * A counter series reached through a labels object the caller passes again and again (a room
- * keeps one per message type): its increments add up here and go to prom-client when the
- * registry is read (its `collect` hook), sparing prom-client's label hashing and validation
- * per increment. Used only while the object still holds the same keys and values.
- */
-interface CachedSeries {
-  readonly labels: PromLabels;
-  readonly keys: readonly string[];
-  readonly values: readonly unknown[];
-  pending: number;
-  queued: boolean;
-}
-
-/** Whether `labels` still holds exactly what `series` was made from. */
-function sameLabels(series: CachedSeries, labels: Labels): boolean {
-  const { keys, values } = series;
-  let count = 0;
-  for (const key in labels) {
-    if (!Object.hasOwn(labels, key)) return false;
-    count++;
-  }
-  if (count !== keys.length) return false;
-  for (let i = 0; i < keys.length; i++) if (labels[keys[i]!] !== values[i]) return false;
-  return true;
 }
 
 const METRIC_NAME = /^[a-zA-Z_:][a-zA-Z0-9_:]*$/;
@@ -181,8 +150,7 @@ export function createPromMetrics(options: PromMetricsOptions = {}): PromMetrics
       registers: [registry],
     };
     try {
-      if (entry.type === 'counter')
-        return new PromCounter({ ...config, collect: () => flushCounter(entry) });
+      if (entry.type === 'counter') return new PromCounter(config);
       if (entry.type === 'gauge') return new PromGauge(config);
       return new PromHistogram({ ...config, buckets: [...entry.buckets] });
     } catch (error) {
@@ -195,27 +163,9 @@ export function createPromMetrics(options: PromMetricsOptions = {}): PromMetrics
     }
   };
 
-  /** Hands a counter's pending increments to prom-client (before it is read). */
-  const flushCounter = (entry: Entry): void => {
-    const dirty = entry.dirty;
-    if (dirty.length === 0) return;
-    entry.dirty = [];
-    const metric = entry.metric as PromCounter;
-    for (const series of dirty) {
-      series.queued = false;
-      const value = series.pending;
-      series.pending = 0;
-      if (value > 0) metric.inc(series.labels, value);
-    }
-  };
-
   /** Fixes the label names of a metric registered without them. */
   const settle = (entry: Entry, labelNames: readonly string[]): void => {
     checkLabelNames(entry.name, entry.type, labelNames);
-    if (entry.type === 'counter') {
-      flushCounter(entry);
-      entry.series = new WeakMap();
-    }
     if (labelNames.length > 0) {
       registry.removeSingleMetric(entry.name);
       entry.metric = create(entry, labelNames);
@@ -243,7 +193,6 @@ export function createPromMetrics(options: PromMetricsOptions = {}): PromMetrics
       { cause: error },
     );
 
-  /** Applies one gauge or histogram observation (counters, which run per message, inline theirs). */
   const record = (
     entry: Entry,
     labels: Labels | undefined,
@@ -251,7 +200,9 @@ export function createPromMetrics(options: PromMetricsOptions = {}): PromMetrics
   ): void => {
     const metric = metricFor(entry, labels);
     try {
-      apply(metric, labels);
+      // A copy: prom-client keeps the labels object of a new series, and the caller may reuse
+      // and change its object afterwards.
+      apply(metric, labels === undefined ? undefined : { ...labels });
     } catch (error) {
       throw labelError(entry, labels, error);
     }
@@ -265,43 +216,9 @@ export function createPromMetrics(options: PromMetricsOptions = {}): PromMetrics
           if (value < 0) {
             throw invalid(`counter '${entry.name}' can only increase, got ${value}`);
           }
-          if (labels) {
-            const cached = entry.series.get(labels);
-            if (cached !== undefined && sameLabels(cached, labels)) {
-              cached.pending += value;
-              if (!cached.queued) {
-                cached.queued = true;
-                entry.dirty.push(cached);
-              }
-              return;
-            }
-          }
-          const metric = metricFor(entry, labels) as PromCounter;
-          if (!labels) {
-            try {
-              metric.inc(value);
-            } catch (error) {
-              throw labelError(entry, labels, error);
-            }
-            return;
-          }
-          // A copy: prom-client keeps the labels object of a new series, which the caller may
-          // change afterwards.
-          const copy = { ...labels } as PromLabels;
-          try {
-            metric.inc(copy, value);
-          } catch (error) {
-            throw labelError(entry, labels, error);
-          }
-          // prom-client accepted these labels: later increments through the same object wait.
-          const keys = Object.keys(copy);
-          entry.series.set(labels, {
-            labels: copy,
-            keys,
-            values: keys.map((key) => copy[key]),
-            pending: 0,
-            queued: false,
-          });
+          record(entry, labels, (m, l) =>
+            l ? (m as PromCounter).inc(l, value) : (m as PromCounter).inc(value),
+          );
         },
       } satisfies Counter;
     }
@@ -386,8 +303,6 @@ export function createPromMetrics(options: PromMetricsOptions = {}): PromMetrics
       labelNames: declared,
       metric: undefined as unknown as PromMetric,
       api: undefined as unknown as Counter,
-      series: new WeakMap(),
-      dirty: [],
     };
     entry.metric = create(entry, declared ?? []);
     entry.api = makeApi(entry);

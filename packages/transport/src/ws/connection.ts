@@ -25,16 +25,24 @@ export function maxPayloadBytes(maxMessageBytes: number): number {
   return Math.max(maxMessageBytes, MAX_CONTROL_BODY_BYTES) + 1;
 }
 
+/** What this adapter reads of `ws`'s private state (ws 8): its socket and its sender's queue. */
+interface WsInternals {
+  _socket?: unknown;
+  _sender?: { _queue?: unknown };
+}
+
 /**
  * The socket under a server-side `ws` WebSocket (its private `_socket`), to which this adapter
- * may write whole frames itself: only without extensions (no permessage-deflate, which makes
- * `ws` queue frames while it compresses), so that frames written here and by `ws` (pings,
- * close) keep their order. Null when `ws` does not look as expected: `ws.send` is used then.
+ * may write whole frames itself, and its sender's queue, which must be empty at each such write
+ * so that frames written here and by `ws` (pings, close) keep their order. Only without
+ * extensions (permessage-deflate makes `ws` queue frames while it compresses). Null when `ws`
+ * does not look as expected: `ws.send` is used then.
  */
-function directSocket(ws: WebSocket): Duplex | null {
-  const socket = (ws as unknown as { _socket?: unknown })._socket;
+function directSocket(ws: WebSocket): { socket: Duplex; queue: readonly unknown[] } | null {
+  const { _socket: socket, _sender: sender } = ws as unknown as WsInternals;
   if (ws.extensions !== '' || typeof socket !== 'object' || socket === null) return null;
-  return typeof (socket as Duplex).write === 'function' ? (socket as Duplex) : null;
+  if (typeof (socket as Duplex).write !== 'function' || !Array.isArray(sender?._queue)) return null;
+  return { socket: socket as Duplex, queue: sender._queue };
 }
 
 /** Maps a `ws` protocol error (its `code` string) to a Tickwire error code and a close code. */
@@ -55,7 +63,7 @@ export class WsConnection extends StreamConnection {
   private closeNotice: { code: number; reason: string } | null = null;
   private peerHelloSeen = false;
   /** Server side: the TCP socket user messages are written to directly (see writeFrame). */
-  private socket: Duplex | null = null;
+  private direct: { socket: Duplex; queue: readonly unknown[] } | null = null;
 
   constructor(
     ws: WebSocket,
@@ -100,16 +108,16 @@ export class WsConnection extends StreamConnection {
 
   /** Server side: greets the client with a Hello; the connection is open. */
   accept(): void {
-    this.socket = directSocket(this.ws);
+    this.direct = directSocket(this.ws);
     this.writeHello();
     this.opened(this.options.maxMessageBytes);
   }
 
   protected writeMessage(data: Uint8Array, kind: number): void {
     const length = data.byteLength;
-    const socket = this.socket;
-    if (socket !== null && this.ws.readyState === OPEN) {
-      this.writeFrame(socket, data, kind);
+    const direct = this.direct;
+    if (direct !== null && this.ws.readyState === OPEN && direct.queue.length === 0) {
+      this.writeFrame(direct.socket, data, kind);
       return;
     }
     const frame = Buffer.allocUnsafe(length + 1);
