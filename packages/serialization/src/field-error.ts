@@ -11,11 +11,20 @@ export interface ValidationIssue {
   readonly path: readonly PathSegment[];
 }
 
+const FIELD_ERROR = Symbol.for('@tickwire/serialization.FieldError');
+
+/** True for a {@link FieldError}, also one thrown by another copy of this package. */
+export function isFieldError(error: unknown): error is FieldError {
+  return typeof error === 'object' && error !== null && FIELD_ERROR in error;
+}
+
 /**
  * Thrown inside the codec; carries no stack (cheap) and collects its path while it
  * unwinds through objects and arrays, then becomes a `TickwireError` at the top.
  */
 export class FieldError {
+  /** Marks a FieldError of any copy of this package (ESM and CJS builds loaded side by side). */
+  readonly [FIELD_ERROR] = true;
   readonly path: PathSegment[] = [];
   constructor(
     readonly code: typeof ErrorCode.DECODE_FAILED | typeof ErrorCode.VALIDATION_FAILED,
@@ -25,7 +34,7 @@ export class FieldError {
 
 /** Prepends a path segment to a `FieldError` passing through a container. */
 export function addSegment(error: unknown, segment: PathSegment): unknown {
-  if (error instanceof FieldError) error.path.unshift(segment);
+  if (isFieldError(error)) error.path.unshift(segment);
   return error;
 }
 
@@ -65,7 +74,7 @@ export function describe(value: unknown): string {
 
 /** Converts anything thrown inside encode/decode into a `TickwireError` with the field path. */
 export function toCodecError(error: unknown, fallback: ErrorCode, prefix: string): TickwireError {
-  if (error instanceof FieldError) {
+  if (isFieldError(error)) {
     const path = formatPath(error.path);
     return new TickwireError(error.code, `${prefix}${path}: ${error.reason}`, {
       details: { path: error.path.slice(), reason: error.reason },
