@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { Emitter, ListenerList, subscribableWith } from './emitter.js';
+import { catchMicrotaskErrors } from './testing/wait.js';
 
 type Events = { [e: string]: unknown[]; data: [value: number, label: string]; done: [] };
 
@@ -210,5 +211,30 @@ describe('subscribableWith', () => {
     expect(list.items).toHaveLength(0);
     expect(emitter.emit('done')).toBe(false);
     expect(calls).toEqual(['data:1', 'once:1', 'done']);
+  });
+});
+
+describe('catchMicrotaskErrors', () => {
+  it('keeps what a listener throws, which the emitter would rethrow as an uncaught error', async () => {
+    const emitter = new Emitter<Events>();
+    const failure = new Error('listener bug');
+    const seen: number[] = [];
+    emitter.on('data', () => {
+      throw failure;
+    });
+    emitter.on('data', (value) => seen.push(value));
+    const caught = catchMicrotaskErrors();
+    try {
+      emitter.emit('data', 1, 'x');
+      await Promise.resolve();
+      await Promise.resolve();
+    } finally {
+      caught.restore();
+    }
+    expect(seen).toEqual([1]);
+    expect(caught.thrown).toEqual([failure]);
+    // Restored: queueMicrotask is the runtime's own again.
+    const ran = await new Promise<boolean>((resolve) => queueMicrotask(() => resolve(true)));
+    expect(ran).toBe(true);
   });
 });

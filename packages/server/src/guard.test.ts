@@ -1,8 +1,8 @@
 import { type Channel, Opcode } from '@tickwire/core';
 import { createMemoryConnectionPair } from '@tickwire/core/memory';
-import { nextEvent } from '@tickwire/core/testing';
+import { catchMicrotaskErrors, nextEvent } from '@tickwire/core/testing';
 import { encodeBatch } from '@tickwire/rooms/protocol';
-import { afterEach, describe, expect, it, vi } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import { createFrameCounts, guardConnection } from './guard.js';
 
 const frame = (opcode: number, ...body: number[]) => Uint8Array.of(opcode, 0, ...body);
@@ -15,8 +15,9 @@ function setup() {
 }
 
 describe('guardConnection message listeners', () => {
+  const afterCleanup: (() => void)[] = [];
   afterEach(() => {
-    vi.restoreAllMocks();
+    for (const cleanup of afterCleanup.splice(0)) cleanup();
   });
 
   it('calls them in order, once-listeners once, and forgets removed ones', async () => {
@@ -77,16 +78,8 @@ describe('guardConnection message listeners', () => {
   it('reports a throwing listener later, as an uncaught error, and still calls the others', async () => {
     const { client, guarded } = setup();
     // Runs every microtask, keeping what one throws (the memory transport delivers in them too).
-    const thrown: unknown[] = [];
-    vi.spyOn(globalThis, 'queueMicrotask').mockImplementation((task) => {
-      void Promise.resolve().then(() => {
-        try {
-          task();
-        } catch (error) {
-          thrown.push(error);
-        }
-      });
-    });
+    const caught = catchMicrotaskErrors();
+    afterCleanup.push(caught.restore);
     const failure = new Error('listener bug');
     guarded.on('message', () => {
       throw failure;
@@ -95,6 +88,6 @@ describe('guardConnection message listeners', () => {
     client.send(frame(Opcode.RoomMessage, 1));
     await after;
     await Promise.resolve();
-    expect(thrown).toContain(failure);
+    expect(caught.thrown).toContain(failure);
   });
 });

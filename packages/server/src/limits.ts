@@ -37,7 +37,7 @@ interface BucketState {
   lastMs: number;
 }
 
-// Refills a bucket from the time elapsed since its last refill (the connection limiter inlines it).
+// Refills a bucket from the time elapsed since its last refill.
 function refill(state: BucketState, perMs: number, burst: number, nowMs: number): void {
   if (nowMs > state.lastMs) {
     state.tokens = Math.min(burst, state.tokens + (nowMs - state.lastMs) * perMs);
@@ -129,8 +129,10 @@ export function createConnectionLimiter(limits: ConnectionLimits, clock: Clock):
   const messagesPerMs = messagesPerSecond / 1000;
   const bytesPerMs = bytesPerSecond / 1000;
   const startMs = clock.now();
-  const messages: BucketState = { tokens: messageBurst, lastMs: startMs };
-  const bytes: BucketState = { tokens: bytesBurst, lastMs: startMs };
+  // Both buckets are refilled together, from one last refill time.
+  let messageTokens = messageBurst;
+  let byteTokens = bytesBurst;
+  let lastRefillMs = startMs;
   const allowed = limits.rateLimitWarnings;
   if (!Number.isInteger(allowed) || allowed < 0) {
     throw new TickwireError(
@@ -155,17 +157,15 @@ export function createConnectionLimiter(limits: ConnectionLimits, clock: Clock):
   return {
     allowMessage(size) {
       const nowMs = clock.now();
-      // Both buckets are refilled together, so they share their last refill time.
-      if (nowMs > messages.lastMs) {
-        const elapsedMs = nowMs - messages.lastMs;
-        messages.tokens = Math.min(messageBurst, messages.tokens + elapsedMs * messagesPerMs);
-        bytes.tokens = Math.min(bytesBurst, bytes.tokens + elapsedMs * bytesPerMs);
-        messages.lastMs = nowMs;
-        bytes.lastMs = nowMs;
+      if (nowMs > lastRefillMs) {
+        const elapsedMs = nowMs - lastRefillMs;
+        messageTokens = Math.min(messageBurst, messageTokens + elapsedMs * messagesPerMs);
+        byteTokens = Math.min(bytesBurst, byteTokens + elapsedMs * bytesPerMs);
+        lastRefillMs = nowMs;
       }
-      if (messages.tokens >= 1 && bytes.tokens >= size) {
-        messages.tokens -= 1;
-        bytes.tokens -= size;
+      if (messageTokens >= 1 && byteTokens >= size) {
+        messageTokens -= 1;
+        byteTokens -= size;
         return 'ok';
       }
       if (nowMs < reactionEndMs) return 'warn';

@@ -5,4 +5,4 @@ export {
   type TransportHarness,
   testTransport,
 } from './transport-suite.js';
-export { nextEvent, withTimeout } from './wait.js';
+export { catchMicrotaskErrors, nextEvent, withTimeout } from './wait.js';

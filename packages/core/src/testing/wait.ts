@@ -38,3 +38,28 @@ export function nextEvent<M extends { [e: string]: unknown[] }, E extends keyof 
     `event '${event}'`,
   );
 }
+
+/**
+ * From now until `restore()`, runs every task queued with `queueMicrotask` in a promise job and
+ * keeps what it throws in `thrown`, instead of letting it become an uncaught error (how core's
+ * emitters and `ListenerList` report a listener's error by default).
+ */
+export function catchMicrotaskErrors(): { thrown: unknown[]; restore(): void } {
+  const original = globalThis.queueMicrotask;
+  const thrown: unknown[] = [];
+  globalThis.queueMicrotask = (task) => {
+    void Promise.resolve().then(() => {
+      try {
+        task();
+      } catch (error) {
+        thrown.push(error);
+      }
+    });
+  };
+  return {
+    thrown,
+    restore() {
+      globalThis.queueMicrotask = original;
+    },
+  };
+}

@@ -8,7 +8,7 @@ import {
   type ServerTransport,
   type TickwireError,
 } from '@tickwire/core';
-import { nextEvent, withTimeout } from '@tickwire/core/testing';
+import { catchMicrotaskErrors, nextEvent, withTimeout } from '@tickwire/core/testing';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { WebSocket } from 'ws';
 import { FrameKind } from '../shared/wire.js';
@@ -175,7 +175,6 @@ describe('ws server', () => {
     cleanups.push(() => client.close());
     const [connection] = await accepted;
     const calls: string[] = [];
-    const thrown: unknown[] = [];
     const failure = new Error('listener bug');
     const first = (data: Uint8Array) => {
       calls.push(`first ${data[0]}`);
@@ -190,22 +189,14 @@ describe('ws server', () => {
     const offThrowing = connection.on('message', () => {
       throw failure;
     });
-    vi.spyOn(globalThis, 'queueMicrotask').mockImplementation((task) => {
-      void Promise.resolve().then(() => {
-        try {
-          task();
-        } catch (error) {
-          thrown.push(error);
-        }
-      });
-    });
+    const caught = catchMicrotaskErrors();
     try {
       const got = nextEvent(connection, 'message', MS);
       client.send(Uint8Array.of(1), 'reliable');
       await got;
       await Promise.resolve();
     } finally {
-      vi.restoreAllMocks();
+      caught.restore();
     }
     offThrowing();
     connection.off('message', first);
@@ -213,7 +204,7 @@ describe('ws server', () => {
     client.send(Uint8Array.of(2), 'unreliable');
     await again;
     expect(calls).toEqual(['first 1', 'once 1', 'added 2']);
-    expect(thrown).toEqual([failure]);
+    expect(caught.thrown).toEqual([failure]);
   });
 
   it('closes a peer that sends an unknown kind with ProtocolError, or text with 1003', async () => {
