@@ -1,5 +1,11 @@
 import { expect, it } from 'vitest';
-import { conditionConnection } from './index.js';
+import {
+  type ConnectionEvents,
+  conditionConnection,
+  Emitter,
+  ListenerList,
+  subscribableWith,
+} from './index.js';
 import { createMemoryClient, createMemoryServer } from './memory/index.js';
 import { nextEvent } from './testing/wait.js';
 
@@ -35,4 +41,27 @@ it('runs the README example', async () => {
   const closed = nextEvent(conn, 'close');
   await server.close();
   await closed;
+});
+
+// The "Events on a hot path" example, with assertions.
+it('runs the hot-path events example', () => {
+  const emitter = new Emitter<ConnectionEvents>();
+  const messages = new ListenerList<ConnectionEvents['message']>();
+  const events = subscribableWith(emitter, 'message', messages);
+  const deliver = (data: Uint8Array): void => {
+    const items = messages.items;
+    for (let i = 0; i < items.length; i++) {
+      try {
+        items[i]!(data, 'reliable');
+      } catch (error) {
+        messages.report(error);
+      }
+    }
+  };
+  const seen: string[] = [];
+  events.on('message', (data, channel) => seen.push(`message ${data.length} ${channel}`));
+  events.on('close', (info) => seen.push(`close ${info.code}`));
+  deliver(new Uint8Array(3));
+  emitter.emit('close', { code: 1000, reason: '', local: true });
+  expect(seen).toEqual(['message 3 reliable', 'close 1000']);
 });
