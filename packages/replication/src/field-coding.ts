@@ -234,8 +234,20 @@ export class FieldStats {
   private pick = 0x9e3779b9;
   /** The coding parameter for the next snapshots ({@link PLAIN} until differences were seen). */
   k = PLAIN;
+  /** Per parameter, the bits each bucket's typical code takes (filled as parameters are tried). */
+  private readonly costRows: (Uint8Array | undefined)[] = [];
 
   constructor(readonly bits: number) {}
+
+  private costRow(param: number): Uint8Array {
+    let row = this.costRows[param];
+    if (row === undefined) {
+      row = new Uint8Array(BUCKETS);
+      for (let i = 0; i < BUCKETS; i++) row[i] = deltaBits(BUCKET_CODES[i]!, param, this.bits);
+      this.costRows[param] = row;
+    }
+    return row;
+  }
 
   /**
    * True for about one difference in {@link SAMPLE_EVERY}: only those are recorded. The
@@ -294,10 +306,11 @@ export class FieldStats {
       used++;
     }
     const consider = (param: number) => {
+      const row = this.costRow(param);
       let cost = 0;
       for (let j = 0; j < used; j++) {
         const i = usedBuckets[j]!;
-        cost += histogram[i]! * deltaBits(BUCKET_CODES[i]!, param, bits);
+        cost += histogram[i]! * row[i]!;
       }
       if (cost < best) {
         best = cost;

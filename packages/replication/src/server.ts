@@ -744,14 +744,15 @@ export function createReplicationServer(options: ReplicationServerOptions): Repl
       // client holds this very entity: an id it does not hold has version 0 or −1, and a
       // respawn at this id happened after anything the client knows of the old generation.
       if (simpleMasks && changedAt[id]! <= knownVersion[id]! && pendingRemovals[id] === 0) {
-        stamp[id] = snapshotId;
+        if (!everything) stamp[id] = snapshotId;
         seen++;
         heldSeen++;
         continue;
       }
       const entity = slots[id];
       if (entity === undefined) continue;
-      stamp[id] = snapshotId;
+      // Without interest every live entity is seen: the removal pass below needs no stamps.
+      if (!everything) stamp[id] = snapshotId;
       seen++;
       const isKnown = present[id] === 1;
       if (isKnown || pendingSpawns[id]! > 0 || (anyUncertain && uncertain.has(id))) heldSeen++;
@@ -822,7 +823,7 @@ export function createReplicationServer(options: ReplicationServerOptions): Repl
     if (heldSeen !== client.held.size)
       for (const id of client.held) {
         const entity = slots[id];
-        if (entity !== undefined && stamp[id] === snapshotId) continue;
+        if (entity !== undefined && (everything || stamp[id] === snapshotId)) continue;
         removals[removalCount++] = id;
       }
     if (removalCount > 1) sortPrefix(removals, removalCount, (a, b) => a - b);
@@ -857,11 +858,10 @@ export function createReplicationServer(options: ReplicationServerOptions): Repl
     for (let field = 0, mask = candidate.mask; mask !== 0; field++, mask >>>= 1) {
       if ((mask & 1) === 0) continue;
       const start = profiling ? writer.bitLength : 0;
-      const value = entity.fieldValues[field];
       const coder = typeCoders[field]!;
       const delta = coder.delta;
       if (delta === undefined) {
-        fieldTypes[field]!.write(writer, value);
+        fieldTypes[field]!.write(writer, entity.fieldValues[field]);
       } else {
         const image = entity.fieldImages[field]!;
         if (known === undefined) {

@@ -61,6 +61,39 @@ describe('createWorld', () => {
     expect(codeOf(() => world.spawn(Unit, null as never))).toBe(ErrorCode.INVALID_ARGUMENT);
   });
 
+  it('rejects invalid numeric writes with the reason and keeps the value and its image', () => {
+    const world = createWorld();
+    const Ship = world.defineType('ship', {
+      x: t.quantized(0, 100, 0.5),
+      angle: t.angle(8),
+      hp: t.u8(),
+      speed: t.f32(),
+      fuel: t.quantized(0, 10, 1, { clamp: true }),
+    });
+    const ship = world.spawn(Ship, { x: 10, angle: 1, hp: 5, speed: 2, fuel: 3 });
+    const internal = worldInternals(world).slots[ship.id]!;
+    const images = [...internal.fieldImages];
+    const bad: [keyof typeof Ship.shape, unknown, RegExp][] = [
+      ['x', 100.5, /field 'x': expected a number in \[0, 100\]/],
+      ['x', null, /field 'x': expected a number/],
+      ['x', '3', /field 'x': expected a number/],
+      ['angle', Number.POSITIVE_INFINITY, /field 'angle': expected a finite angle/],
+      ['hp', 2.5, /field 'hp': expected an integer in \[0, 255\]/],
+      ['speed', true, /field 'speed': expected a number/],
+      ['fuel', Number.NaN, /field 'fuel': expected a number/],
+    ];
+    for (const [field, value, message] of bad) {
+      expect(() => ship.set(field, value as never)).toThrow(message);
+      expect(codeOf(() => ship.set(field, value as never))).toBe(ErrorCode.VALIDATION_FAILED);
+    }
+    expect(ship.values()).toEqual({ x: 10, angle: 1, hp: 5, speed: 2, fuel: 3 });
+    expect(internal.fieldImages).toEqual(images);
+    ship.set('fuel', 50); // clamped, as the wire would carry it
+    ship.set('angle', -Math.PI / 2);
+    expect(internal.fieldImages[4]).toBe(10);
+    expect(internal.fieldImages[1]).toBe(192);
+  });
+
   it('rejects unknown types, double despawns and writes to despawned entities', () => {
     const world = createWorld();
     const Other = defineEntityType('other', { a: t.u8() });

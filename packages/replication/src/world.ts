@@ -166,12 +166,19 @@ export class WorldEntity<S extends Shape = Shape> implements Entity<S> {
   write(index: number, value: unknown, author?: ClientId): boolean {
     const current = this.fieldValues[index];
     if (Object.is(current, value)) return false;
-    const primitive = typeof value !== 'object' || value === null;
-    checkField(this.type as unknown as EntityType, index, value);
-    if (!primitive && valuesEqual(current, value)) return false;
-    this.fieldValues[index] = primitive ? value : frozenCopy(value);
     const packed = this.type.fieldTypes[index]!.packed;
-    if (packed !== undefined) this.fieldImages[index] = packed.pack(value);
+    // A numeric field validates and packs in one call (the hot path); -1 means invalid.
+    const image = packed?.imageOf !== undefined ? packed.imageOf(value) : -1;
+    if (image >= 0) {
+      this.fieldValues[index] = value;
+      this.fieldImages[index] = image;
+    } else {
+      const primitive = typeof value !== 'object' || value === null;
+      checkField(this.type as unknown as EntityType, index, value);
+      if (!primitive && valuesEqual(current, value)) return false;
+      this.fieldValues[index] = primitive ? value : frozenCopy(value);
+      if (packed !== undefined) this.fieldImages[index] = packed.pack(value);
+    }
     const version = ++this.versions.version;
     this.fieldVersions[index] = version;
     this.changeVersion = version;

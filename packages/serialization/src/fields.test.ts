@@ -1,7 +1,7 @@
 import { isTickwireError } from '@tickwire/core';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { defineSchema, type Schema, type Type, t } from './index.js';
+import { defineSchema, type Schema, type Type, t, type ValidationIssue } from './index.js';
 
 function roundTrip<T>(type: Type<T>, arbitrary: fc.Arbitrary<T>, numRuns = 300): void {
   const schema = defineSchema(type);
@@ -438,6 +438,60 @@ describe('integer images of numeric types (packed)', () => {
       }),
       { numRuns: 2000, seed: 5 },
     );
+  });
+
+  const anything = fc.oneof(
+    fc.double(),
+    fc.integer({ min: -(2 ** 33), max: 2 ** 33 }),
+    fc.constantFrom(Number.NaN, Infinity, -Infinity, -0, 2 ** 53, 0.5, -1, 1024, 6.3),
+    fc.string(),
+    fc.constantFrom(null, undefined, true, '1', [1], { x: 1 }, 1n),
+  );
+  const imaged: [string, Type<number>][] = [
+    ...cases.map(([name, type]): [string, Type<number>] => [name, type]),
+    ['quantized with clamp', t.quantized(0, 1024, 1 / 64, { clamp: true })],
+    ['i8', t.i8()],
+  ];
+  it.each(imaged)(
+    '%s: imageOf is −1 exactly when write rejects, else the written image',
+    (_, type) => {
+      const packed = type.packed!;
+      const schema = defineSchema(type);
+      fc.assert(
+        fc.property(anything, (value) => {
+          const issues: ValidationIssue[] = [];
+          type.check(value, [], issues);
+          const image = packed.imageOf!(value);
+          if (issues.length > 0) {
+            expect(image).toBe(-1);
+            expect(() => schema.encode(value as number)).toThrow();
+          } else {
+            const decoded = schema.decode(schema.encode(value as number));
+            expect(image).toBe(packed.pack(decoded));
+            expect(Object.is(packed.unpack(image), decoded)).toBe(true);
+          }
+        }),
+        { numRuns: 3000, seed: 11 },
+      );
+    },
+  );
+
+  it('quantized write rejects null, booleans and numeric strings (comparisons coerce them)', () => {
+    for (const type of [t.quantized(-10, 10, 0.01), t.quantized(0, 1, 0.5, { clamp: true })]) {
+      const schema = defineSchema(type);
+      for (const value of [null, true, false, '1', [0]])
+        expect(() => schema.encode(value as unknown as number)).toThrow(/expected a number/);
+    }
+  });
+
+  it('packs angles outside [0, 2π) and −0 like write does', () => {
+    const packed = t.angle(8).packed!;
+    for (const value of [-0, -1e-9, 2 * Math.PI, 7 * Math.PI, -7 * Math.PI, 1e12, -1e12]) {
+      const schema = defineSchema(t.angle(8));
+      const image = packed.pack(value);
+      expect(Object.is(image, packed.pack(schema.decode(schema.encode(value))))).toBe(true);
+      expect(image >= 0 && image < 256 && !Object.is(image, -0)).toBe(true);
+    }
   });
 
   it('orders f32 images like the floats, across zero and signs', () => {

@@ -83,26 +83,51 @@ function boolType(): Type<boolean> {
   );
 }
 
+/**
+ * A fixed-width numeric leaf: `imageOf` validates and packs in one step, and `write`, `read`
+ * and `check` follow from it (one definition of what is valid).
+ */
+function imageLeaf(
+  kind: string,
+  signature: string,
+  bits: number,
+  wrap: boolean,
+  expected: string,
+  imageOf: (value: unknown) => number,
+  pack: (value: number) => number,
+  unpack: (image: number) => number,
+): Type<number> {
+  const problem = (v: unknown) =>
+    imageOf(v) < 0 ? `expected ${expected}, got ${describe(v)}` : undefined;
+  return leaf<number>(
+    kind,
+    signature,
+    bits,
+    problem,
+    (w, v) => {
+      const image = imageOf(v);
+      if (image < 0) throw invalidValue(problem, v);
+      w.writeBits(image, bits);
+    },
+    (r) => unpack(r.readBits(bits)),
+    { bits, wrap, pack, imageOf, unpack },
+  );
+}
+
 /** An integer of `bits` bits; a signed one in offset binary (value + 2^(bits-1), unsigned). */
 function integerType(kind: string, bits: number, signed: boolean): Type<number> {
   const offset = signed ? 2 ** (bits - 1) : 0;
   const min = -offset;
   const max = 2 ** bits - 1 - offset;
-  const problem = (v: unknown) =>
-    typeof v === 'number' && Number.isInteger(v) && v >= min && v <= max
-      ? undefined
-      : `expected an integer in [${min}, ${max}], got ${describe(v)}`;
-  return leaf<number>(
+  return imageLeaf(
     kind,
     kind === 'uint' || kind === 'int' ? `${kind}(${bits})` : kind,
     bits,
-    problem,
-    (w, v) => {
-      if (!(v >= min && v <= max && Number.isInteger(v))) throw invalidValue(problem, v);
-      w.writeBits(v + offset, bits);
-    },
-    (r) => r.readBits(bits) - offset,
-    { bits, wrap: false, pack: (v) => v + offset, unpack: (n) => n - offset },
+    false,
+    `an integer in [${min}, ${max}]`,
+    (v) => (typeof v === 'number' && v >= min && v <= max && Number.isInteger(v) ? v + offset : -1),
+    (v) => v + offset,
+    (n) => n - offset,
   );
 }
 
@@ -143,6 +168,9 @@ const f32Packed: Packed<number> = {
     f32View[0] = value;
     const raw = u32View[0]!;
     return raw >= 0x80000000 ? 0xffffffff - raw : raw + 0x80000000;
+  },
+  imageOf(value) {
+    return typeof value === 'number' ? f32Packed.pack(value) : -1;
   },
   unpack(image) {
     u32View[0] = image >= 0x80000000 ? image - 0x80000000 : 0xffffffff - image;
@@ -212,10 +240,6 @@ function quantizedType(
   // The step is at most `precision`, so a value in range decodes within precision / 2.
   const step = (max - min) / steps;
   const clamp = options.clamp === true;
-  const problem = (v: unknown) =>
-    typeof v === 'number' && ((v >= min && v <= max) || (clamp && !Number.isNaN(v)))
-      ? undefined
-      : `expected a number in [${min}, ${max}], got ${describe(v)}`;
   const unpack = (q: number): number => {
     if (q >= steps) {
       if (q === steps) return max;
@@ -223,29 +247,24 @@ function quantizedType(
     }
     return min + q * step;
   };
-  return leaf<number>(
+  return imageLeaf(
     'quantized',
     `quantized(${min},${max},${precision}${clamp ? ',clamp' : ''})`,
     bits,
-    problem,
-    (w, v) => {
+    false,
+    `a number in [${min}, ${max}]`,
+    (v) => {
+      // typeof first: a comparison would let null, booleans and numeric strings through.
+      if (typeof v !== 'number') return -1;
       let x = v;
       if (!(x >= min && x <= max)) {
-        if (!clamp || typeof x !== 'number' || Number.isNaN(x)) throw invalidValue(problem, v);
+        if (!clamp || Number.isNaN(x)) return -1;
         x = x < min ? min : max;
       }
-      w.writeBits(Math.round((x - min) / step), bits);
+      return Math.round((x - min) / step) + 0; // + 0 turns −0 into 0
     },
-    (r) => unpack(r.readBits(bits)),
-    {
-      bits,
-      wrap: false,
-      pack(v) {
-        const x = Math.max(min, Math.min(v, max));
-        return Math.round((x - min) / step);
-      },
-      unpack,
-    },
+    (v) => Math.round((Math.max(min, Math.min(v, max)) - min) / step),
+    unpack,
   );
 }
 
@@ -256,32 +275,25 @@ function angleType(bits = 10): Type<number> {
     throw invalidArgument(`angle: bits must be an integer in [2, 24], got ${describe(bits)}`);
   const count = 2 ** bits;
   const half = count / 2;
-  const problem = (v: unknown) =>
-    typeof v === 'number' && Number.isFinite(v)
-      ? undefined
-      : `expected a finite angle in radians, got ${describe(v)}`;
   const unpack = (q: number): number => ((q >= half ? q - count : q) / count) * TWO_PI;
-  return leaf<number>(
+  const pack = (v: number): number => {
+    let q = Math.round((v / TWO_PI) * count);
+    // Angles in [0, 2π) need no (slow, floating-point) remainder; + 0 turns −0 into 0.
+    if (q >= 0 && q < count) return q + 0;
+    // A finite angle so large that scaling it overflows: reduce it first.
+    if (!Number.isFinite(q)) q = Math.round(((v % TWO_PI) / TWO_PI) * count);
+    const r = q % count;
+    return r < 0 ? r + count : r + 0;
+  };
+  return imageLeaf(
     'angle',
     `angle(${bits})`,
     bits,
-    problem,
-    (w, v) => {
-      if (!Number.isFinite(v)) throw invalidValue(problem, v);
-      let q = Math.round((v / TWO_PI) * count) % count;
-      if (q < 0) q += count;
-      w.writeBits(q, bits);
-    },
-    (r) => unpack(r.readBits(bits)),
-    {
-      bits,
-      wrap: true,
-      pack(v) {
-        const q = Math.round((v / TWO_PI) * count) % count;
-        return q < 0 ? q + count : q + 0; // + 0 turns -0 into 0
-      },
-      unpack,
-    },
+    true,
+    'a finite angle in radians',
+    (v) => (Number.isFinite(v) ? pack(v as number) : -1),
+    pack,
+    unpack,
   );
 }
 

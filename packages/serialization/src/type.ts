@@ -42,6 +42,13 @@ export interface Packed<T> {
   readonly wrap: boolean;
   /** The image of a valid value (the one `write` would write, as an integer). */
   pack(value: T): number;
+  /**
+   * Validates and packs in one call: the image of `value` when `write` would accept it (as
+   * `write` would write it, clamped for a clamping type), −1 when `write` would throw. For hot
+   * paths that must validate every value (a world's `set`); `check` then gives the reason.
+   * Optional: a type without it is validated with `check`, then packed.
+   */
+  imageOf?(value: unknown): number;
   /** The value of an image; throws for an image `read` would reject. */
   unpack(image: number): T;
 }
