@@ -49,5 +49,7 @@ it('runs the README example of integer images', () => {
   const x = t.quantized(0, 100, 0.5);
   expect(x.packed!.pack(12.3)).toBe(25);
   expect(x.packed!.unpack(25)).toBe(12.5);
+  expect(x.packed!.imageOf!(12.3)).toBe(25);
+  expect(x.packed!.imageOf!(250)).toBe(-1);
   expect(t.f32().packed!.pack(1.5) - t.f32().packed!.pack(1)).toBe(4194304);
 });
