@@ -414,6 +414,47 @@ function entropyFloor(motion: Motion, precision: Precision, changedPerTick: numb
 
 // --- the suite ------------------------------------------------------------------------------
 
+/**
+ * Timed runs per case and library; each time is the median over them. One 600-tick run is
+ * exposed to whatever else the machine does for its 30–60 ms and to the JIT's state at that
+ * moment (a run now and then is 2–3× slower, see the README); the median of several is not.
+ */
+const REPEATS = (quick: boolean) => (quick ? 3 : 7);
+
+/**
+ * Runs both libraries `count` times, alternating (so a slow moment of the machine hits both),
+ * and returns each one's median times; the byte figures are the same in every run (seeded and
+ * deterministic), which is checked.
+ */
+function pairedRuns(
+  count: number,
+  ours: () => Figures,
+  theirs: () => Figures,
+): [ours: Figures, theirs: Figures] {
+  const a: Figures[] = [];
+  const b: Figures[] = [];
+  for (let i = 0; i < count; i++) {
+    a.push(ours());
+    b.push(theirs());
+  }
+  return [medianOf(a), medianOf(b)];
+}
+
+function medianOf(runs: readonly Figures[]): Figures {
+  const first = runs[0]!;
+  for (const run of runs)
+    if (run.bytesPerTick !== first.bytesPerTick || run.fullStateBytes !== first.fullStateBytes)
+      throw new Error('replication bench: byte counts differ between repeated runs');
+  const median = (pick: (figures: Figures) => number) =>
+    runs.map(pick).sort((x, y) => x - y)[runs.length >> 1]!;
+  return {
+    ...first,
+    encodeMicros: median((f) => f.encodeMicros),
+    decodeMicros: median((f) => f.decodeMicros),
+    ackMicros: median((f) => f.ackMicros),
+  };
+}
+
 async function run(options: SuiteOptions): Promise<Row[]> {
   const ticks = options.quick ? 120 : 600;
   const cases: { motion: Motion; precision: Precision; seed: number }[] = [
@@ -435,8 +476,11 @@ async function run(options: SuiteOptions): Promise<Row[]> {
   const lossRows: Row[] = [];
   for (const { motion, precision, seed } of cases) {
     const plan = makePlan(motion, ticks, seed);
-    const ours = runTickwire(plan, precision, false, 1);
-    const theirs = runColyseus(plan, precision);
+    const [ours, theirs] = pairedRuns(
+      REPEATS(options.quick),
+      () => runTickwire(plan, precision, false, 1),
+      () => runColyseus(plan, precision),
+    );
     const name = `arena-1000-${motion}/${precision}`;
     const peer = { peer: PEER } as const;
     rows.push(
