@@ -312,7 +312,7 @@ export function createClient(options: ClientOptions): Client {
   )
     throw new TickwireError(
       ErrorCode.INVALID_ARGUMENT,
-      `reconnect.maxAttempts must be a non-negative integer or Infinity, got ${maxAttempts}`,
+      `reconnect.maxAttempts must be an integer >= 0 or Infinity, got ${maxAttempts}`,
     );
 
   const emitter = new Emitter<ClientEvents>();
@@ -340,13 +340,23 @@ export function createClient(options: ClientOptions): Client {
     emitter.emit('state', next);
   };
 
-  const failRequests = (error: TickwireError): void => {
-    for (const [id, request] of requests) {
+  /** Removes a pending request and cancels its timer. */
+  const takeRequest = (id: number): PendingRequest | undefined => {
+    const request = requests.get(id);
+    if (request !== undefined) {
       requests.delete(id);
       request.cancel();
-      request.reject(error);
     }
+    return request;
   };
+
+  const failRequests = (error: TickwireError): void => {
+    for (const [id] of requests) takeRequest(id)!.reject(error);
+  };
+
+  /** Whether reconnecting cannot help after this error. */
+  const isFinal = (error: TickwireError): boolean =>
+    error.code === ErrorCode.PROTOCOL_ERROR || FINAL_CODES.has(error.details?.closeCode as number);
 
   const leaveRoom = (code: number, reason: string): void => {
     const handle = roomHandle;
@@ -378,14 +388,12 @@ export function createClient(options: ClientOptions): Client {
       switch (data[0]) {
         case Opcode.RoomJoined: {
           const joined = decodeRoomJoined(data);
-          const request = requests.get(joined.requestId);
+          const request = takeRequest(joined.requestId);
           if (request === undefined) {
             // The request timed out here but the server seated us: give the seat back.
             if (room === null) link?.send(encodeLeaveRoom(), 'reliable');
             return;
           }
-          requests.delete(joined.requestId);
-          request.cancel();
           const { room: created, handle } = createClientRoom(
             joined,
             link!,
@@ -415,12 +423,9 @@ export function createClient(options: ClientOptions): Client {
             `server: ${frame.message}`,
             { details: { requestId: frame.requestId } },
           );
-          const request = requests.get(frame.requestId);
-          if (request !== undefined) {
-            requests.delete(frame.requestId);
-            request.cancel();
-            request.reject(error);
-          } else if (roomHandle !== null) roomHandle.error(error);
+          const request = takeRequest(frame.requestId);
+          if (request !== undefined) request.reject(error);
+          else if (roomHandle !== null) roomHandle.error(error);
           else emitter.emit('error', error);
           return;
         }
@@ -607,10 +612,7 @@ export function createClient(options: ClientOptions): Client {
         return await handshake(index);
       } catch (error) {
         const typed = toTickwireError(error, ErrorCode.CONNECT_FAILED, 'connect failed');
-        const closeCode = typed.details?.closeCode;
-        if (state === 'closed') throw typed;
-        if (typeof closeCode === 'number' && FINAL_CODES.has(closeCode)) throw typed;
-        if (typed.code === ErrorCode.PROTOCOL_ERROR) throw typed;
+        if (state === 'closed' || isFinal(typed)) throw typed;
         attempts.push({
           url: options.endpoints[index]!.url,
           code: typed.code,
@@ -648,7 +650,7 @@ export function createClient(options: ClientOptions): Client {
           dropped,
           new TickwireError(
             ErrorCode.SESSION_EXPIRED,
-            `could not reconnect within ${attempt >= maxAttempts ? `${maxAttempts} attempts` : `the server's grace period of ${session?.graceMs} ms`}`,
+            `could not reconnect within ${attempt >= maxAttempts ? `${maxAttempts} attempts` : `the ${session?.graceMs} ms grace period`}`,
             { details: { attempts: attempt } },
           ),
         );
@@ -665,10 +667,7 @@ export function createClient(options: ClientOptions): Client {
         failedAttempts++;
         const typed = toTickwireError(error, ErrorCode.CONNECT_FAILED, 'reconnect failed');
         const closeCode = typed.details?.closeCode;
-        if (
-          typed.code === ErrorCode.PROTOCOL_ERROR ||
-          (typeof closeCode === 'number' && FINAL_CODES.has(closeCode))
-        ) {
+        if (isFinal(typed)) {
           // An unknown or expired token: the server dropped the session.
           const final =
             closeCode === CloseCode.Unauthorized

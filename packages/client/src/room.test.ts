@@ -185,7 +185,7 @@ describe('receiving', () => {
     expect(errors).toEqual([
       expect.objectContaining({
         code: ErrorCode.NOT_FOUND,
-        message: 'room arena: a message arrived but no server message registry was given',
+        message: 'room arena: a message arrived but no messages.server was given',
       }),
     ]);
   });

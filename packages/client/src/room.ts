@@ -137,6 +137,10 @@ export function createClientRoom<C extends MessageDefinitions, S extends Message
       });
   };
 
+  /** An error about this room. */
+  const roomError = (code: ErrorCode, problem: string): TickwireError =>
+    new TickwireError(code, `room ${joined.name}: ${problem}`);
+
   const handle: RoomHandle = {
     receive(frame, _channel) {
       const registry = options.messages?.server;
@@ -144,10 +148,7 @@ export function createClientRoom<C extends MessageDefinitions, S extends Message
       if (registry === undefined) {
         emitter.emit(
           'error',
-          new TickwireError(
-            ErrorCode.NOT_FOUND,
-            `room ${joined.name}: a message arrived but no server message registry was given`,
-          ),
+          roomError(ErrorCode.NOT_FOUND, 'a message arrived but no messages.server was given'),
         );
         return;
       }
@@ -164,9 +165,9 @@ export function createClientRoom<C extends MessageDefinitions, S extends Message
         else
           emitter.emit(
             'error',
-            new TickwireError(
+            roomError(
               ErrorCode.LIMIT_EXCEEDED,
-              `room ${joined.name}: ${MAX_HELD_MESSAGES} messages arrived before any listener; dropped one`,
+              `${MAX_HELD_MESSAGES} messages arrived before any listener; dropped one`,
             ),
           );
         return;
@@ -206,14 +207,10 @@ export function createClientRoom<C extends MessageDefinitions, S extends Message
     replica,
     replication,
     send(type, value, sendOptions = {}) {
-      if (state !== 'joined')
-        throw new TickwireError(ErrorCode.INVALID_STATE, `room ${joined.name}: already left`);
+      if (state !== 'joined') throw roomError(ErrorCode.INVALID_STATE, 'already left');
       const registry = options.messages?.client;
       if (registry === undefined)
-        throw new TickwireError(
-          ErrorCode.NOT_FOUND,
-          `room ${joined.name}: pass messages.client to send messages`,
-        );
+        throw roomError(ErrorCode.NOT_FOUND, 'pass messages.client to send messages');
       const frame = encodeRoomMessage(registry.encode(type, value));
       return link.send(frame, sendOptions.reliable === false ? 'unreliable' : 'reliable');
     },
@@ -229,10 +226,7 @@ export function createClientRoom<C extends MessageDefinitions, S extends Message
           // Forgotten, so that a later leave() sends LeaveRoom again.
           waitingLeave.splice(waitingLeave.indexOf(done), 1);
           reject(
-            new TickwireError(
-              ErrorCode.TIMEOUT,
-              `room ${joined.name}: no answer to leaving within ${requestTimeoutMs} ms`,
-            ),
+            roomError(ErrorCode.TIMEOUT, `no answer to leaving within ${requestTimeoutMs} ms`),
           );
         }, requestTimeoutMs);
         const done = () => {

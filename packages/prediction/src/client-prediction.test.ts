@@ -246,7 +246,7 @@ describe('createPrediction', () => {
     expectError(
       () => prediction.reconcile(ORIGIN, 6),
       ErrorCode.INVALID_ARGUMENT,
-      /lastProcessedSeq 6 is from the future: the last input issued is 5/,
+      /lastProcessedSeq 6 is after the last input issued \(5\)/,
     );
     expectError(
       () => prediction.reconcile(ORIGIN, 2),
@@ -303,7 +303,7 @@ describe('createPrediction', () => {
     expectError(
       () => prediction.reconcile({ ...ORIGIN, y: Number.NaN }, 0),
       ErrorCode.INVALID_STATE,
-      /smoothing.position returned a coordinate that is not finite/,
+      /smoothing.position returned a non-finite coordinate: \[/,
     );
     expect(prediction.offset).toEqual([]);
     expect(prediction.stats.reconciliations).toBe(0);

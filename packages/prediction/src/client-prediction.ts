@@ -262,7 +262,7 @@ export function createPrediction<State, Input>(
       }
       if (lastProcessedSeq > lastIssuedSeq) {
         throw invalid(
-          `lastProcessedSeq ${lastProcessedSeq} is from the future: the last input issued is ${lastIssuedSeq}`,
+          `lastProcessedSeq ${lastProcessedSeq} is after the last input issued (${lastIssuedSeq})`,
           { lastProcessedSeq, lastIssuedSeq },
         );
       }
@@ -304,7 +304,7 @@ export function createPrediction<State, Input>(
         if (!Number.isFinite(nextOffsetLength)) {
           throw new TickwireError(
             ErrorCode.INVALID_STATE,
-            `prediction: smoothing.position returned a coordinate that is not finite: [${before.join(', ')}] then [${after.join(', ')}]`,
+            `prediction: smoothing.position returned a non-finite coordinate: [${before}] then [${after}]`,
           );
         }
       }

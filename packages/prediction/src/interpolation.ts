@@ -302,9 +302,7 @@ function resolveOptions<F>(options: InterpolatorOptions<F>): Resolved {
     maxSpeedup: number('maxSpeedup', 0.02, (v) => v > 0 && v <= 1, 'in (0, 1]'),
   };
   if (resolved.maxDelayMs < resolved.minDelayMs) {
-    fail(
-      `maxDelayMs (${resolved.maxDelayMs}) must be >= minDelayMs (${resolved.minDelayMs}); raise maxDelayMs or lower minDelayMs`,
-    );
+    fail(`maxDelayMs (${resolved.maxDelayMs}) must be >= minDelayMs (${resolved.minDelayMs})`);
   }
   return resolved;
 }

@@ -7,7 +7,7 @@ export function decodeError(reason: string, cause?: unknown, subject = 'snapshot
 
 /** Turns whatever a reader or field type threw into a DECODE_FAILED `TickwireError`. */
 export function toDecodeError(error: unknown, subject = 'snapshot'): TickwireError {
-  if (isTickwireError(error) && error.code === ErrorCode.DECODE_FAILED) return error;
+  if (isTickwireError(error, ErrorCode.DECODE_FAILED)) return error;
   const reason =
     typeof error === 'object' && error !== null && 'reason' in error
       ? String((error as { reason: unknown }).reason)

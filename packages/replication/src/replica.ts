@@ -585,6 +585,13 @@ export function createReplica(options: ReplicaOptions): Replica {
     return sum;
   };
 
+  /** Sets a field written locally (or corrected), with its image. */
+  const store = (record: ReplicaRecord, field: number, value: unknown): void => {
+    record.fieldValues[field] = value;
+    const coder = packedFields[record.typeIndex]![field];
+    record.images[field] = coder === undefined ? Number.NaN : coder.packed.pack(value);
+  };
+
   return {
     apply(bytes) {
       try {
@@ -631,9 +638,7 @@ export function createReplica(options: ReplicaOptions): Replica {
       if (pending !== undefined && pending.record === record) pending.mask |= 1 << index;
       else pendingWrites.set(record.id, { record, mask: 1 << index });
       if (Object.is(record.fieldValues[index], value)) return;
-      record.fieldValues[index] = frozenCopy(value);
-      const coder = packedFields[record.typeIndex]![index];
-      record.images[index] = coder === undefined ? Number.NaN : coder.packed.pack(value);
+      store(record, index, frozenCopy(value));
       emitter.emit('update', record, [field]);
     },
     takeChanges() {
@@ -664,10 +669,7 @@ export function createReplica(options: ReplicaOptions): Replica {
           if (((entry.mask >>> field) & 1) === 0) continue;
           // A write made after the server processed this client's changes wins locally.
           if ((sequences?.[field] ?? 0) > message.sequence) continue;
-          record.fieldValues[field] = entry.values[field];
-          const coder = packedFields[record.typeIndex]![field];
-          record.images[field] =
-            coder === undefined ? Number.NaN : coder.packed.pack(entry.values[field]);
+          store(record, field, entry.values[field]);
           fields.push(record.type.fieldNames[field]!);
         }
         if (fields.length > 0) emitter.emit('rollback', record, fields);

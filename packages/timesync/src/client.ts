@@ -288,9 +288,7 @@ function resolveOptions(options: TimeSyncOptions): Resolved {
   }
   applyRules(options, out, LATER_RULES);
   if (out.minIntervalMs > out.maxIntervalMs) {
-    invalid(
-      `minIntervalMs (${out.minIntervalMs}) must not exceed maxIntervalMs (${out.maxIntervalMs})`,
-    );
+    invalid(`minIntervalMs (${out.minIntervalMs}) must be <= maxIntervalMs (${out.maxIntervalMs})`);
   }
   out.autoStart = options.autoStart ?? true;
   return out;
@@ -392,10 +390,7 @@ export function createClientInternals(options: TimeSyncClientOptions): ClientInt
       rttMeanMs: rtt.mean,
       samples: window.length,
       confidenceMs: current ? current.confidenceMs : Number.POSITIVE_INFINITY,
-      requests: counters.requests,
-      timeouts: counters.timeouts,
-      rejected: counters.rejected,
-      steps: counters.steps,
+      ...counters,
       synced: current !== null,
     };
   };
@@ -412,13 +407,18 @@ export function createClientInternals(options: TimeSyncClientOptions): ClientInt
     loopTimer = closed ? null : time.setTimeout(tick, delayMs);
   };
 
+  /** Requests of the burst waiting for a reply. */
+  const inFlight = (): number => {
+    let count = 0;
+    for (const p of pending.values()) if (p.burst) count++;
+    return count;
+  };
+
   const finishBurstIfDone = (): void => {
     if (!burst) return;
-    let inFlight = 0;
-    for (const p of pending.values()) if (p.burst) inFlight++;
     const done =
       burst.replies >= config.burstSize ||
-      (burst.attempts >= config.maxBurstAttempts && inFlight === 0);
+      (burst.attempts >= config.maxBurstAttempts && inFlight() === 0);
     if (!done) return;
     burst = null;
     intervalMs = config.minIntervalMs;
@@ -468,9 +468,10 @@ export function createClientInternals(options: TimeSyncClientOptions): ClientInt
     loopTimer = null;
     if (closed) return;
     if (burst) {
-      let inFlight = 0;
-      for (const p of pending.values()) if (p.burst) inFlight++;
-      if (burst.replies + inFlight < config.burstSize && burst.attempts < config.maxBurstAttempts) {
+      if (
+        burst.replies + inFlight() < config.burstSize &&
+        burst.attempts < config.maxBurstAttempts
+      ) {
         burst.attempts++;
         sendRequest(true);
       }
@@ -600,7 +601,7 @@ export function createClientInternals(options: TimeSyncClientOptions): ClientInt
     if (!current) {
       throw new TickwireError(
         ErrorCode.INVALID_STATE,
-        'timesync: no server time before the first sample (await sync(), or check stats().synced)',
+        'timesync: no server time before the first sample (await sync())',
       );
     }
     const local = time.now();

@@ -1,11 +1,4 @@
-import {
-  type Channel,
-  type Connection,
-  ErrorCode,
-  isTickwireError,
-  Opcode,
-  TickwireError,
-} from '@tickwire/core';
+import { type Channel, type Connection, ErrorCode, Opcode, toTickwireError } from '@tickwire/core';
 import { createClientInternals, type TimeSyncClient, type TimeSyncOptions } from './client.js';
 import {
   decodeTimeRequest,
@@ -20,11 +13,6 @@ export interface TimeSyncConnectionOptions extends TimeSyncOptions {
   /** Channel requests go on; unreliable avoids retransmission delays. @default 'unreliable' */
   channel?: Channel;
 }
-
-const asTickwireError = (error: unknown): TickwireError =>
-  isTickwireError(error)
-    ? error
-    : new TickwireError(ErrorCode.DECODE_FAILED, 'timesync: bad frame', { cause: error });
 
 /**
  * A {@link TimeSyncClient} over a `Connection`: requests go out as `Opcode.TimeRequest` frames,
@@ -49,7 +37,7 @@ export function timeSyncOverConnection(
     try {
       client.receive(decodeTimeResponse(data));
     } catch (error) {
-      reject(asTickwireError(error));
+      reject(toTickwireError(error, ErrorCode.DECODE_FAILED, 'timesync: bad frame'));
     }
   });
   const stop = (reason: string): void => {

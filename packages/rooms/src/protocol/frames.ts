@@ -127,14 +127,20 @@ function start(opcode: number): BinaryWriter {
   return writer;
 }
 
-function invalid(message: string): TickwireError {
-  return new TickwireError(ErrorCode.INVALID_ARGUMENT, message);
+function invalid(message: string, cause?: unknown): TickwireError {
+  return new TickwireError(ErrorCode.INVALID_ARGUMENT, message, { cause });
 }
 
-function writeString(w: BinaryWriter, name: string, text: string, limit: number): void {
+function writeString(
+  w: BinaryWriter,
+  name: string,
+  text: string,
+  limit: number,
+  unit = 'UTF-8 bytes',
+): void {
   if (typeof text !== 'string') throw invalid(`${name} must be a string`);
   const length = utf8Length(text);
-  if (length > limit) throw invalid(`${name} is ${length} UTF-8 bytes; the limit is ${limit}`);
+  if (length > limit) throw invalid(`${name} is ${length} ${unit}; the limit is ${limit}`);
   w.writeVarUint(length);
   w.writeUtf8(text, length);
 }
@@ -146,41 +152,32 @@ function writeCount(w: BinaryWriter, name: string, value: number): void {
 }
 
 function writeValue(w: BinaryWriter, name: string, value: unknown): void {
-  let text = '';
-  if (value !== undefined) {
-    let json: string | undefined;
-    let cause: unknown;
-    try {
-      json = JSON.stringify(value);
-    } catch (error) {
-      cause = error;
-    }
-    if (json === undefined)
-      throw new TickwireError(ErrorCode.INVALID_ARGUMENT, `${name} cannot be encoded as JSON`, {
-        cause,
-      });
-    text = json;
+  let json: string | undefined;
+  let cause: unknown;
+  try {
+    json = value === undefined ? '' : JSON.stringify(value);
+  } catch (error) {
+    cause = error;
   }
-  // JSON.stringify escapes lone surrogates: this is the exact UTF-8 length of the text.
-  const length = utf8Length(text);
-  if (length > FrameLimits.value)
-    throw invalid(`${name} is ${length} bytes as JSON; the limit is ${FrameLimits.value}`);
-  w.writeVarUint(length);
-  w.writeUtf8(text, length);
+  if (json === undefined) throw invalid(`${name} cannot be encoded as JSON`, cause);
+  // JSON.stringify escapes lone surrogates: the UTF-8 length is exact.
+  writeString(w, name, json, FrameLimits.value, 'bytes as JSON');
+}
+
+/** The length of a string or value, at most `limit` bytes. */
+function readLength(r: BinaryReader, limit: number, what: string): number {
+  const length = r.readVarUint();
+  if (length > limit) throw new Error(`${what} of ${length} bytes over the limit of ${limit}`);
+  return length;
 }
 
 function readString(r: BinaryReader, limit: number): string {
-  const length = r.readVarUint();
-  if (length > limit) throw new Error(`string of ${length} bytes over the limit of ${limit}`);
-  return r.readUtf8(length);
+  return r.readUtf8(readLength(r, limit, 'string'));
 }
 
 function readValue(r: BinaryReader): unknown {
-  const length = r.readVarUint();
-  if (length > FrameLimits.value)
-    throw new Error(`value of ${length} bytes over the limit of ${FrameLimits.value}`);
-  if (length === 0) return undefined;
-  return JSON.parse(textDecoder.decode(r.readBytes(length)));
+  const length = readLength(r, FrameLimits.value, 'value');
+  return length === 0 ? undefined : JSON.parse(textDecoder.decode(r.readBytes(length)));
 }
 
 const OPCODE_NAMES = /* @__PURE__ */ new Map<number, string>(

@@ -25,6 +25,7 @@ import {
   TickwireError,
   type Timer,
   type TimeSource,
+  toTickwireError,
 } from '@tickwire/core';
 import {
   type BatchEntry,
@@ -128,10 +129,6 @@ const ZERO_STATS: Readonly<ConnectionStats> = /* @__PURE__ */ Object.freeze(
   createConnectionStats(),
 );
 
-interface Pending {
-  readonly frame: Uint8Array;
-}
-
 /** Creates the link of one session, on either end. */
 export function createSessionLink(options: SessionLinkOptions): SessionLink {
   const maxMessageBytes = options.maxMessageBytes ?? 65_536;
@@ -143,7 +140,7 @@ export function createSessionLink(options: SessionLinkOptions): SessionLink {
     if (!Number.isInteger(opcode) || opcode < 0 || opcode > 255 || UNBATCHABLE_OPCODES.has(opcode))
       throw new TickwireError(
         ErrorCode.INVALID_ARGUMENT,
-        `session link: lazyOpcodes cannot hold ${opcode} (control frames and batches never wait)`,
+        `session link: lazyOpcodes must hold data opcodes, got ${opcode}`,
       );
   const time = options.time ?? systemTime;
   const limits: [string, number][] = [
@@ -163,7 +160,7 @@ export function createSessionLink(options: SessionLinkOptions): SessionLink {
 
   const emitter = new Emitter<SessionLinkEvents>();
   // Frames sent and not yet acknowledged: pending[i] is frame number acked + i + 1.
-  let pending: Pending[] = [];
+  let pending: Uint8Array[] = [];
   let head = 0;
   let acked = 0;
   let sent = 0;
@@ -190,8 +187,7 @@ export function createSessionLink(options: SessionLinkOptions): SessionLink {
         `session ${options.id}: peer acknowledged ${count} frames, only ${sent} were sent`,
       );
     while (acked < count) {
-      const entry = pending[head++]!;
-      pendingBytes -= entry.frame.byteLength;
+      pendingBytes -= pending[head++]!.byteLength;
       acked++;
     }
     if (head > 1024 && head * 2 > pending.length) {
@@ -211,8 +207,16 @@ export function createSessionLink(options: SessionLinkOptions): SessionLink {
     held = [];
   };
 
-  /** Bytes a Batch of the waiting frames takes (3 bytes of length prefix at most per frame). */
-  const heldBytes = (): number => held.reduce((sum, frame) => sum + frame.byteLength + 3, 2);
+  /** The transport connection while it is open, else null. */
+  const live = (): Connection | null => (transport?.state === 'open' ? transport : null);
+
+  /**
+   * Whether `frame` fits in one Batch with the waiting frames on `current` (3 bytes of length
+   * prefix at most per frame).
+   */
+  const fits = (current: Connection, frame: Uint8Array): boolean =>
+    held.reduce((sum, waiting) => sum + waiting.byteLength + 3, 5 + frame.byteLength) <=
+    current.maxMessageBytes;
 
   /**
    * Sends on the transport, throwing what its send throws for `frame`. Waiting lazy frames ride
@@ -221,7 +225,7 @@ export function createSessionLink(options: SessionLinkOptions): SessionLink {
    */
   const sendNow = (current: Connection, frame: Uint8Array, channel: Channel): boolean => {
     if (held.length === 0) return current.send(frame, channel);
-    if (heldBytes() + frame.byteLength + 3 <= current.maxMessageBytes) {
+    if (fits(current, frame)) {
       const entries: BatchEntry[] = held.map((lazy) => ({ frame: lazy, reliable: false }));
       entries.push({ frame, reliable: channel === 'reliable' });
       dropHeld();
@@ -234,10 +238,10 @@ export function createSessionLink(options: SessionLinkOptions): SessionLink {
 
   const flushHeld = (): void => {
     lazyTimer = null;
-    const current = transport;
+    const current = live();
     const frames = held;
     held = [];
-    if (frames.length === 0 || current === null || current.state !== 'open') return;
+    if (frames.length === 0 || current === null) return;
     try {
       current.send(
         frames.length === 1
@@ -254,7 +258,7 @@ export function createSessionLink(options: SessionLinkOptions): SessionLink {
     // A newer frame of the same opcode replaces the waiting one (acks are cumulative).
     const same = held.findIndex((waiting) => waiting[0] === frame[0]);
     if (same !== -1) held.splice(same, 1);
-    if (held.length > 0 && heldBytes() + frame.byteLength + 3 > current.maxMessageBytes) {
+    if (held.length > 0 && !fits(current, frame)) {
       lazyTimer?.cancel();
       flushHeld();
     }
@@ -267,8 +271,8 @@ export function createSessionLink(options: SessionLinkOptions): SessionLink {
 
   const sendAck = (): void => {
     ackTimer = null;
-    const current = transport;
-    if (current === null || current.state !== 'open') return;
+    const current = live();
+    if (current === null) return;
     try {
       current.send(encodeReceived(Opcode.Ping, received), 'reliable');
     } catch {
@@ -283,10 +287,7 @@ export function createSessionLink(options: SessionLinkOptions): SessionLink {
       try {
         acknowledge(decodeReceived(frame));
       } catch (error) {
-        const tickwireError = isTickwireError(error)
-          ? error
-          : new TickwireError(ErrorCode.PROTOCOL_ERROR, String(error));
-        emitter.emit('error', tickwireError);
+        emitter.emit('error', toTickwireError(error, ErrorCode.PROTOCOL_ERROR));
         link.close(CloseCode.ProtocolError, 'bad acknowledgement');
         return;
       }
@@ -302,24 +303,25 @@ export function createSessionLink(options: SessionLinkOptions): SessionLink {
     emitter.emit('control', frame);
   };
 
-  const detachInternal = (info: CloseInfo): void => {
-    if (transport === null) return;
+  /** Lets go of the transport connection and of what waits to go on it. */
+  const release = (): void => {
     unsubscribe?.();
     unsubscribe = null;
     transport = null;
     stopAckTimer();
     dropHeld();
+  };
+
+  const detachInternal = (info: CloseInfo): void => {
+    if (transport === null) return;
+    release();
     emitter.emit('detached', info);
   };
 
   const closeLink = (info: CloseInfo): void => {
     if (state === 'closed') return;
     state = 'closed';
-    stopAckTimer();
-    dropHeld();
-    unsubscribe?.();
-    unsubscribe = null;
-    transport = null;
+    release();
     pending = [];
     head = 0;
     pendingBytes = 0;
@@ -361,21 +363,21 @@ export function createSessionLink(options: SessionLinkOptions): SessionLink {
       if (data.byteLength < FRAME_HEADER_BYTES)
         throw new TickwireError(
           ErrorCode.INVALID_ARGUMENT,
-          `session link ${options.id}: a frame has at least its ${FRAME_HEADER_BYTES}-byte header`,
+          `session link ${options.id}: a frame is shorter than its ${FRAME_HEADER_BYTES}-byte header`,
         );
       if (CONTROL_OPCODES.has(data[0]!))
         throw new TickwireError(
           ErrorCode.INVALID_ARGUMENT,
-          `session link ${options.id}: control frames (opcode ${data[0]}) go on the transport connection`,
+          `session link ${options.id}: control frames (opcode ${data[0]}) go on the transport`,
         );
       if (data[0] === Opcode.Batch)
         throw new TickwireError(
           ErrorCode.INVALID_ARGUMENT,
-          `session link ${options.id}: batches are made by the link (see lazyOpcodes), not sent through it`,
+          `session link ${options.id}: cannot send a Batch (see lazyOpcodes)`,
         );
       if (channel === 'unreliable') {
-        const current = transport;
-        if (current === null || current.state !== 'open') return false;
+        const current = live();
+        if (current === null) return false;
         if (lazyOpcodes.has(data[0]!)) {
           hold(current, data);
           return true;
@@ -388,15 +390,15 @@ export function createSessionLink(options: SessionLinkOptions): SessionLink {
         }
       }
       const frame = data.slice();
-      pending.push({ frame });
+      pending.push(frame);
       pendingBytes += frame.byteLength;
       sent++;
       if (pendingBytes > maxReplayBytes) {
         link.close(CloseCode.Backpressure, 'replay buffer full');
         return false;
       }
-      const current = transport;
-      if (current !== null && current.state === 'open') {
+      const current = live();
+      if (current !== null) {
         try {
           sendNow(current, frame, 'reliable');
         } catch (error) {
@@ -410,8 +412,7 @@ export function createSessionLink(options: SessionLinkOptions): SessionLink {
     close(code: number = CloseCode.Normal, reason = ''): void {
       checkCloseArgs(code, reason);
       if (state === 'closed') return;
-      const current = transport;
-      if (current !== null && current.state === 'open') current.close(code, reason);
+      live()?.close(code, reason);
       closeLink({ code, reason, local: true });
     },
 
@@ -430,7 +431,7 @@ export function createSessionLink(options: SessionLinkOptions): SessionLink {
       if (peerReceived < acked)
         throw new TickwireError(
           ErrorCode.CONFLICT,
-          `session ${options.id}: peer reports ${peerReceived} frames received but acknowledged ${acked} before`,
+          `session ${options.id}: peer reports ${peerReceived} frames received, below the ${acked} it acknowledged`,
           { details: { peerReceived, acked } },
         );
       if (transport !== null) detachInternal({ code: CloseCode.Replaced, reason: '', local: true });
@@ -475,7 +476,7 @@ export function createSessionLink(options: SessionLinkOptions): SessionLink {
       let count = 0;
       for (let i = head; i < pending.length && connection.state === 'open'; i++) {
         try {
-          connection.send(pending[i]!.frame, 'reliable');
+          connection.send(pending[i]!, 'reliable');
           count++;
         } catch (error) {
           if (!isTickwireError(error, ErrorCode.CONNECTION_CLOSED)) throw error;
