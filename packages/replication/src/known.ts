@@ -22,8 +22,8 @@ export class KnownTable {
   fieldMask = new Uint32Array(0);
   /** Server tick of the snapshot the values came from (dead reckoning). */
   tick = new Float64Array(0);
-  /** Integer images by `id * stride + field`. */
-  images = new Float64Array(0);
+  /** Integer images (unsigned 32-bit at most, see `Packed`) by `id * stride + field`. */
+  images = new Uint32Array(0);
   /** Values of fields without an integer image, by id (undefined when there are none). */
   readonly values: (unknown[] | undefined)[] = [];
 
@@ -52,12 +52,12 @@ export class KnownTable {
     this.version = grow(this.version, new Float64Array(capacity));
     this.fieldMask = grow(this.fieldMask, new Uint32Array(capacity));
     this.tick = grow(this.tick, new Float64Array(capacity));
-    this.images = grow(this.images, new Float64Array(capacity * this.stride));
+    this.images = grow(this.images, new Uint32Array(capacity * this.stride));
     this.capacity = capacity;
   }
 
   private relayout(stride: number): void {
-    const images = new Float64Array(this.capacity * stride);
+    const images = new Uint32Array(this.capacity * stride);
     for (let id = 0; id < this.capacity; id++)
       images.set(this.images.subarray(id * this.stride, (id + 1) * this.stride), id * stride);
     this.images = images;
