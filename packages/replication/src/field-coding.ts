@@ -166,14 +166,15 @@ export class DeltaCoder extends DeltaDecoder {
       return;
     }
     const k = this.order(param, reference);
-    const scale = POW2[k]!;
-    const quotient = Math.floor(code / scale);
+    // Shifts while the code fits 31 bits (most do); a float division beyond.
+    const small = code < 0x80000000 && k < 31;
+    const quotient = small ? code >>> k : Math.floor(code / POW2[k]!);
     if (quotient >= ESCAPE) {
       writer.writeBits((1 << ESCAPE) - 1, ESCAPE);
       writer.writeBits(image, this.bits);
       return;
     }
-    const remainder = code - quotient * scale;
+    const remainder = small ? code & ((1 << k) - 1) : code - quotient * POW2[k]!;
     if (quotient + 1 + k <= 24) {
       // `quotient` ones, the terminating zero and the remainder in one call (LSB first).
       writer.writeBits(((1 << quotient) - 1) | (remainder << (quotient + 1)), quotient + 1 + k);
@@ -185,7 +186,7 @@ export class DeltaCoder extends DeltaDecoder {
 
   private writeExpGolomb(writer: BinaryWriter, code: number, k: number, image: number): void {
     const scale = POW2[k]!;
-    const high = Math.floor(code / scale);
+    const high = code < 0x80000000 && k < 31 ? code >>> k : Math.floor(code / scale);
     const w = high + 1;
     const n = log2Floor(w);
     if (n >= EG_ESCAPE) {
