@@ -13,7 +13,7 @@ import {
   type ReplicationServerOptions,
 } from './server.js';
 import { expectedState, replicaState } from './test-support.js';
-import { type ClientId, createWorld, type Entity } from './world.js';
+import { type ClientId, createWorld, type Entity, worldInternals } from './world.js';
 
 const Player = defineEntityType('player', {
   x: t.f32(),
@@ -935,6 +935,151 @@ describe('shared encodings', () => {
     }
     // Clients that converge to the same state after losses take each other's snapshots.
     expect(followed).toBeGreaterThan(1500);
+  });
+
+  it('skip unchanged ids from the change log exactly as a scan of every id would', () => {
+    // A server without interest looks only at the ids not clean last time and the ones the
+    // world logged since; one with an interest that sees everything scans every visible id.
+    // Both must write the same bytes under spawns, despawns, id reuse, every field type,
+    // owner changes, resyncs, loss, late and duplicate acks, departures and byte budgets.
+    for (let seed = 1; seed <= 60; seed++) {
+      const random = createRandom(seed);
+      const budget = seed % 3 === 0 ? 60 + random.int(200) : undefined;
+      let ids = ['a', 'b', 'c'];
+      let nextId = 0;
+      const make = (scan: boolean) => {
+        const world = createWorld({ types });
+        const server = createReplicationServer({
+          world,
+          shareEncodings: false,
+          historySize: 6,
+          ...(scan ? { interest: createFilterInterest(() => true) } : {}),
+        });
+        for (const id of ids) {
+          server.addClient(id);
+          server.setBudget(id, budget);
+        }
+        return { world, server, live: [] as Entity[] };
+      };
+      const logged = make(false);
+      const scanned = make(true);
+      const replicas = new Map(ids.map((id) => [id, createReplica({ types })]));
+      const late: [ClientId, Uint8Array][] = [];
+      const tick = (t: number, quiet: boolean) => {
+        // The same random operations on both worlds.
+        const operations = quiet ? 0 : random.int(6);
+        for (let op = 0; op < operations; op++) {
+          const roll = random.next();
+          const count = logged.live.length;
+          const index = count === 0 ? -1 : random.int(count);
+          const values = {
+            x: random.range(-1e4, 1e4),
+            y: random.range(0, 1024),
+            angle: random.range(-7, 7),
+            hp: random.int(256),
+            name: 'abcdefgh'.slice(0, random.int(9)),
+            flag: random.chance(0.5),
+            score: random.int(1e6),
+          };
+          const owner = random.chance(0.2) ? ids[random.int(ids.length)] : undefined;
+          const written = Object.keys(values).filter(() => random.chance(0.5));
+          for (const side of [logged, scanned]) {
+            if (roll < 0.25 || index < 0) {
+              side.live.push(
+                roll < 0.18
+                  ? side.world.spawn(Player, values, owner === undefined ? {} : { owner })
+                  : side.world.spawn(Tag, { ...values, bonus: undefined }),
+              );
+            } else if (roll < 0.4) {
+              side.world.despawn(side.live[index]!);
+              side.live.splice(index, 1);
+            } else if (roll < 0.45) {
+              side.live[index]!.setOwner(owner);
+            } else {
+              const entity = side.live[index]!;
+              for (const field of written)
+                if (entity.type.fieldNames.includes(field))
+                  entity.set(field as never, values[field as keyof typeof values] as never);
+            }
+          }
+        }
+        for (const side of [logged, scanned]) side.server.update(t);
+        for (const id of [...ids]) {
+          if (!quiet && random.chance(0.03))
+            for (const side of [logged, scanned]) side.server.resync(id);
+          const bytes = logged.server.snapshotFor(id);
+          const other = scanned.server.snapshotFor(id);
+          expect(bytes).toEqual(other);
+          expect(logged.server.statsOf(id).visible).toBe(scanned.server.statsOf(id).visible);
+          if (!quiet && random.chance(0.02)) {
+            for (const side of [logged, scanned]) side.server.removeClient(id);
+            replicas.delete(id);
+            const newcomer = `n${nextId++}`;
+            ids = ids.map((other) => (other === id ? newcomer : other));
+            replicas.set(newcomer, createReplica({ types }));
+            for (const side of [logged, scanned]) {
+              side.server.addClient(newcomer);
+              side.server.setBudget(newcomer, budget);
+            }
+            continue;
+          }
+          const fate = quiet ? 1 : random.next();
+          if (fate < 0.15) continue; // lost
+          const replica = replicas.get(id)!;
+          if (replica.apply(bytes) === undefined) continue;
+          const ack = replica.ack();
+          if (fate < 0.3) late.push([id, ack]);
+          else for (const side of [logged, scanned]) side.server.receiveAck(id, ack);
+          if (fate > 0.95) for (const side of [logged, scanned]) side.server.receiveAck(id, ack);
+        }
+        while (late.length > 0 && (quiet || random.chance(0.5))) {
+          const [id, ack] = late.splice(random.int(late.length), 1)[0]!;
+          if (!ids.includes(id as string)) continue;
+          for (const side of [logged, scanned]) side.server.receiveAck(id, ack);
+        }
+      };
+      for (let t = 1; t <= 50; t++) tick(t, false);
+      // Quiet ticks with every snapshot delivered: everyone converges (a budget may need many).
+      for (let t = 51; t <= 120; t++) tick(t, true);
+      for (const replica of replicas.values())
+        expect(replicaState(replica)).toEqual(expectedState(logged.world));
+    }
+  });
+
+  it('scan every id for a client that fell behind the change log', () => {
+    const world = createWorld({ types });
+    const server = createReplicationServer({ world, shareEncodings: false });
+    const players = Array.from({ length: 400 }, (_, i) =>
+      world.spawn(Player, { x: i, y: 1, angle: 0, hp: 1 }),
+    );
+    const fast = createReplica({ types });
+    const slow = createReplica({ types });
+    server.addClient('fast');
+    server.addClient('slow');
+    // Twice: the second snapshot finds everything clean (nothing left to look at next time).
+    for (let i = 0; i < 2; i++) {
+      deliver(server, fast, 'fast');
+      deliver(server, slow, 'slow');
+    }
+    const versions = worldInternals(world).versions;
+    // 'fast' reads the log every tick, so a changed id is logged again each tick; 'slow' is not
+    // sent anything until the log has dropped every entry of the first 200 ids' changes.
+    for (let tick = 0; tick < 340; tick++) {
+      const changed = tick < 20 ? players.slice(0, 200) : players.slice(200);
+      for (const player of changed) player.set('x', tick * 2 + player.id);
+      server.update();
+      deliver(server, fast, 'fast');
+    }
+    expect(versions.logStart).toBeGreaterThan(20 * 200);
+    server.update();
+    deliver(server, slow, 'slow');
+    expect(replicaState(slow)).toEqual(expectedState(world));
+    expect(replicaState(fast)).toEqual(expectedState(world));
+    // And back to reading the log.
+    players[7]!.set('hp', 9);
+    server.update();
+    deliver(server, slow, 'slow');
+    expect(slow.get(players[7]!.id)!.get('hp')).toBe(9);
   });
 
   it('let clients in the same state skip collecting, and take a resynced client back in', () => {

@@ -318,6 +318,14 @@ interface ClientState {
   accumulated: Float64Array;
   /** Snapshot id of the last snapshot each entity was visible in. */
   stamp: Int32Array;
+  /**
+   * Without interest: a bit per id not clean at the last collect (see `collect`), and the
+   * world's change-log entry read up to (−1: none; the next collect scans every id).
+   */
+  dirty: Uint32Array;
+  logPosition: number;
+  /** The dirty ids of the current collect, ascending. */
+  dirtyList: Int32Array;
   readonly history: (SentSnapshot | undefined)[];
   budget: number | undefined;
   /** Owned fields to send back to the client, by entity id (a mask of fields). */
@@ -734,11 +742,33 @@ export function createReplicationServer(options: ReplicationServerOptions): Repl
     const typeMasks = fullMasks();
     const simpleMasks = fieldFilter === undefined && !anyOwned;
     const everything = interest === undefined;
-    const count = everything ? slots.length : visible.length;
-    const changedAt = internals.versions.changed;
+    const versions = internals.versions;
+    const changedAt = versions.changed;
+    // Without interest, filters or owned fields, the ids worth a look are the ones not clean
+    // last time (`client.dirty`) and the ones the world logged since: no scan of every id.
+    const tracked = everything && simpleMasks;
+    const dirty = client.dirty;
+    let listed = !everything;
+    let count = everything ? slots.length : visible.length;
+    if (tracked) {
+      const end = versions.logEnd;
+      if (!anyUncertain && client.logPosition >= versions.logStart) {
+        const log = versions.log;
+        for (let p = client.logPosition - versions.logStart; p < versions.logLength; p++) {
+          const id = log[p]!;
+          dirty[id >>> 5]! |= 1 << (id & 31);
+        }
+        visibleIds = dirtyIds(client);
+        count = visibleIds.length;
+        listed = true;
+      } else dirty.fill(0);
+      client.logPosition = end;
+      if (end > versions.readMark) versions.readMark = end;
+    } else client.logPosition = -1;
+    let deadHeld = false;
     let seen = 0;
     for (let i = 0; i < count; i++) {
-      const id = everything ? i : visibleIds[i]!;
+      const id = listed ? visibleIds[i]! : i;
       // Unchanged since the client's copy, with the same fields: decided from dense arrays
       // alone, without touching the entity (most entities of a large world, most ticks). The
       // client holds this very entity: an id it does not hold has version 0 or −1, and a
@@ -750,7 +780,16 @@ export function createReplicationServer(options: ReplicationServerOptions): Repl
         continue;
       }
       const entity = slots[id];
-      if (entity === undefined) continue;
+      if (entity === undefined) {
+        // A despawned entity the client may hold, or whose removal is in flight.
+        if (tracked && (client.held.has(id) || pendingRemovals[id]! > 0)) {
+          dirty[id >>> 5]! |= 1 << (id & 31);
+          deadHeld ||= client.held.has(id);
+        }
+        continue;
+      }
+      // Not clean: looked at again next time (until an ack makes it clean).
+      if (tracked) dirty[id >>> 5]! |= 1 << (id & 31);
       // Without interest every live entity is seen: the removal pass below needs no stamps.
       if (!everything) stamp[id] = snapshotId;
       seen++;
@@ -817,10 +856,12 @@ export function createReplicationServer(options: ReplicationServerOptions): Repl
       }
       candidateCount++;
     }
-    client.stats.visible = seen;
+    // Only the listed ids were counted: without interest, the client sees every live entity.
+    client.stats.visible = listed && everything ? world.size : seen;
     // Whatever the client may hold and no longer sees (despawned, out of view) is removed.
-    // When every id the client may hold was seen above, nothing needs removing.
-    if (heldSeen !== client.held.size)
+    // When every id the client may hold was seen above, nothing needs removing (without
+    // interest: when no id the client may hold was found despawned).
+    if (listed && everything ? deadHeld : heldSeen !== client.held.size)
       for (const id of client.held) {
         const entity = slots[id];
         if (entity !== undefined && (everything || stamp[id] === snapshotId)) continue;
@@ -829,12 +870,38 @@ export function createReplicationServer(options: ReplicationServerOptions): Repl
     if (removalCount > 1) sortPrefix(removals, removalCount, (a, b) => a - b);
   };
 
+  /** The client's dirty ids in ascending order; clears their bits (collect sets them again). */
+  const dirtyIds = (client: ClientState): Int32Array => {
+    const dirty = client.dirty;
+    let list = client.dirtyList;
+    let n = 0;
+    for (let w = 0; w < dirty.length; w++) {
+      let word = dirty[w]!;
+      if (word === 0) continue;
+      dirty[w] = 0;
+      do {
+        const low = word & -word;
+        if (n === list.length) {
+          const grown = new Int32Array(Math.max(64, list.length * 2));
+          grown.set(list);
+          list = client.dirtyList = grown;
+        }
+        list[n++] = (w << 5) | (31 - Math.clz32(low));
+        word ^= low;
+      } while (word !== 0);
+    }
+    return list.subarray(0, n);
+  };
+
   /** Makes the client's per-id arrays hold at least `size` ids. */
   const reserve = (client: ClientState, size: number) => {
     client.known.reserve(size, maxFields());
     if (client.stamp.length >= size) return;
     const capacity = Math.max(64, size * 2);
-    const grow = <A extends Int32Array | Float64Array>(old: A, make: (n: number) => A): A => {
+    const grow = <A extends Int32Array | Uint32Array | Float64Array>(
+      old: A,
+      make: (n: number) => A,
+    ): A => {
       const next = make(capacity);
       next.set(old);
       return next;
@@ -845,6 +912,7 @@ export function createReplicationServer(options: ReplicationServerOptions): Repl
     client.waited = grow(client.waited, (n) => new Int32Array(n));
     client.accumulated = grow(client.accumulated, (n) => new Float64Array(n));
     client.stamp = grow(client.stamp, (n) => new Int32Array(n));
+    client.dirty = grow(client.dirty, () => new Uint32Array(Math.ceil(capacity / 32)));
   };
 
   /** Writes an entity's masked fields; numeric ones as differences when `known` is given. */
@@ -1628,6 +1696,9 @@ export function createReplicationServer(options: ReplicationServerOptions): Repl
         waited: new Int32Array(0),
         accumulated: new Float64Array(0),
         stamp: new Int32Array(0),
+        dirty: new Uint32Array(0),
+        logPosition: -1,
+        dirtyList: new Int32Array(0),
         history: new Array(historySize),
         budget: undefined,
         corrections: new Map(),

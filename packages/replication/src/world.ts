@@ -83,7 +83,51 @@ export interface World {
 export class WorldVersions {
   version = 0;
   readonly changed: number[] = [];
+  /**
+   * Ids whose `changed` moved, in order: entry `logStart + i` is `log[i]`. An encoder that read
+   * up to entry p finds every id changed since among the entries from p on, so it can skip a
+   * scan of every id. An id is logged once between two reads (`readMark`); when the log is
+   * full, its older half is dropped, and a reader left before `logStart` scans every id again.
+   */
+  log = new Int32Array(256);
+  logLength = 0;
+  logStart = 0;
+  /** The furthest entry any reader has read up to. */
+  readMark = 0;
+  /** By id: one past the id's last entry (0: never logged). */
+  private readonly loggedAt: number[] = [];
+
+  /** Sets `changed[id]` to `version` and logs the id. */
+  touch(id: number, version: number): void {
+    this.changed[id] = version;
+    // Logged since the furthest read: every reader will still come across that entry.
+    if ((this.loggedAt[id] ?? 0) > this.readMark) return;
+    if (this.logLength === this.log.length) this.makeRoom();
+    this.log[this.logLength++] = id;
+    this.loggedAt[id] = this.logStart + this.logLength;
+  }
+
+  /** One past the last entry. */
+  get logEnd(): number {
+    return this.logStart + this.logLength;
+  }
+
+  private makeRoom(): void {
+    if (this.log.length < MAX_LOG_ENTRIES) {
+      const grown = new Int32Array(this.log.length * 2);
+      grown.set(this.log);
+      this.log = grown;
+      return;
+    }
+    const half = this.logLength >> 1;
+    this.log.copyWithin(0, half, this.logLength);
+    this.logStart += half;
+    this.logLength -= half;
+  }
 }
+
+/** Entries the change log grows to before it drops its older half. */
+const MAX_LOG_ENTRIES = 1 << 16;
 
 /** What the server encoder reads from a world; not part of the public API. */
 export interface WorldInternals {
@@ -148,7 +192,7 @@ export class WorldEntity<S extends Shape = Shape> implements Entity<S> {
     this.changeVersion = spawnVersion;
     this.metaVersion = spawnVersion;
     this.owner = owner;
-    versions.changed[id] = spawnVersion;
+    versions.touch(id, spawnVersion);
   }
 
   get<K extends FieldName<S>>(field: K): FieldValue<S, K> {
@@ -182,7 +226,7 @@ export class WorldEntity<S extends Shape = Shape> implements Entity<S> {
     const version = ++this.versions.version;
     this.fieldVersions[index] = version;
     this.changeVersion = version;
-    this.versions.changed[this.id] = version;
+    this.versions.touch(this.id, version);
     // Owned fields remember who wrote them last (undefined: the server), for conflicts.
     if (this.type.ownedMask !== 0 && ((this.type.ownedMask >>> index) & 1) === 1) {
       this.authors ??= [];
@@ -203,7 +247,7 @@ export class WorldEntity<S extends Shape = Shape> implements Entity<S> {
     const version = ++this.versions.version;
     this.metaVersion = version;
     this.changeVersion = version;
-    this.versions.changed[this.id] = version;
+    this.versions.touch(this.id, version);
   }
 
   values(): EntityValues<S> {
@@ -342,7 +386,7 @@ export function createWorld(options: WorldOptions = {}): World {
         );
       live.alive = false;
       slots[entity.id] = undefined;
-      versions.changed[entity.id] = Number.POSITIVE_INFINITY;
+      versions.touch(entity.id, Number.POSITIVE_INFINITY);
       size--;
       versions.version++;
       freeIds.push(entity.id);
