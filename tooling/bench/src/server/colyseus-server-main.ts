@@ -145,6 +145,8 @@ async function handle(command: ServerCommand): Promise<void> {
         droppedTicks: 0,
         snapshotsSent: snapshotsSent - window.snapshots,
         snapshotsDropped: 0,
+        snapshotsShared: null,
+        snapshotsFollowed: null,
         inputs,
         rooms: rooms.size,
         roomSizes,

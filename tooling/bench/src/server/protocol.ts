@@ -30,6 +30,13 @@ export interface ServerReport {
   /** Snapshots the replication hosts sent / dropped (unreliable send refused) in the window. */
   snapshotsSent: number;
   snapshotsDropped: number;
+  /**
+   * Tickwire: of the snapshots encoded, those whose body was reused from another member's
+   * (`shared`), and of those the ones taken whole from a member in the same state
+   * (`followed`); null for the peer.
+   */
+  snapshotsShared: number | null;
+  snapshotsFollowed: number | null;
   /** Room inputs handled in the window. */
   inputs: number;
   rooms: number;

@@ -131,6 +131,8 @@ interface Window {
   dropped: number;
   snapshots: number;
   snapshotsDropped: number;
+  shared: number;
+  followed: number;
 }
 let window: Window | null = null;
 
@@ -138,13 +140,21 @@ function roomTotals() {
   let dropped = 0;
   let snapshots = 0;
   let snapshotsDropped = 0;
+  let shared = 0;
+  let followed = 0;
   for (const room of server.rooms.rooms()) {
     dropped += room.stats.droppedTicks;
-    const stats = stateOf(room).replication.host.stats;
-    snapshots += stats.snapshots;
-    snapshotsDropped += stats.dropped;
+    const { host, server: encoder } = stateOf(room).replication;
+    snapshots += host.stats.snapshots;
+    snapshotsDropped += host.stats.dropped;
+    // Per member (a bot never leaves during a run; one that joins later starts at 0).
+    for (const sessionId of room.clients.keys()) {
+      const stats = encoder.statsOf(sessionId);
+      shared += stats.shared;
+      followed += stats.followed;
+    }
   }
-  return { dropped, snapshots, snapshotsDropped };
+  return { dropped, snapshots, snapshotsDropped, shared, followed };
 }
 
 async function handle(command: ServerCommand): Promise<void> {
@@ -170,6 +180,8 @@ async function handle(command: ServerCommand): Promise<void> {
         dropped: totals.dropped,
         snapshots: totals.snapshots,
         snapshotsDropped: totals.snapshotsDropped,
+        shared: totals.shared,
+        followed: totals.followed,
       };
       reply({ type: 'begun' });
       return;
@@ -194,6 +206,8 @@ async function handle(command: ServerCommand): Promise<void> {
         droppedTicks: totals.dropped - window.dropped,
         snapshotsSent: totals.snapshots - window.snapshots,
         snapshotsDropped: totals.snapshotsDropped - window.snapshotsDropped,
+        snapshotsShared: totals.shared - window.shared,
+        snapshotsFollowed: totals.followed - window.followed,
         inputs: inputCount,
         rooms: stats.rooms,
         roomSizes,

@@ -437,6 +437,27 @@ function stepRows(step: Step, peer: Step | undefined, peerName: string): Row[] {
       tickwire: step.snapshotsPerBotS,
       ...withPeer(peer?.snapshotsPerBotS),
     }),
+  );
+  const { snapshotsShared, snapshotsFollowed, snapshotsSent, snapshotsDropped } = step.server;
+  const encoded = snapshotsSent + snapshotsDropped;
+  if (snapshotsShared !== null && snapshotsFollowed !== null && encoded > 0)
+    rows.push(
+      row({
+        case: name,
+        metric: 'snapshots_shared',
+        unit: '%',
+        better: 'higher',
+        tickwire: (100 * snapshotsShared) / encoded,
+      }),
+      row({
+        case: name,
+        metric: 'snapshots_followed',
+        unit: '%',
+        better: 'higher',
+        tickwire: (100 * snapshotsFollowed) / encoded,
+      }),
+    );
+  rows.push(
     row({
       case: name,
       metric: 'disconnects',
