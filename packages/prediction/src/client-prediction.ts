@@ -304,7 +304,7 @@ export function createPrediction<State, Input>(
         if (!Number.isFinite(nextOffsetLength)) {
           throw new TickwireError(
             ErrorCode.INVALID_STATE,
-            `prediction: smoothing.position returned a non-finite coordinate: [${before}] then [${after}]`,
+            `prediction: smoothing.position returned a non-finite coordinate: [${before.join(', ')}] then [${after.join(', ')}]`,
           );
         }
       }

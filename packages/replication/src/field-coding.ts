@@ -166,8 +166,8 @@ export class DeltaCoder extends DeltaDecoder {
       return;
     }
     const k = this.order(param, reference);
-    // Shifts while the code fits 31 bits (most do); a float division beyond.
-    const small = code < 0x80000000 && k < 31;
+    // Shifts while the code fits 31 bits (most do; k is at most 30); a float division beyond.
+    const small = code < 0x80000000;
     const quotient = small ? code >>> k : Math.floor(code / POW2[k]!);
     if (quotient >= ESCAPE) {
       writer.writeBits((1 << ESCAPE) - 1, ESCAPE);
@@ -186,7 +186,7 @@ export class DeltaCoder extends DeltaDecoder {
 
   private writeExpGolomb(writer: BinaryWriter, code: number, k: number, image: number): void {
     const scale = POW2[k]!;
-    const high = code < 0x80000000 && k < 31 ? code >>> k : Math.floor(code / scale);
+    const high = code < 0x80000000 ? code >>> k : Math.floor(code / scale);
     const w = high + 1;
     const n = log2Floor(w);
     if (n >= EG_ESCAPE) {

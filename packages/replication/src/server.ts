@@ -710,6 +710,19 @@ export function createReplicationServer(options: ReplicationServerOptions): Repl
   /** Some entity that wanted to be sent was left out (then no checksum can be exact). */
   let skipped = false;
 
+  /**
+   * Picks what a snapshot for `client` carries: `candidates` (spawns and updates) and
+   * `removals`.
+   *
+   * Without interest, field filters or owned fields, it does not look at every id. What it
+   * relies on: between two collects of a client, every id that may need sending is either in
+   * `client.dirty` (not clean at the last collect: sent and not yet acknowledged, deferred,
+   * paced, a despawned id the client holds) or in the world's change log from
+   * `client.logPosition` on — every change to `versions.changed` goes through
+   * `WorldVersions.touch`, and what the client knows shrinks only by acknowledged removals
+   * (nothing left to send) or with `uncertain` ids (resync, unknown fates: then it scans every
+   * id). A client behind the log's start, or one whose last collect threw, also scans.
+   */
   const collect = (client: ClientState) => {
     const snapshotId = client.nextSnapshotId;
     const slots = internals.slots;
@@ -748,6 +761,7 @@ export function createReplicationServer(options: ReplicationServerOptions): Repl
     // last time (`client.dirty`) and the ones the world logged since: no scan of every id.
     const tracked = everything && simpleMasks;
     const dirty = client.dirty;
+    let logEnd = -1;
     let listed = !everything;
     let count = everything ? slots.length : visible.length;
     if (tracked) {
@@ -762,9 +776,12 @@ export function createReplicationServer(options: ReplicationServerOptions): Repl
         count = visibleIds.length;
         listed = true;
       } else dirty.fill(0);
-      client.logPosition = end;
       if (end > versions.readMark) versions.readMark = end;
-    } else client.logPosition = -1;
+      // The log is read and the bits cleared: until the loop below has set them again, a
+      // throw (from a priority or dead-reckoning callback) must leave a full scan for next time.
+      logEnd = end;
+    }
+    client.logPosition = -1;
     let deadHeld = false;
     let seen = 0;
     for (let i = 0; i < count; i++) {
@@ -781,10 +798,10 @@ export function createReplicationServer(options: ReplicationServerOptions): Repl
       }
       const entity = slots[id];
       if (entity === undefined) {
-        // A despawned entity the client may hold, or whose removal is in flight.
-        if (tracked && (client.held.has(id) || pendingRemovals[id]! > 0)) {
+        // A despawned entity the client may hold: its removal goes out below.
+        if (tracked && client.held.has(id)) {
           dirty[id >>> 5]! |= 1 << (id & 31);
-          deadHeld ||= client.held.has(id);
+          deadHeld = true;
         }
         continue;
       }
@@ -856,6 +873,7 @@ export function createReplicationServer(options: ReplicationServerOptions): Repl
       }
       candidateCount++;
     }
+    if (tracked) client.logPosition = logEnd;
     // Only the listed ids were counted: without interest, the client sees every live entity.
     client.stats.visible = listed && everything ? world.size : seen;
     // Whatever the client may hold and no longer sees (despawned, out of view) is removed.

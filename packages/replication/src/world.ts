@@ -95,13 +95,18 @@ export class WorldVersions {
   /** The furthest entry any reader has read up to. */
   readMark = 0;
   /** By id: one past the id's last entry (0: never logged). */
-  private readonly loggedAt: number[] = [];
+  private loggedAt = new Float64Array(64);
 
   /** Sets `changed[id]` to `version` and logs the id. */
   touch(id: number, version: number): void {
     this.changed[id] = version;
+    if (id >= this.loggedAt.length) {
+      const grown = new Float64Array(Math.max(id + 1, this.loggedAt.length * 2));
+      grown.set(this.loggedAt);
+      this.loggedAt = grown;
+    }
     // Logged since the furthest read: every reader will still come across that entry.
-    if ((this.loggedAt[id] ?? 0) > this.readMark) return;
+    if (this.loggedAt[id]! > this.readMark) return;
     if (this.logLength === this.log.length) this.makeRoom();
     this.log[this.logLength++] = id;
     this.loggedAt[id] = this.logStart + this.logLength;

@@ -486,7 +486,7 @@ describe('integer images of numeric types (packed)', () => {
 
   it('packs angles outside [0, 2π) and −0 like write does', () => {
     const packed = t.angle(8).packed!;
-    for (const value of [-0, -1e-9, 2 * Math.PI, 7 * Math.PI, -7 * Math.PI, 1e12, -1e12]) {
+    for (const value of [-0, -1e-9, 2 * Math.PI, 7 * Math.PI, -1e12, 1e305, -Number.MAX_VALUE]) {
       const schema = defineSchema(t.angle(8));
       const image = packed.pack(value);
       expect(Object.is(image, packed.pack(schema.decode(schema.encode(value))))).toBe(true);

@@ -422,7 +422,7 @@ function entropyFloor(motion: Motion, precision: Precision, changedPerTick: numb
 const REPEATS = (quick: boolean) => (quick ? 3 : 7);
 
 /**
- * Runs both libraries `count` times, alternating (so a slow moment of the machine hits both),
+ * Runs both libraries `count` times, taking turns (so a slow moment of the machine hits both),
  * and returns each one's median times; the byte figures are the same in every run (seeded and
  * deterministic), which is checked.
  */
@@ -434,8 +434,14 @@ function pairedRuns(
   const a: Figures[] = [];
   const b: Figures[] = [];
   for (let i = 0; i < count; i++) {
-    a.push(ours());
-    b.push(theirs());
+    // Each goes first every other time: what one run leaves (GC, JIT work) hits both.
+    if (i % 2 === 0) {
+      a.push(ours());
+      b.push(theirs());
+    } else {
+      b.push(theirs());
+      a.push(ours());
+    }
   }
   return [medianOf(a), medianOf(b)];
 }
