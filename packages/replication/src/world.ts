@@ -97,14 +97,17 @@ export class WorldVersions {
   /** By id: one past the id's last entry (0: never logged). */
   private loggedAt = new Float64Array(64);
 
-  /** Sets `changed[id]` to `version` and logs the id. */
+  /** Makes room for id `id` (spawns call it; ids are allocated there). */
+  reserve(id: number): void {
+    if (id < this.loggedAt.length) return;
+    const grown = new Float64Array(Math.max(id + 1, this.loggedAt.length * 2));
+    grown.set(this.loggedAt);
+    this.loggedAt = grown;
+  }
+
+  /** Sets `changed[id]` to `version` and logs the id (`reserve` made room for it). */
   touch(id: number, version: number): void {
     this.changed[id] = version;
-    if (id >= this.loggedAt.length) {
-      const grown = new Float64Array(Math.max(id + 1, this.loggedAt.length * 2));
-      grown.set(this.loggedAt);
-      this.loggedAt = grown;
-    }
     // Logged since the furthest read: every reader will still come across that entry.
     if (this.loggedAt[id]! > this.readMark) return;
     if (this.logLength === this.log.length) this.makeRoom();
@@ -197,6 +200,7 @@ export class WorldEntity<S extends Shape = Shape> implements Entity<S> {
     this.changeVersion = spawnVersion;
     this.metaVersion = spawnVersion;
     this.owner = owner;
+    versions.reserve(id);
     versions.touch(id, spawnVersion);
   }
 
