@@ -1,7 +1,6 @@
 import { defineProject } from '../../vitest.shared.js';
 
 export default defineProject({
-  testTimeoutMs: 60_000,
   coverage: {
     include: ['src/**/*.ts'],
     exclude: ['src/**/*.test.ts', 'src/**/index.ts'],
