@@ -153,6 +153,32 @@ describe('createPromMetrics', () => {
     expect(invalidMessage(() => counter.inc(-1, labels))).toContain('can only increase');
     samples = await read();
     expect(samples.get('tickwire_frames_total{room="arena",type="chat"}')).toBe(2);
+    // After a reset of the registry the same object counts again from zero.
+    metrics.registry.resetMetrics();
+    counter.inc(3, labels);
+    expect((await read()).get('tickwire_frames_total{room="arena",type="chat"}')).toBe(3);
+  });
+
+  it('records gauges and histograms through a reused labels object, following its changes', async () => {
+    const metrics = createPromMetrics();
+    const gauge = metrics.gauge('members', { labelNames: ['room'] });
+    const histogram = metrics.histogram('step_ms', { labelNames: ['room'], buckets: [1, 10] });
+    const labels: Record<string, string> = { room: 'a' };
+    gauge.set(5, labels);
+    gauge.inc(2, labels);
+    gauge.dec(1, labels);
+    histogram.observe(0.5, labels);
+    histogram.observe(5, labels);
+    labels.room = 'b';
+    gauge.set(9, labels);
+    histogram.observe(20, labels);
+    const samples = parseExposition(await metrics.text()).samples;
+    expect(samples.get('tickwire_members{room="a"}')).toBe(6);
+    expect(samples.get('tickwire_members{room="b"}')).toBe(9);
+    expect(samples.get('tickwire_step_ms_bucket{le="1",room="a"}')).toBe(1);
+    expect(samples.get('tickwire_step_ms_count{room="a"}')).toBe(2);
+    expect(samples.get('tickwire_step_ms_bucket{le="10",room="b"}')).toBe(0);
+    expect(samples.get('tickwire_step_ms_count{room="b"}')).toBe(1);
   });
 
   it('fixes no labels when the first observation has none', () => {
