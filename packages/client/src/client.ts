@@ -20,6 +20,7 @@ import {
   type TimeSource,
   toTickwireError,
 } from '@tickwire/core';
+import { createReplica, type Replica } from '@tickwire/replication';
 import {
   createSessionLink,
   decodeError,
@@ -258,6 +259,8 @@ interface PendingRequest {
   readonly resolve: (room: ClientRoom<MessageDefinitions, MessageDefinitions>) => void;
   readonly reject: (error: TickwireError) => void;
   readonly roomOptions: ClientRoomOptions<MessageDefinitions, MessageDefinitions>;
+  /** The room's replica (with `roomOptions.replication`), made before the request is sent. */
+  readonly replica: Replica | null;
   readonly cancel: () => void;
 }
 
@@ -398,6 +401,7 @@ export function createClient(options: ClientOptions): Client {
             joined,
             link!,
             request.roomOptions,
+            request.replica,
             requestTimeoutMs,
             time,
           );
@@ -722,8 +726,11 @@ export function createClient(options: ClientOptions): Client {
       );
     const requestId = nextRequestId++;
     let frame: Uint8Array;
+    let replica: Replica | null;
     try {
       frame = encodeJoinRoom({ requestId, mode, target, options: joinOptions });
+      // Made now, so that bad replication options fail the request before a seat is taken.
+      replica = roomOptions.replication ? createReplica(roomOptions.replication) : null;
     } catch (error) {
       return Promise.reject(error);
     }
@@ -741,6 +748,7 @@ export function createClient(options: ClientOptions): Client {
         resolve: resolve as unknown as PendingRequest['resolve'],
         reject,
         roomOptions: roomOptions as unknown as PendingRequest['roomOptions'],
+        replica,
         cancel: () => timer.cancel(),
       });
       try {

@@ -8,7 +8,14 @@ import {
   type TickwireError,
 } from '@tickwire/core';
 import { createMemoryClient, createMemoryNetwork, type MemoryNetwork } from '@tickwire/core/memory';
-import { createReplicationServer, createWorld, defineEntityType } from '@tickwire/replication';
+import {
+  createReplicationServer,
+  createWorld,
+  defineEntityType,
+  desyncDiagnosis,
+  ownedFields,
+  RESYNC_FLAG,
+} from '@tickwire/replication';
 import {
   encodeError,
   encodeRoomJoined,
@@ -398,6 +405,89 @@ describe('replication', () => {
     time.advance(100);
     await flush();
     expect(session.frames.filter((frame) => frame.opcode === Opcode.SnapshotAck)).toHaveLength(1);
+  });
+
+  it('writes owned fields with the ownership option, and refuses owned types without it', async () => {
+    const Ship = defineEntityType('ship', { x: t.u16(), hp: t.u8() }, { owned: ['x'] });
+    const joins = () => session.frames.filter((frame) => frame.opcode === Opcode.JoinRoom);
+    // Without it the request fails at once, before a seat is asked for.
+    await expect(
+      client.join('arena', undefined, { replication: { types: [Ship] } }),
+    ).rejects.toMatchObject({
+      code: ErrorCode.INVALID_ARGUMENT,
+      message: expect.stringContaining("entity type 'ship' has owned fields"),
+    });
+    await flush();
+    expect(joins()).toHaveLength(0);
+
+    const world = createWorld({ types: [Ship] });
+    const replication = createReplicationServer({ world });
+    replication.addClient('c');
+    const ship = world.spawn(Ship, { x: 1, hp: 2 }, { owner: 'c' });
+    replication.update();
+    const snapshot = replication.snapshotFor('c');
+    server.options.onJoin = (join, s) => {
+      queueMicrotask(() => {
+        const frame = new Uint8Array(2 + snapshot.byteLength);
+        frame[0] = Opcode.Snapshot;
+        frame.set(snapshot, 2);
+        s.link.send(frame, 'unreliable');
+      });
+      return { roomId: `${join.target}-r`, name: join.target };
+    };
+    const room = await client.join('arena', undefined, {
+      replication: { types: [Ship], ownership: ownedFields },
+    });
+    await flush();
+    const mine = room.replica!.get(ship.id)!;
+    expect(mine.owned).toBe(true);
+    room.replica!.set(mine, 'x', 7);
+    expect(mine.get('x')).toBe(7);
+    expect(room.replication!.sendChanges()).toBe(true);
+    await flush();
+    const changes = session.frames.filter((frame) => frame.opcode === Opcode.OwnerChanges);
+    expect(changes).toHaveLength(1);
+    expect(replication.receiveChanges('c', changes[0]!.data.subarray(2)).accepted).toBe(1);
+    expect(ship.get('x')).toBe(7);
+  });
+
+  it('names the field of a desync with the diagnosis option', async () => {
+    const world = createWorld({ types: [Player] });
+    const replication = createReplicationServer({ world, checksums: true });
+    replication.addClient('c');
+    const player = world.spawn(Player, { x: 1, hp: 2 });
+    let send = (_opcode: number, _flags: number, _payload: Uint8Array): void => {};
+    server.options.onJoin = (join, s) => {
+      send = (opcode, flags, payload) => {
+        const frame = new Uint8Array(2 + payload.byteLength);
+        frame[0] = opcode;
+        frame[1] = flags;
+        frame.set(payload, 2);
+        s.link.send(frame, 'reliable');
+      };
+      return { roomId: `${join.target}-r`, name: join.target };
+    };
+    const room = await client.join('arena', undefined, {
+      replication: { types: [Player], diagnosis: desyncDiagnosis },
+    });
+    const replica = room.replica!;
+    const desyncs: string[] = [];
+    replica.on('desync', (desync) => desyncs.push(desync.path));
+    const snapshot = async () => {
+      replication.update();
+      send(Opcode.Snapshot, 0, replication.snapshotFor('c'));
+      await flush();
+      replication.receiveAck('c', replica.ack());
+    };
+    await snapshot();
+    (replica.get(player.id) as unknown as { fieldValues: unknown[] }).fieldValues[1] = 99;
+    player.set('x', 3);
+    await snapshot();
+    expect(replica.mismatchedSnapshot).toBe(replica.lastSnapshotId);
+    send(Opcode.Snapshot, RESYNC_FLAG, replication.resync('c', replica.mismatchedSnapshot)!);
+    await flush();
+    expect(desyncs).toEqual([`entity ${player.id} (player).hp`]);
+    expect(room.replication!.stats.desyncs).toBe(1);
   });
 
   it('frames sent before the room exists do not reach a room joined later', async () => {

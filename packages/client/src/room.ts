@@ -11,10 +11,11 @@ import {
 } from '@tickwire/core';
 import {
   connectReplica,
-  createReplica,
+  type DesyncDiagnosis,
   type EntityType,
   type Replica,
   type ReplicaConnection,
+  type ReplicaOwnership,
   type RpcClient,
 } from '@tickwire/replication';
 import {
@@ -41,6 +42,17 @@ export interface ClientRoomOptions<C extends MessageDefinitions, S extends Messa
     rpc?: RpcClient;
     /** @default true */
     resyncOnMismatch?: boolean;
+    /**
+     * `ownedFields` (from `@tickwire/replication`): the client side of owned fields
+     * (`replica.set`, sent by `replication.sendChanges()`); required when a type has `owned`
+     * fields.
+     */
+    ownership?: ReplicaOwnership;
+    /**
+     * `desyncDiagnosis` (from `@tickwire/replication`) names the first differing field when a
+     * checksum mismatches (the replica's `desync` event); off by default.
+     */
+    diagnosis?: DesyncDiagnosis;
   };
 }
 
@@ -106,6 +118,7 @@ export function createClientRoom<C extends MessageDefinitions, S extends Message
   joined: RoomJoinedFrame,
   link: SessionLink,
   options: ClientRoomOptions<C, S>,
+  replica: Replica | null,
   requestTimeoutMs: number,
   time: TimeSource,
 ): { room: ClientRoom<C, S>; handle: RoomHandle } {
@@ -113,14 +126,7 @@ export function createClientRoom<C extends MessageDefinitions, S extends Message
   let state: 'joined' | 'left' = 'joined';
   const waitingLeave: (() => void)[] = [];
   // Before any frame behind RoomJoined is read: the first snapshot may be the very next one.
-  const replica = options.replication ? createReplica({ types: options.replication.types }) : null;
-  const replication =
-    replica === null
-      ? null
-      : connectReplica(replica, link, {
-          rpc: options.replication?.rpc,
-          resyncOnMismatch: options.replication?.resyncOnMismatch ?? true,
-        });
+  const replication = replica === null ? null : connectReplica(replica, link, options.replication);
 
   // Messages that arrive before the first listener (a room greets in onJoin, and the frame is
   // behind RoomJoined, before `await join()` returns) are held and delivered right after the

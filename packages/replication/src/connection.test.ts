@@ -29,7 +29,7 @@ import {
 } from './connection.js';
 import { defineEntityType } from './entity-type.js';
 import { createFilterInterest } from './interest.js';
-import { createReplica, type Replica } from './replica.js';
+import { createReplica, desyncDiagnosis, ownedFields, type Replica } from './replica.js';
 import {
   createRpcClient,
   createRpcRegistry,
@@ -557,6 +557,8 @@ describe('replication over connections', () => {
     // One request while waiting for the answer, however many snapshots mismatch meanwhile.
     expect(client!.connection.stats.resyncRequests).toBe(1);
     expect(game.host.stats.resyncs).toBe(1);
+    // Diagnosis is opt-in (`diagnosis: desyncDiagnosis`): without it the repair alone happens.
+    expect(client!.connection.stats.desyncs).toBe(0);
     const repairedFrom = client!.applied.at(-1)!;
     expect(replicaState(client!.replica)).toEqual(client!.recorded.get(repairedFrom));
     const count = mismatches.length;
@@ -688,7 +690,11 @@ describe('authority and diagnosis over connections', () => {
     const host = createReplicationHost({ server });
     const refused: string[] = [];
     host.on('rejected', (clientId, error) => refused.push(`${clientId} ${error.code}`));
-    const replica = createReplica({ types: [Avatar] });
+    const replica = createReplica({
+      types: [Avatar],
+      ownership: ownedFields,
+      diagnosis: desyncDiagnosis,
+    });
     const [serverSide, clientSide] = createMemoryConnectionPair();
     host.attach('p', serverSide);
     const link = connectReplica(replica, clientSide);

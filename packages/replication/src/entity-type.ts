@@ -99,7 +99,6 @@ export function defineEntityType<S extends Shape>(
       `entity type '${name}' must have 1 to ${MAX_ENTITY_FIELDS} fields, got ${fieldNames.length}`,
     );
   const fieldTypes = fieldNames.map((field) => shape[field] as Type<unknown>);
-  const indices = new Map<string, number>(fieldNames.map((field, index) => [field, index]));
   // An object in V8's fast mode (a prototype-less one is a slower dictionary) whose prototype
   // chain ends before Object.prototype, so inherited names (`toString`, anything added to
   // Object.prototype) are not fields. Fields are defined, not assigned, so one named
@@ -124,7 +123,7 @@ export function defineEntityType<S extends Shape>(
     );
   let ownedMask = 0;
   for (const field of options.owned ?? []) {
-    const index = indices.get(field);
+    const index = lookup[field];
     if (index === undefined)
       throw new TickwireError(
         ErrorCode.INVALID_ARGUMENT,
@@ -155,14 +154,22 @@ function positive(type: string, name: string, value: number, integer: boolean): 
   return value;
 }
 
-/** Checks a list of types given to a world or a replica. */
-export function checkTypes(types: readonly EntityType[], owner: string): void {
+/**
+ * Checks a list of types given to a world or a replica; with `owned` false, types with owned
+ * fields are refused too (a replica without the `ownership` option).
+ */
+export function checkTypes(types: readonly EntityType[], owner: string, owned = true): void {
   const names = new Set<string>();
   for (const type of types) {
     if (names.has(type.name))
       throw new TickwireError(
         ErrorCode.INVALID_ARGUMENT,
         `${owner}: entity type '${type.name}' is listed twice`,
+      );
+    if (!owned && type.ownedMask !== 0)
+      throw new TickwireError(
+        ErrorCode.INVALID_ARGUMENT,
+        `${owner}: entity type '${type.name}' has owned fields: pass ownership: ownedFields`,
       );
     names.add(type.name);
   }

@@ -75,20 +75,23 @@ export function deltaBits(code: number, param: number, bits: number): number {
  * server's side, so client bundles leave it out.
  */
 export class DeltaDecoder {
-  readonly bits: number;
-  protected readonly size: number;
-  protected readonly half: number;
-  protected readonly wrap: boolean;
+  // Declared, not class fields: the constructor sets them all, and `declare` emits no field
+  // definitions (smaller bundles; the shape is the same for every decoder).
+  declare readonly packed: Packed<unknown>;
+  declare readonly relative: boolean;
+  declare readonly bits: number;
+  declare protected readonly size: number;
+  declare protected readonly half: number;
+  declare protected readonly wrap: boolean;
 
   /**
    * @param relative f32 patterns: the parameter is scaled by the reference's exponent, so one
    *   parameter fits small and large values alike (a move of 4 units is 2^16 steps at 1000
    *   but 2^22 at 3).
    */
-  constructor(
-    readonly packed: Packed<unknown>,
-    readonly relative = false,
-  ) {
+  constructor(packed: Packed<unknown>, relative = false) {
+    this.packed = packed;
+    this.relative = relative;
     this.bits = packed.bits;
     this.size = 2 ** packed.bits;
     this.half = this.size / 2;

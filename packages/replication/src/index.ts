@@ -43,10 +43,15 @@ export {
 export {
   createReplica,
   type Desync,
+  type DesyncDiagnosis,
+  desyncDiagnosis,
+  type ExpectedEntity,
+  ownedFields,
   type Replica,
   type ReplicaEntity,
   type ReplicaEvents,
   type ReplicaOptions,
+  type ReplicaOwnership,
 } from './replica.js';
 export {
   createRpcClient,

@@ -9,6 +9,7 @@ import {
   createReplicationServer,
   createWorld,
   defineEntityType,
+  ownedFields,
 } from './index.js';
 
 // The README's examples, with assertions instead of logging.
@@ -80,7 +81,7 @@ it('runs the README example over connections', async () => {
   const mine = world.spawn(Ship, { x: 100, y: 100, hp: 100 }, { owner: 'ann' });
   const far = world.spawn(Ship, { x: 900, y: 900, hp: 100 });
 
-  const replica = createReplica({ types: [Ship] });
+  const replica = createReplica({ types: [Ship], ownership: ownedFields }); // the client side of owned fields
   const link = connectReplica(replica, clientSide);
 
   const tick = async () => {

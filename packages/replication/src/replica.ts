@@ -68,6 +68,77 @@ export interface Desync {
 export interface ReplicaOptions {
   /** The server's entity types in the same order. */
   types: readonly EntityType[];
+  /**
+   * The client side of owned fields, opt-in: pass {@link ownedFields} for `set`, `takeChanges`
+   * and `applyCorrections` to write the fields this client owns. Required when a type has
+   * `owned` fields (createReplica throws INVALID_ARGUMENT without it); bundles without it are
+   * smaller.
+   * @default none
+   */
+  ownership?: ReplicaOwnership;
+  /**
+   * Desync diagnosis, opt-in: pass {@link desyncDiagnosis} and the replica keeps a copy of its
+   * state at each checksum mismatch, for `diagnose` to name the first difference. Without it
+   * nothing is kept and `diagnose` returns undefined (bundles without it are smaller).
+   * @default none
+   */
+  diagnosis?: DesyncDiagnosis;
+}
+
+/**
+ * The client side of owned fields, given to createReplica as `ownership`: starts the
+ * owned-field bookkeeping of one replica. The implementation is {@link ownedFields}.
+ */
+export type ReplicaOwnership = (replica: OwnershipContext) => OwnedFieldWrites;
+
+/** What a replica gives its {@link ReplicaOwnership}. */
+interface OwnershipContext {
+  readonly types: readonly EntityType[];
+  /** Per type and field, the delta decoder of a numeric field (its image), else undefined. */
+  readonly coders: readonly (readonly (DeltaDecoder | undefined)[])[];
+  /** The record of `id`, if the replica holds it. */
+  get(id: number): ReplicaRecord | undefined;
+  readonly lastSnapshotId: number;
+  readonly emitter: Emitter<ReplicaEvents>;
+}
+
+/** The owned-field half of a replica (see {@link Replica}'s methods of the same names). */
+interface OwnedFieldWrites {
+  /** `set` once the replica checked that the entity is its own and `field` an owned one. */
+  set(record: ReplicaRecord, index: number, field: string, value: unknown): void;
+  takeChanges(): Uint8Array | undefined;
+  applyCorrections(bytes: Uint8Array): void;
+}
+
+/**
+ * How a replica diagnoses a desync; the implementation is {@link desyncDiagnosis}, given as
+ * `createReplica({ types, diagnosis: desyncDiagnosis })`.
+ */
+export interface DesyncDiagnosis {
+  /** A copy of what `entities` hold (the fields checksums cover), taken at a mismatch. */
+  capture(entities: Iterable<ReplicaEntity>): unknown;
+  /**
+   * The first difference, in id order, between a copy `capture` took after snapshot
+   * `snapshotId` and `expected`, what the server expected then (decoded `server.resync` bytes).
+   */
+  compare(
+    held: unknown,
+    expected: readonly ExpectedEntity[],
+    types: readonly EntityType[],
+    snapshotId: number,
+  ): Desync | undefined;
+}
+
+/** An entity as the server expected a replica to hold it (see {@link DesyncDiagnosis}). */
+export interface ExpectedEntity {
+  id: number;
+  generation: number;
+  /** Index in the replica's `types`. */
+  typeIndex: number;
+  /** The fields the replica holds (the others are hidden from it or its own). */
+  mask: number;
+  /** Values by field index (only the masked ones are set). */
+  values: readonly unknown[];
 }
 
 /** The client side of replication: applies snapshots and holds the replicated entities. */
@@ -99,8 +170,9 @@ export interface Replica extends Subscribable<ReplicaEvents> {
   extrapolate<S extends Shape>(entity: ReplicaEntity<S>, tick: number): EntityValues<S>;
   /**
    * Writes a field this client owns (`entity.owned` and the field listed in the type's
-   * `owned`): applied at once locally, sent with the next `takeChanges`. Throws FORBIDDEN for
-   * a field the client does not own, VALIDATION_FAILED for a bad value.
+   * `owned`; the `ownership` option): applied at once locally, sent with the next
+   * `takeChanges`. Throws FORBIDDEN for a field the client does not own, VALIDATION_FAILED for
+   * a bad value.
    */
   set<S extends Shape, K extends FieldName<S>>(
     entity: ReplicaEntity<S>,
@@ -112,13 +184,14 @@ export interface Replica extends Subscribable<ReplicaEvents> {
   /**
    * Applies the server's corrections (`server.takeCorrections`): authoritative values of owned
    * fields, except those this client wrote again since; emits `rollback`. Throws DECODE_FAILED
-   * on malformed bytes (nothing applied).
+   * on malformed bytes (nothing applied), PROTOCOL_ERROR when no type has owned fields.
    */
   applyCorrections(bytes: Uint8Array): void;
   /**
    * After a `mismatch`: compares the state this replica held after the mismatched snapshot
    * with what the server expected (the bytes `server.resync(clientId, snapshotId)` returned),
-   * returns the first difference and emits `desync`. Undefined when there is nothing to compare.
+   * returns the first difference and emits `desync`. Undefined when there is nothing to compare,
+   * and always without the `diagnosis` option (which keeps that state).
    */
   diagnose(bytes: Uint8Array): Desync | undefined;
   /** The snapshot id of the last checksum mismatch not yet diagnosed, 0 when none. */
@@ -126,30 +199,56 @@ export interface Replica extends Subscribable<ReplicaEvents> {
 }
 
 class ReplicaRecord<S extends Shape = Shape> implements ReplicaEntity<S> {
+  // Declared, not class fields: the constructor sets them all, and `declare` emits no field
+  // definitions (smaller bundles; the shape is the same for every record).
+  declare readonly id: number;
+  declare generation: number;
+  declare type: EntityType<S>;
+  declare readonly typeIndex: number;
+  declare readonly fieldValues: unknown[];
+  /** Integer images of the numeric fields (NaN for the others and for hidden fields). */
+  declare readonly images: number[];
+  /** Fields the server sent (the others are hidden from this client). */
+  declare mask: number;
+  declare owned: boolean;
+  declare tick: number;
+  /** The snapshot that created this record: before it the client did not hold it. */
+  declare since: number;
   /**
    * Changes of numeric fields since the oldest baseline the server may still use, oldest
    * first, as flat triples (snapshot id, field index, previous image) from `undoHead` to
    * `undoEnd`: differences are decoded against the image as of the baseline.
    */
-  undo: number[] | undefined;
-  undoHead = 0;
-  undoEnd = 0;
+  declare undo: number[] | undefined;
+  declare undoHead: number;
+  declare undoEnd: number;
 
   constructor(
-    readonly id: number,
-    public generation: number,
-    public type: EntityType<S>,
-    readonly typeIndex: number,
-    readonly fieldValues: unknown[],
-    /** Integer images of the numeric fields (NaN for the others and for hidden fields). */
-    readonly images: number[],
-    /** Fields the server sent (the others are hidden from this client). */
-    public mask: number,
-    public owned: boolean,
-    public tick: number,
-    /** The snapshot that created this record: before it the client did not hold it. */
-    public since: number,
-  ) {}
+    id: number,
+    generation: number,
+    type: EntityType<S>,
+    typeIndex: number,
+    fieldValues: unknown[],
+    images: number[],
+    mask: number,
+    owned: boolean,
+    tick: number,
+    since: number,
+  ) {
+    this.id = id;
+    this.generation = generation;
+    this.type = type;
+    this.typeIndex = typeIndex;
+    this.fieldValues = fieldValues;
+    this.images = images;
+    this.mask = mask;
+    this.owned = owned;
+    this.tick = tick;
+    this.since = since;
+    this.undo = undefined;
+    this.undoHead = 0;
+    this.undoEnd = 0;
+  }
 
   get<K extends FieldName<S>>(field: K): FieldValue<S, K> {
     const index = this.type.fieldIndex(field);
@@ -211,13 +310,6 @@ class ReplicaRecord<S extends Shape = Shape> implements ReplicaEntity<S> {
   }
 }
 
-interface Captured {
-  generation: number;
-  type: EntityType;
-  mask: number;
-  values: unknown[];
-}
-
 interface DecodedSpawn {
   id: number;
   generation: number;
@@ -233,7 +325,7 @@ interface DecodedSpawn {
 /** Creates a client replica. */
 export function createReplica(options: ReplicaOptions): Replica {
   const types = [...options.types];
-  checkTypes(types, 'createReplica');
+  checkTypes(types, 'createReplica', options.ownership !== undefined);
   const typeBits = bitsFor(types.length);
   const packedFields: (DeltaDecoder | undefined)[][] = types.map((type) =>
     type.fieldTypes.map((fieldType) => deltaDecoderOf(fieldType)),
@@ -254,13 +346,20 @@ export function createReplica(options: ReplicaOptions): Replica {
   const unions: number[] = [];
   let lastSnapshotId = 0;
   let lastTick = 0;
-  /** Owned-field writes: a sequence number per write, pending fields per entity id. */
-  let writeSequence = 0;
-  let mismatch: { snapshotId: number; state: Map<number, Captured> } | undefined;
-  const pendingWrites = new Map<number, { record: ReplicaRecord; mask: number }>();
-  const writeSequences = new WeakMap<ReplicaRecord, number[]>();
+  const { diagnosis } = options;
+  /** The last mismatched snapshot not yet diagnosed, with what `diagnosis` kept of the state. */
+  let mismatch: { snapshotId: number; held: unknown } | undefined;
   /** Bit i: snapshot `lastSnapshotId − 1 − i` was applied. */
   let earlier = 0;
+  const owned = options.ownership?.({
+    types,
+    coders: packedFields,
+    get: (id) => entities.get(id),
+    get lastSnapshotId() {
+      return lastSnapshotId;
+    },
+    emitter,
+  });
 
   const namesOf = (type: EntityType, mask: number): string[] => {
     const names: string[] = [];
@@ -496,82 +595,21 @@ export function createReplica(options: ReplicaOptions): Replica {
     for (const [entity, fields] of updateEvents) emitter.emit('update', entity, fields);
     if (checksum !== undefined && checksum !== stateChecksum()) {
       // Keep what this replica held, to diagnose against the server's expectation.
-      mismatch = { snapshotId, state: captureState() };
+      mismatch = { snapshotId, held: diagnosis?.capture(entities.values()) };
       emitter.emit('mismatch', snapshotId);
     }
     return snapshotId;
   };
 
-  const captureState = (): Map<number, Captured> => {
-    const state = new Map<number, Captured>();
-    for (const entity of entities.values())
-      state.set(entity.id, {
-        generation: entity.generation,
-        type: entity.type,
-        mask: checkedMask(entity),
-        values: [...entity.fieldValues],
-      });
-    return state;
-  };
-
   const diagnose = (bytes: Uint8Array): Desync | undefined => {
     const expected = decodeOwned(types, bytes, true);
     if (mismatch === undefined || expected.snapshotId !== mismatch.snapshotId) return undefined;
-    const { snapshotId, state } = mismatch;
-    const found = (
-      entityId: number,
-      expectedValue: unknown,
-      actual: unknown,
-      type?: EntityType,
-      field?: string,
-    ): Desync => ({
-      snapshotId,
-      entityId,
-      path:
-        field === undefined ? `entity ${entityId}` : `entity ${entityId} (${type!.name}).${field}`,
-      ...(field === undefined ? {} : { field }),
-      expected: expectedValue,
-      actual,
-    });
-    const ids = new Set<number>([...state.keys(), ...expected.entries.map((e) => e.id)]);
-    const byId = new Map(expected.entries.map((e) => [e.id, e]));
-    let desync: Desync | undefined;
-    for (const id of [...ids].sort((a, b) => a - b)) {
-      const want = byId.get(id);
-      const have = state.get(id);
-      if (want === undefined || have === undefined) {
-        desync = found(
-          id,
-          want === undefined ? 'absent' : 'present',
-          have === undefined ? 'absent' : 'present',
-        );
-        break;
-      }
-      const type = types[want.typeIndex]!;
-      if (have.type !== type || have.generation !== want.generation) {
-        desync = found(
-          id,
-          `${type.name}#${want.generation}`,
-          `${have.type.name}#${have.generation}`,
-        );
-        break;
-      }
-      for (let field = 0; field < type.fieldNames.length && desync === undefined; field++) {
-        const expectedValue = ((want.mask >>> field) & 1) === 1 ? want.values[field] : undefined;
-        const actual = ((have.mask >>> field) & 1) === 1 ? have.values[field] : undefined;
-        if (!valuesEqual(expectedValue, actual))
-          desync = found(id, expectedValue, actual, type, type.fieldNames[field]!);
-      }
-      if (desync !== undefined) break;
-    }
+    const { snapshotId, held } = mismatch;
     mismatch = undefined;
+    const desync = diagnosis?.compare(held, expected.entries, types, snapshotId);
     if (desync !== undefined) emitter.emit('desync', desync);
     return desync;
   };
-
-  /** The fields that count in checksums: what the server sent, less the owner's own fields. */
-  const checkedMask = (entity: ReplicaRecord): number =>
-    entity.owned ? (entity.mask & ~entity.type.ownedMask) >>> 0 : entity.mask;
 
   const stateChecksum = (): number => {
     let sum = 0;
@@ -583,13 +621,6 @@ export function createReplica(options: ReplicaOptions): Replica {
         0;
     }
     return sum;
-  };
-
-  /** Sets a field written locally (or corrected), with its image. */
-  const store = (record: ReplicaRecord, field: number, value: unknown): void => {
-    record.fieldValues[field] = value;
-    const coder = packedFields[record.typeIndex]![field];
-    record.images[field] = coder === undefined ? Number.NaN : coder.packed.pack(value);
   };
 
   return {
@@ -622,11 +653,56 @@ export function createReplica(options: ReplicaOptions): Replica {
           ErrorCode.INVALID_ARGUMENT,
           `entity type '${record.type.name}' has no field '${field}'`,
         );
-      if (!record.owned || ((record.type.ownedMask >>> index) & 1) === 0)
+      if (owned === undefined || !record.owned || ((record.type.ownedMask >>> index) & 1) === 0)
         throw new TickwireError(
           ErrorCode.FORBIDDEN,
           `field '${field}' of entity ${record.id} is not owned by this client`,
         );
+      owned.set(record, index, field, value);
+    },
+    takeChanges: () => owned?.takeChanges(),
+    applyCorrections(bytes) {
+      if (owned === undefined)
+        throw new TickwireError(
+          ErrorCode.PROTOCOL_ERROR,
+          'corrections: no entity type of this replica has owned fields',
+        );
+      owned.applyCorrections(bytes);
+    },
+    // decodeOwned throws DECODE_FAILED for malformed bytes.
+    diagnose,
+    get mismatchedSnapshot() {
+      return mismatch?.snapshotId ?? 0;
+    },
+    extrapolate(entity, tick) {
+      const values = entity.values();
+      const model = entity.type.deadReckoning;
+      return model === undefined ? values : model.extrapolate(values, tick - entity.tick);
+    },
+    ...subscribable(emitter),
+  };
+}
+
+/**
+ * The client side of owned fields for {@link createReplica} (`ownership: ownedFields`): a write
+ * is validated, applied at once and numbered; `takeChanges` encodes the writes since the last
+ * call; `applyCorrections` takes the server's authoritative values, except for fields written
+ * again after the server processed them, and emits `rollback`.
+ */
+export const ownedFields: ReplicaOwnership = (replica) => {
+  const { types, coders, emitter } = replica;
+  /** A sequence number per write, the pending fields per entity id, the last write per field. */
+  let writeSequence = 0;
+  const pendingWrites = new Map<number, { record: ReplicaRecord; mask: number }>();
+  const writeSequences = new WeakMap<ReplicaRecord, number[]>();
+  /** Sets a field written locally (or corrected), with its image. */
+  const store = (record: ReplicaRecord, field: number, value: unknown): void => {
+    record.fieldValues[field] = value;
+    const coder = coders[record.typeIndex]![field];
+    record.images[field] = coder === undefined ? Number.NaN : coder.packed.pack(value);
+  };
+  return {
+    set(record, index, field, value) {
       checkField(record.type, index, value);
       let sequences = writeSequences.get(record);
       if (sequences === undefined) {
@@ -645,7 +721,7 @@ export function createReplica(options: ReplicaOptions): Replica {
       if (pendingWrites.size === 0) return undefined;
       const entries: OwnedEntry[] = [];
       for (const { record, mask } of pendingWrites.values())
-        if (entities.get(record.id) === record && record.owned)
+        if (replica.get(record.id) === record && record.owned)
           entries.push({
             id: record.id,
             generation: record.generation,
@@ -655,12 +731,16 @@ export function createReplica(options: ReplicaOptions): Replica {
           });
       pendingWrites.clear();
       if (entries.length === 0) return undefined;
-      return encodeOwned(types, { sequence: writeSequence, snapshotId: lastSnapshotId, entries });
+      return encodeOwned(types, {
+        sequence: writeSequence,
+        snapshotId: replica.lastSnapshotId,
+        entries,
+      });
     },
     applyCorrections(bytes) {
       const message = decodeOwned(types, bytes);
       for (const entry of message.entries) {
-        const record = entities.get(entry.id);
+        const record = replica.get(entry.id);
         if (record === undefined || record.generation !== entry.generation) continue;
         if (record.typeIndex !== entry.typeIndex) continue;
         const sequences = writeSequences.get(record);
@@ -675,24 +755,75 @@ export function createReplica(options: ReplicaOptions): Replica {
         if (fields.length > 0) emitter.emit('rollback', record, fields);
       }
     },
-    diagnose(bytes) {
-      try {
-        return diagnose(bytes);
-      } catch (error) {
-        throw toDecodeError(error);
-      }
-    },
-    get mismatchedSnapshot() {
-      return mismatch?.snapshotId ?? 0;
-    },
-    extrapolate(entity, tick) {
-      const values = entity.values();
-      const model = entity.type.deadReckoning;
-      return model === undefined ? values : model.extrapolate(values, tick - entity.tick);
-    },
-    ...subscribable(emitter),
   };
+};
+
+/** The fields that count in checksums: what the server sent, less the owner's own fields. */
+function checkedMask(entity: ReplicaRecord): number {
+  return entity.owned ? (entity.mask & ~entity.type.ownedMask) >>> 0 : entity.mask;
 }
+
+/** What {@link desyncDiagnosis} keeps of an entity. */
+interface HeldEntity {
+  generation: number;
+  type: EntityType;
+  mask: number;
+  values: unknown[];
+}
+
+/**
+ * Desync diagnosis for {@link createReplica} (`diagnosis: desyncDiagnosis`): at a checksum
+ * mismatch the replica keeps a copy of its state (the fields checksums cover);
+ * `replica.diagnose` compares it with the server's expectation, entity by entity in id order,
+ * then field by field.
+ */
+export const desyncDiagnosis: DesyncDiagnosis = {
+  capture(entities) {
+    const held = new Map<number, HeldEntity>();
+    for (const entity of entities as Iterable<ReplicaRecord>)
+      held.set(entity.id, {
+        generation: entity.generation,
+        type: entity.type,
+        mask: checkedMask(entity),
+        values: [...entity.fieldValues],
+      });
+    return held;
+  },
+  compare(held, expected, types, snapshotId) {
+    const state = held as Map<number, HeldEntity>;
+    const byId = new Map(expected.map((entry) => [entry.id, entry]));
+    // The first difference in id order, as the server's checksum saw it.
+    for (const id of [...new Set([...state.keys(), ...byId.keys()])].sort((a, b) => a - b)) {
+      const want = byId.get(id);
+      const have = state.get(id);
+      const desync: Desync = {
+        snapshotId,
+        entityId: id,
+        path: `entity ${id}`,
+        expected: want ? 'present' : 'absent',
+        actual: have ? 'present' : 'absent',
+      };
+      if (want === undefined || have === undefined) return desync;
+      const type = types[want.typeIndex]!;
+      if (have.type !== type || have.generation !== want.generation) {
+        desync.expected = `${type.name}#${want.generation}`;
+        desync.actual = `${have.type.name}#${have.generation}`;
+        return desync;
+      }
+      for (let field = 0; field < type.fieldNames.length; field++) {
+        // A field hidden from one side reads undefined there.
+        desync.expected = (want.mask >>> field) & 1 ? want.values[field] : undefined;
+        desync.actual = (have.mask >>> field) & 1 ? have.values[field] : undefined;
+        if (!valuesEqual(desync.expected, desync.actual)) {
+          desync.field = type.fieldNames[field]!;
+          desync.path += ` (${type.name}).${desync.field}`;
+          return desync;
+        }
+      }
+    }
+    return undefined;
+  },
+};
 
 /** Ids below this live in a dense array; larger ones (legal, but rare) in a map. */
 const DENSE_IDS = 1 << 20;

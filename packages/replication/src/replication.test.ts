@@ -6,7 +6,13 @@ import { describe, expect, it } from 'vitest';
 import { defineEntityType, type EntityType } from './entity-type.js';
 import { createFilterInterest, createGridInterest } from './interest.js';
 import { encodeOwned } from './ownership.js';
-import { createReplica, type Replica, type ReplicaEntity } from './replica.js';
+import {
+  createReplica,
+  desyncDiagnosis,
+  ownedFields,
+  type Replica,
+  type ReplicaEntity,
+} from './replica.js';
 import {
   createReplicationServer,
   type ReplicationServer,
@@ -346,7 +352,10 @@ describe('interest and visibility', () => {
       fieldFilter: (client) => (client === 'spy' ? undefined : 0b101),
     });
     const replicas = new Map(
-      ['me', 'other', 'spy'].map((c) => [c, createReplica({ types: [Avatar] })]),
+      ['me', 'other', 'spy'].map((c) => [
+        c,
+        createReplica({ types: [Avatar], ownership: ownedFields }),
+      ]),
     );
     for (const c of replicas.keys()) server.addClient(c);
     const mine = world.spawn(Avatar, { x: 1, secret: 2, aim: 3 }, { owner: 'me' });
@@ -388,8 +397,8 @@ describe('ownership and authority', () => {
   const setupOwned = (options: Partial<ReplicationServerOptions> = {}) => {
     const world = createWorld({ types: [Avatar] });
     const server = createReplicationServer({ world, ...options });
-    const owner = createReplica({ types: [Avatar] });
-    const other = createReplica({ types: [Avatar] });
+    const owner = createReplica({ types: [Avatar], ownership: ownedFields });
+    const other = createReplica({ types: [Avatar], ownership: ownedFields });
     server.addClient('owner');
     server.addClient('other');
     const avatar = world.spawn(Avatar, { x: 1, y: 1, hp: 100 }, { owner: 'owner' });
@@ -493,6 +502,32 @@ describe('ownership and authority', () => {
       ErrorCode.NOT_FOUND,
     ]);
     expect(codeOf(() => owner.applyCorrections(new Uint8Array([5])))).toBe(ErrorCode.DECODE_FAILED);
+  });
+
+  it('needs the ownership option exactly when a type has owned fields', () => {
+    const error = errorOf(() => createReplica({ types: [Player, Avatar] })) as Error;
+    expect(isTickwireError(error, ErrorCode.INVALID_ARGUMENT)).toBe(true);
+    expect(error.message).toBe(
+      "createReplica: entity type 'avatar' has owned fields: pass ownership: ownedFields",
+    );
+    // Without owned fields a replica needs none: nothing is ever its own to write.
+    const world = createWorld({ types });
+    const server = createReplicationServer({ world });
+    server.addClient('c');
+    const replica = createReplica({ types });
+    const player = world.spawn(Player, { x: 1, y: 1, angle: 0, hp: 1 });
+    deliver(server, replica);
+    const held = replica.get(player.id)!;
+    expect(codeOf(() => replica.set(held, 'hp', 3))).toBe(ErrorCode.FORBIDDEN);
+    expect(codeOf(() => replica.set(held, 'nope' as 'hp', 3))).toBe(ErrorCode.INVALID_ARGUMENT);
+    expect(replica.takeChanges()).toBeUndefined();
+    const correction = encodeOwned(types, {
+      sequence: 1,
+      snapshotId: 1,
+      entries: [{ id: player.id, generation: 0, typeIndex: 0, mask: 0b1000, values: [0, 0, 0, 9] }],
+    });
+    expect(codeOf(() => replica.applyCorrections(correction))).toBe(ErrorCode.PROTOCOL_ERROR);
+    expect(held.get('hp')).toBe(1);
   });
 
   it('sends the server-written values of owned fields to the owner with correct()', () => {
@@ -606,7 +641,7 @@ describe('checksums', () => {
     const world = createWorld({ types });
     const server = createReplicationServer({ world, checksums: true });
     server.addClient('c');
-    const replica = createReplica({ types });
+    const replica = createReplica({ types, diagnosis: desyncDiagnosis });
     const players = Array.from({ length: 5 }, (_, i) =>
       world.spawn(Player, { x: i, y: i, angle: 0, hp: 1 }),
     );
@@ -640,6 +675,89 @@ describe('checksums', () => {
     expect(replica.mismatchedSnapshot).toBe(0);
     expect(replica.diagnose(expected)).toBeUndefined();
     expect(server.resync('c', 999)).toBeUndefined();
+    expect(codeOf(() => replica.diagnose(new Uint8Array([1])))).toBe(ErrorCode.DECODE_FAILED);
+    deliver(server, replica);
+    expect(replicaState(replica)).toEqual(expectedState(world));
+  });
+
+  it('name an entity of another generation, and a field the replica lacks', () => {
+    const world = createWorld({ types });
+    const server = createReplicationServer({ world, checksums: true });
+    server.addClient('c');
+    const replica = createReplica({ types, diagnosis: desyncDiagnosis });
+    const a = world.spawn(Player, { x: 1, y: 1, angle: 0, hp: 1 });
+    const b = world.spawn(Player, { x: 2, y: 2, angle: 0, hp: 2 });
+    deliver(server, replica);
+    const corrupt = (change: () => void) => {
+      change();
+      a.set('x', a.get('x') + 1);
+      deliver(server, replica);
+      return replica.diagnose(server.resync('c', replica.mismatchedSnapshot)!);
+    };
+    const record = (id: number) =>
+      replica.get(id) as unknown as { generation: number; mask: number };
+    const generation = record(b.id).generation;
+    expect(corrupt(() => (record(b.id).generation = generation + 1))).toMatchObject({
+      entityId: b.id,
+      path: `entity ${b.id}`,
+      expected: `player#${generation}`,
+      actual: `player#${generation + 1}`,
+    });
+    deliver(server, replica); // the resync repairs it
+    const hidden = corrupt(() => (record(b.id).mask &= ~(1 << 3)));
+    expect(hidden).toMatchObject({ path: `entity ${b.id} (player).hp`, expected: 2 });
+    expect(hidden).toHaveProperty('actual', undefined);
+    deliver(server, replica);
+    expect(replicaState(replica)).toEqual(expectedState(world));
+  });
+
+  it('name an entity only one side holds, in id order (the diagnosis plug-in on its own)', () => {
+    const world = createWorld({ types });
+    const server = createReplicationServer({ world });
+    server.addClient('c');
+    const replica = createReplica({ types });
+    const a = world.spawn(Player, { x: 1, y: 1, angle: 0, hp: 1 });
+    const b = world.spawn(Player, { x: 2, y: 2, angle: 0, hp: 2 });
+    deliver(server, replica);
+    const held = desyncDiagnosis.capture(replica.entities());
+    const entry = (id: number) => {
+      const values = Object.values(replica.get(id)!.values());
+      return { id, generation: replica.get(id)!.generation, typeIndex: 0, mask: 0b1111, values };
+    };
+    const same = [entry(a.id), entry(b.id)];
+    expect(desyncDiagnosis.compare(held, same, types, 7)).toBeUndefined();
+    expect(desyncDiagnosis.compare(held, [entry(b.id)], types, 7)).toEqual({
+      snapshotId: 7,
+      entityId: a.id,
+      path: `entity ${a.id}`,
+      expected: 'absent',
+      actual: 'present',
+    });
+    const extra = { ...entry(b.id), id: b.id + 5 };
+    expect(desyncDiagnosis.compare(held, [...same, extra], types, 7)).toMatchObject({
+      entityId: b.id + 5,
+      expected: 'present',
+      actual: 'absent',
+    });
+  });
+
+  it('keep nothing without the diagnosis option: diagnose finds nothing, the resync repairs', () => {
+    const world = createWorld({ types });
+    const server = createReplicationServer({ world, checksums: true });
+    server.addClient('c');
+    const replica = createReplica({ types });
+    const player = world.spawn(Player, { x: 1, y: 1, angle: 0, hp: 1 });
+    deliver(server, replica);
+    const desyncs: unknown[] = [];
+    replica.on('desync', (d) => desyncs.push(d));
+    (replica.get(player.id) as unknown as { fieldValues: unknown[] }).fieldValues[3] = 99;
+    player.set('x', 2);
+    deliver(server, replica);
+    const mismatched = replica.mismatchedSnapshot;
+    expect(mismatched).toBe(replica.lastSnapshotId);
+    expect(replica.diagnose(server.resync('c', mismatched)!)).toBeUndefined();
+    expect(desyncs).toEqual([]);
+    expect(replica.mismatchedSnapshot).toBe(0);
     expect(codeOf(() => replica.diagnose(new Uint8Array([1])))).toBe(ErrorCode.DECODE_FAILED);
     deliver(server, replica);
     expect(replicaState(replica)).toEqual(expectedState(world));
@@ -816,7 +934,9 @@ describe('shared encodings', () => {
         world.spawn(Avatar, { x: 1, secret: 2, aim: 3 }, { owner: 'me' }),
         world.spawn(Avatar, { x: 5, secret: 6, aim: 7 }),
       ];
-      const replicas = new Map(clients.map((c) => [c, createReplica({ types: [Avatar] })]));
+      const replicas = new Map(
+        clients.map((c) => [c, createReplica({ types: [Avatar], ownership: ownedFields })]),
+      );
       return { world, server, avatars, replicas };
     };
     const shared = make(true);
