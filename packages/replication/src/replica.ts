@@ -222,6 +222,12 @@ class ReplicaRecord<S extends Shape = Shape> implements ReplicaEntity<S> {
   declare undo: number[] | undefined;
   declare undoHead: number;
   declare undoEnd: number;
+  /**
+   * Snapshot id of the newest entry in `undo` (0: none). Entries are in snapshot order, so a
+   * baseline at or after it predates none of them: the common case reads no entry (`undo` is
+   * another object, often out of the cache).
+   */
+  declare undoNewest: number;
 
   constructor(
     id: number,
@@ -248,6 +254,7 @@ class ReplicaRecord<S extends Shape = Shape> implements ReplicaEntity<S> {
     this.undo = undefined;
     this.undoHead = 0;
     this.undoEnd = 0;
+    this.undoNewest = 0;
   }
 
   get<K extends FieldName<S>>(field: K): FieldValue<S, K> {
@@ -268,9 +275,9 @@ class ReplicaRecord<S extends Shape = Shape> implements ReplicaEntity<S> {
 
   /** A numeric field's image as of snapshot `baseline` (the current one if unchanged since). */
   imageAt(field: number, baseline: number): number {
-    const undo = this.undo;
     let image = this.images[field]!;
-    if (undo === undefined) return image;
+    if (this.undoNewest <= baseline) return image;
+    const undo = this.undo!;
     for (let i = this.undoEnd - 3; i >= this.undoHead; i -= 3) {
       if (undo[i]! <= baseline) break;
       if (undo[i + 1] === field) image = undo[i + 2]!;
@@ -290,7 +297,11 @@ class ReplicaRecord<S extends Shape = Shape> implements ReplicaEntity<S> {
     }
     let undo = this.undo;
     if (undo === undefined) undo = this.undo = [];
-    else {
+    else if (this.undoNewest <= baseline) {
+      // Every entry predates the baseline: drop them all without reading them.
+      this.undoHead = 0;
+      this.undoEnd = 0;
+    } else {
       let head = this.undoHead;
       const end = this.undoEnd;
       while (head < end && (undo[head] as number) <= baseline) head += 3;
@@ -306,6 +317,7 @@ class ReplicaRecord<S extends Shape = Shape> implements ReplicaEntity<S> {
     undo[end + 1] = field;
     undo[end + 2] = this.images[field]!;
     this.undoEnd = end + 3;
+    this.undoNewest = snapshotId;
     this.images[field] = image;
   }
 }
