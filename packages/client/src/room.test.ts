@@ -346,14 +346,8 @@ describe('leave', () => {
 describe('replication', () => {
   const Player = defineEntityType('player', { x: t.u16(), hp: t.u8() });
 
-  /** The server answers a join with RoomJoined and, in the same burst, a snapshot of one player. */
-  const snapshotOnJoin = (values: { x: number; hp: number }) => {
-    const world = createWorld({ types: [Player] });
-    const replication = createReplicationServer({ world });
-    replication.addClient('c');
-    world.spawn(Player, values);
-    replication.update();
-    const snapshot = replication.snapshotFor('c');
+  /** The server answers a join with RoomJoined and, in the same burst, `snapshot`. */
+  const sendOnJoin = (snapshot: Uint8Array) => {
     server.options.onJoin = (join, s) => {
       queueMicrotask(() => {
         const frame = new Uint8Array(2 + snapshot.byteLength);
@@ -363,6 +357,17 @@ describe('replication', () => {
       });
       return { roomId: `${join.target}-r`, name: join.target };
     };
+  };
+
+  /** The server answers a join with RoomJoined and, in the same burst, a snapshot of one player. */
+  const snapshotOnJoin = (values: { x: number; hp: number }) => {
+    const world = createWorld({ types: [Player] });
+    const replication = createReplicationServer({ world });
+    replication.addClient('c');
+    world.spawn(Player, values);
+    replication.update();
+    const snapshot = replication.snapshotFor('c');
+    sendOnJoin(snapshot);
   };
 
   it('gives the room a replica that applies the snapshot right behind RoomJoined', async () => {
@@ -426,15 +431,7 @@ describe('replication', () => {
     const ship = world.spawn(Ship, { x: 1, hp: 2 }, { owner: 'c' });
     replication.update();
     const snapshot = replication.snapshotFor('c');
-    server.options.onJoin = (join, s) => {
-      queueMicrotask(() => {
-        const frame = new Uint8Array(2 + snapshot.byteLength);
-        frame[0] = Opcode.Snapshot;
-        frame.set(snapshot, 2);
-        s.link.send(frame, 'unreliable');
-      });
-      return { roomId: `${join.target}-r`, name: join.target };
-    };
+    sendOnJoin(snapshot);
     const room = await client.join('arena', undefined, {
       replication: { types: [Ship], ownership: ownedFields },
     });
