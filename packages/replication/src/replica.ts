@@ -183,8 +183,9 @@ export interface Replica extends Subscribable<ReplicaEvents> {
   takeChanges(): Uint8Array | undefined;
   /**
    * Applies the server's corrections (`server.takeCorrections`): authoritative values of owned
-   * fields, except those this client wrote again since; emits `rollback`. Throws DECODE_FAILED
-   * on malformed bytes (nothing applied), PROTOCOL_ERROR when no type has owned fields.
+   * fields, except those this client wrote again since; emits `rollback`. Entries for entities
+   * or fields this client does not own are ignored. Throws DECODE_FAILED on malformed bytes
+   * (nothing applied), PROTOCOL_ERROR when created without `ownership`.
    */
   applyCorrections(bytes: Uint8Array): void;
   /**
@@ -197,6 +198,9 @@ export interface Replica extends Subscribable<ReplicaEvents> {
   /** The snapshot id of the last checksum mismatch not yet diagnosed, 0 when none. */
   readonly mismatchedSnapshot: number;
 }
+
+/** Undo-log slots (3 per entry) dropped at its front before the live entries move down. */
+const UNDO_COMPACT_AT = 96;
 
 class ReplicaRecord<S extends Shape = Shape> implements ReplicaEntity<S> {
   // Declared, not class fields: the constructor sets them all, and `declare` emits no field
@@ -302,12 +306,15 @@ class ReplicaRecord<S extends Shape = Shape> implements ReplicaEntity<S> {
       this.undoHead = 0;
       this.undoEnd = 0;
     } else {
+      // The newest entry is after the baseline, so at least one entry stays.
       let head = this.undoHead;
       const end = this.undoEnd;
-      while (head < end && (undo[head] as number) <= baseline) head += 3;
-      // Everything dropped: start over at the front (the array keeps its storage).
-      if (head === end) {
-        this.undoEnd = 0;
+      while ((undo[head] as number) <= baseline) head += 3;
+      // Acks that keep lagging would otherwise grow the log without bound: once the dropped
+      // front is half of it, move the live entries to the front (the array keeps its storage).
+      if (head >= UNDO_COMPACT_AT && head * 2 >= end) {
+        undo.copyWithin(0, head, end);
+        this.undoEnd = end - head;
         head = 0;
       }
       this.undoHead = head;
@@ -677,7 +684,7 @@ export function createReplica(options: ReplicaOptions): Replica {
       if (owned === undefined)
         throw new TickwireError(
           ErrorCode.PROTOCOL_ERROR,
-          'corrections: no entity type of this replica has owned fields',
+          'corrections: this replica was created without the ownership option',
         );
       owned.applyCorrections(bytes);
     },
@@ -754,11 +761,15 @@ export const ownedFields: ReplicaOwnership = (replica) => {
       for (const entry of message.entries) {
         const record = replica.get(entry.id);
         if (record === undefined || record.generation !== entry.generation) continue;
-        if (record.typeIndex !== entry.typeIndex) continue;
+        // Only fields this client owns: the server sends it no others, and the snapshots'
+        // differences are decoded against the images of the rest (a correction racing an
+        // ownership change is dropped, the next snapshot carries the value).
+        if (record.typeIndex !== entry.typeIndex || !record.owned) continue;
+        const mask = entry.mask & record.type.ownedMask;
         const sequences = writeSequences.get(record);
         const fields: string[] = [];
         for (let field = 0; field < record.type.fieldNames.length; field++) {
-          if (((entry.mask >>> field) & 1) === 0) continue;
+          if (((mask >>> field) & 1) === 0) continue;
           // A write made after the server processed this client's changes wins locally.
           if ((sequences?.[field] ?? 0) > message.sequence) continue;
           store(record, field, entry.values[field]);

@@ -154,6 +154,34 @@ describe('snapshots', () => {
     expect(replicaState(replica)).toEqual(expectedState(world));
   });
 
+  it('keep the replica undo log bounded while acks lag behind, and drop it when they catch up', () => {
+    const { world, server, replica } = setup();
+    const p = world.spawn(Player, { x: 0, y: 0, angle: 0, hp: 1 });
+    deliver(server, replica);
+    const acks: Uint8Array[] = [];
+    const undoOf = () => replica.get(p.id) as unknown as { undo: number[]; undoEnd: number };
+    let largest = 0;
+    for (let i = 1; i <= 3000; i++) {
+      p.set('x', i * 0.25);
+      p.set('y', (i * 7) % 1024);
+      server.update();
+      expect(replica.apply(server.snapshotFor('c'))).toBe(i + 1);
+      acks.push(replica.ack());
+      // Each ack arrives four snapshots late: every snapshot is a delta against an older one.
+      if (acks.length > 4) server.receiveAck('c', acks.shift()!);
+      largest = Math.max(largest, undoOf().undo.length);
+      if (i % 500 === 0) expect(replicaState(replica)).toEqual(expectedState(world));
+    }
+    // Two fields a snapshot, four snapshots in flight: 8 live entries (24 slots); the log
+    // compacts once its dropped front reaches 96 slots, so it never holds more than ~2x that.
+    expect(largest).toBeLessThanOrEqual(200);
+    for (const ack of acks) server.receiveAck('c', ack);
+    p.set('x', -1);
+    deliver(server, replica);
+    expect(undoOf().undoEnd).toBe(3);
+    expect(replicaState(replica)).toEqual(expectedState(world));
+  });
+
   it('survive a lost snapshot: the next one is a delta against the older acknowledged baseline', () => {
     const { world, server, replica } = setup();
     const a = world.spawn(Player, { x: 0, y: 0, angle: 0, hp: 1 });
@@ -541,6 +569,37 @@ describe('ownership and authority', () => {
     avatar.setOwner(undefined);
     server.correct(avatar); // no owner: nothing to send
     expect(server.takeCorrections('owner')).toBeUndefined();
+  });
+
+  it('ignores corrections to entities and fields the client does not own', () => {
+    const { world, owner, avatar, mine, tick } = setupOwned();
+    const theirs = world.spawn(Avatar, { x: 3, y: 3, hp: 50 }, { owner: 'other' });
+    tick();
+    const held = owner.get(theirs.id)!;
+    const rollbacks: number[] = [];
+    owner.on('rollback', (entity) => rollbacks.push(entity.id));
+    // hp is not an owned field; the other avatar is not this client's.
+    const correction = encodeOwned([Avatar], {
+      sequence: 0,
+      snapshotId: owner.lastSnapshotId,
+      entries: [
+        { id: mine.id, generation: 0, typeIndex: 0, mask: 0b101, values: [7, 0, 1] },
+        { id: theirs.id, generation: 0, typeIndex: 0, mask: 0b111, values: [9, 9, 9] },
+      ],
+    });
+    owner.applyCorrections(correction);
+    expect(mine.values()).toEqual({ x: 7, y: 1, hp: 100 });
+    expect(held.values()).toEqual({ x: 3, y: 3, hp: 50 });
+    expect(rollbacks).toEqual([avatar.id]);
+    // The snapshots' differences still decode against the right images.
+    for (let i = 1; i <= 5; i++) {
+      avatar.set('hp', 100 - i);
+      theirs.set('x', 3 + i * 0.5);
+      theirs.set('hp', 50 - i);
+      tick();
+    }
+    expect(mine.get('hp')).toBe(95);
+    expect(held.values()).toEqual({ x: 5.5, y: 3, hp: 45 });
   });
 });
 
