@@ -10,8 +10,12 @@ import {
 import { createMemoryClient, createMemoryNetwork, type MemoryNetwork } from '@tickwire/core/memory';
 import {
   createReplicationServer,
+  createRpcClient,
+  createRpcRegistry,
+  createRpcServer,
   createWorld,
   defineEntityType,
+  defineRpc,
   desyncDiagnosis,
   ownedFields,
   RESYNC_FLAG,
@@ -485,6 +489,80 @@ describe('replication', () => {
     await flush();
     expect(desyncs).toEqual([`entity ${player.id} (player).hp`]);
     expect(room.replication!.stats.desyncs).toBe(1);
+  });
+
+  it('refuses replication options without entity types, before a seat is asked for', async () => {
+    for (const types of [undefined, [{ name: 'player' }]])
+      await expect(
+        client.join('arena', undefined, { replication: { types: types as never } }),
+      ).rejects.toMatchObject({ code: ErrorCode.INVALID_ARGUMENT });
+    await flush();
+    expect(session.frames.filter((frame) => frame.opcode === Opcode.JoinRoom)).toHaveLength(0);
+  });
+
+  it("passes the server's rpc frames to the rpc option", async () => {
+    const hit = defineRpc('hit', t.object({ damage: t.u8() }), { direction: 'toClient' });
+    const registry = createRpcRegistry([hit]);
+    let toClient = (_bytes: Uint8Array): void => {};
+    const rpcServer = createRpcServer({
+      registry,
+      clock: time,
+      clients: () => ['c'],
+      send: (_id, bytes) => toClient(bytes),
+    });
+    server.options.onJoin = (join, s) => {
+      toClient = (bytes) => {
+        const frame = new Uint8Array(2 + bytes.byteLength);
+        frame[0] = Opcode.Rpc;
+        frame.set(bytes, 2);
+        s.link.send(frame, 'reliable');
+      };
+      return { roomId: `${join.target}-r`, name: join.target };
+    };
+    const rpc = createRpcClient({ registry, send: () => {} });
+    const hits: number[] = [];
+    rpc.on(hit, ({ damage }) => hits.push(damage));
+    const room = await client.join('arena', undefined, { replication: { types: [Player], rpc } });
+    rpcServer.toClient('c', hit, { damage: 12 });
+    await flush();
+    expect(hits).toEqual([12]);
+    expect(room.replication!.stats.rpcs).toBe(1);
+    expect(room.replication!.stats.other).toBe(0);
+  });
+
+  it('asks for a resync on a checksum mismatch unless resyncOnMismatch is false', async () => {
+    const resyncs: number[] = [];
+    for (const resyncOnMismatch of [undefined, false]) {
+      const world = createWorld({ types: [Player] });
+      const replication = createReplicationServer({ world, checksums: true });
+      replication.addClient('c');
+      const player = world.spawn(Player, { x: 1, hp: 2 });
+      replication.update();
+      sendOnJoin(replication.snapshotFor('c'));
+      const room = await client.join('arena', undefined, {
+        replication: { types: [Player], resyncOnMismatch },
+      });
+      await flush();
+      const replica = room.replica!;
+      replication.receiveAck('c', replica.ack());
+      (replica.get(player.id) as unknown as { fieldValues: unknown[] }).fieldValues[1] = 99;
+      player.set('x', 3);
+      replication.update();
+      const snapshot = replication.snapshotFor('c');
+      const frame = new Uint8Array(2 + snapshot.byteLength);
+      frame[0] = Opcode.Snapshot;
+      frame.set(snapshot, 2);
+      server.send(session, frame);
+      await flush();
+      expect(replica.mismatchedSnapshot).toBe(replica.lastSnapshotId);
+      resyncs.push(room.replication!.stats.resyncRequests);
+      const requests = session.frames.filter(
+        (f) => f.opcode === Opcode.SnapshotAck && f.data[1] === RESYNC_FLAG,
+      );
+      expect(requests).toHaveLength(resyncs.reduce((a, b) => a + b, 0));
+      await room.leave();
+    }
+    expect(resyncs).toEqual([1, 0]);
   });
 
   it('frames sent before the room exists do not reach a room joined later', async () => {

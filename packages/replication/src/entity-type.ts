@@ -155,12 +155,23 @@ function positive(type: string, name: string, value: number, integer: boolean): 
 }
 
 /**
- * Checks a list of types given to a world or a replica; with `owned` false, types with owned
- * fields are refused too (a replica without the `ownership` option).
+ * Checks a list of types given to a world or a replica and returns a copy; with `owned` false,
+ * types with owned fields are refused too (a replica without the `ownership` option).
  */
-export function checkTypes(types: readonly EntityType[], owner: string, owned = true): void {
+export function checkTypes(types: unknown, owner: string, owned = true): EntityType[] {
+  if (!Array.isArray(types))
+    throw new TickwireError(
+      ErrorCode.INVALID_ARGUMENT,
+      `${owner}: types must be an array of entity types`,
+    );
   const names = new Set<string>();
-  for (const type of types) {
+  for (let i = 0; i < types.length; i++) {
+    const type = types[i] as EntityType | undefined;
+    if (typeof type?.fieldIndex !== 'function' || !Array.isArray(type.fieldTypes))
+      throw new TickwireError(
+        ErrorCode.INVALID_ARGUMENT,
+        `${owner}: types[${i}] is not an entity type (defineEntityType makes one)`,
+      );
     if (names.has(type.name))
       throw new TickwireError(
         ErrorCode.INVALID_ARGUMENT,
@@ -173,6 +184,7 @@ export function checkTypes(types: readonly EntityType[], owner: string, owned = 
       );
     names.add(type.name);
   }
+  return [...types];
 }
 
 /** Bits needed to write an index below `count`. */

@@ -343,8 +343,7 @@ interface DecodedSpawn {
 
 /** Creates a client replica. */
 export function createReplica(options: ReplicaOptions): Replica {
-  const types = [...options.types];
-  checkTypes(types, 'createReplica', options.ownership !== undefined);
+  const types = checkTypes(options?.types, 'createReplica', options?.ownership !== undefined);
   const typeBits = bitsFor(types.length);
   const packedFields: (DeltaDecoder | undefined)[][] = types.map((type) =>
     type.fieldTypes.map((fieldType) => deltaDecoderOf(fieldType)),

@@ -271,6 +271,29 @@ describe('snapshots', () => {
     expect(isTickwireError(errorOf(() => createReplica({ types: [Player, Player] })))).toBe(true);
   });
 
+  it('refuse a types option that is not a list of entity types, naming the bad entry', () => {
+    const messageOf = (fn: () => unknown) => {
+      const error = errorOf(fn);
+      expect(isTickwireError(error, ErrorCode.INVALID_ARGUMENT)).toBe(true);
+      return (error as Error).message;
+    };
+    expect(messageOf(() => createReplica({ types: undefined as never }))).toBe(
+      'createReplica: types must be an array of entity types',
+    );
+    expect(messageOf(() => createReplica(undefined as never))).toBe(
+      'createReplica: types must be an array of entity types',
+    );
+    expect(messageOf(() => createReplica({ types: [Player, { name: 'x' } as never] }))).toBe(
+      'createReplica: types[1] is not an entity type (defineEntityType makes one)',
+    );
+    expect(messageOf(() => createWorld({ types: [null as never] }))).toBe(
+      'createWorld: types[0] is not an entity type (defineEntityType makes one)',
+    );
+    expect(messageOf(() => createWorld({ types: 'player' as never }))).toBe(
+      'createWorld: types must be an array of entity types',
+    );
+  });
+
   it('wrap an encoder failure in a typed error', () => {
     const Broken = defineEntityType('broken', {
       v: {
@@ -797,6 +820,21 @@ describe('checksums', () => {
       entityId: b.id + 5,
       expected: 'present',
       actual: 'absent',
+    });
+    // Ids compare as numbers, not strings: 9 comes before 10.
+    const tens = [9, 10].map((id) => ({ ...entry(b.id), id }));
+    expect(desyncDiagnosis.compare(held, [...same, ...tens].reverse(), types, 7)).toMatchObject({
+      entityId: 9,
+    });
+    // The same id and generation as another type.
+    expect(
+      desyncDiagnosis.compare(held, [entry(a.id), { ...entry(b.id), typeIndex: 1 }], types, 7),
+    ).toEqual({
+      snapshotId: 7,
+      entityId: b.id,
+      path: `entity ${b.id}`,
+      expected: `tag#${entry(b.id).generation}`,
+      actual: `player#${entry(b.id).generation}`,
     });
   });
 

@@ -306,8 +306,7 @@ export function checkField(type: EntityType, index: number, value: unknown): voi
 
 /** Creates an empty world. */
 export function createWorld(options: WorldOptions = {}): World {
-  const types: EntityType[] = [...(options.types ?? [])];
-  checkTypes(types, 'createWorld');
+  const types = checkTypes(options.types ?? [], 'createWorld');
   const typeIndices = new Map<EntityType, number>(types.map((type, index) => [type, index]));
   const slots: (WorldEntity | undefined)[] = [];
   const generations: number[] = [];

@@ -204,7 +204,8 @@ describe('bad input', () => {
       expect(resumed.welcome.resume).toBe('resumed');
       expect(resumed.welcome.sessionId).toBe(first.welcome.sessionId);
       resumed.connection.send(new Uint8Array([Opcode.Ping, 0, 0]));
-      await new Promise((resolve) => setTimeout(resolve, 50));
+      // The Pong shows the server read the Ping: the client has spoken on this connection.
+      await until(() => resumed.frames.some((data) => data[0] === Opcode.Pong), 3000, 'Pong');
       resumed.connection.close();
       await resumed.closed;
       const replay = await raw(tokenUrl);
