@@ -220,11 +220,13 @@ function derive(
 function logStep(label: string, step: Step): void {
   const s = step.server;
   const pct = (v: number) => `${(v * 100).toFixed(0)}%`;
+  const perBot = (us: number) => (us / (s.elapsedMs / 1000) / step.bots).toFixed(0);
   // NaN crosses IPC as null.
   const ms = (v: number | null, digits = 2) =>
     v === null || !Number.isFinite(v) ? '—' : v.toFixed(digits);
   process.stderr.write(
     `  ${label} ${step.bots} bots in ${s.rooms} rooms: server ${step.cpuUsPerBotS.toFixed(1)} µs/bot/s ` +
+      `(user ${perBot(s.cpuUserUs)}, system ${perBot(s.cpuSystemUs)}) ` +
       `(process ${pct(step.serverCore)} of a core, ELU ${pct(s.elu)}` +
       `${step.serverCoreBusy === null ? '' : `; core busy ${pct(step.serverCoreBusy)}, steal ${pct(step.serverCoreSteal ?? 0)}, with softirq ${step.withKernelUsPerBotS?.toFixed(1)} µs/bot/s`}), ` +
       `tick p50 ${ms(s.tickP50Ms)} ` +
