@@ -954,12 +954,17 @@ export function createReplicationServer(options: ReplicationServerOptions): Repl
           writer.writeBits(image, delta.bits);
         } else {
           const reference = known.images[base + field]!;
-          const code = delta.code(image, reference);
           const stats = coder.stats!;
-          if (stats.sample()) stats.add(code, delta.shiftOf(reference));
-          const k = deltaFields ? coder.stats!.k : PLAIN;
-          if (k === PLAIN) writer.writeBits(image, delta.bits);
-          else delta.write(writer, code, k, image, reference);
+          const k = deltaFields ? stats.k : PLAIN;
+          const sampled = stats.sample();
+          // A plain field not sampled needs no difference.
+          if (k === PLAIN && !sampled) writer.writeBits(image, delta.bits);
+          else {
+            const code = delta.code(image, reference);
+            if (sampled) stats.add(code, delta.shiftOf(reference));
+            if (k === PLAIN) writer.writeBits(image, delta.bits);
+            else delta.write(writer, code, k, image, reference);
+          }
         }
       }
       if (profiling) bits[field]! += writer.bitLength - start;
