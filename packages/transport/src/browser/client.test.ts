@@ -213,4 +213,23 @@ describe('browser ws client', () => {
     await withTimeout(done, MS, 'two messages');
     expect(received).toEqual(['reliable 7', 'unreliable 8']);
   });
+
+  it('closes with MessageTooLarge on a message over maxMessageBytes (browsers enforce no limit)', async () => {
+    const url = await raw((ws) => {
+      ws.send(hello());
+      const big = new Uint8Array(1 + 1_001);
+      big[0] = FrameKind.Reliable;
+      ws.send(big);
+    });
+    const connection = await client({ maxMessageBytes: 1_000 }).connect(url, { timeoutMs: MS });
+    const received: Uint8Array[] = [];
+    connection.on('message', (data) => received.push(data));
+    const [[error], [info]] = await Promise.all([
+      nextEvent(connection, 'error', MS),
+      nextEvent(connection, 'close', MS),
+    ]);
+    expect(isTickwireError(error, ErrorCode.MESSAGE_TOO_LARGE)).toBe(true);
+    expect(info).toMatchObject({ code: CloseCode.MessageTooLarge, local: true });
+    expect(received).toEqual([]);
+  });
 });

@@ -148,13 +148,17 @@ class BrowserWsConnection extends StreamConnection {
     const bytes = data instanceof ArrayBuffer ? new Uint8Array(data) : null;
     const kind = bytes?.[0] ?? -1;
     const state = this.connectionState;
-    if (kind >= 0 && kind <= FrameKind.Unreliable && state !== 'connecting') {
-      this.deliver(bytes!.subarray(1), kind === FrameKind.Reliable ? 'reliable' : 'unreliable');
-      return;
-    }
     try {
       const body = bytes ? bytes.subarray(1) : new Uint8Array(0);
-      if (kind === FrameKind.Hello && state === 'connecting') {
+      if (kind >= 0 && kind <= FrameKind.Unreliable && state !== 'connecting') {
+        // Browsers enforce no maxPayload: the limit is checked here.
+        if (body.length > this.options.maxMessageBytes) {
+          throw new TickwireError(ErrorCode.MESSAGE_TOO_LARGE, 'message too large', {
+            details: { closeCode: CloseCode.MessageTooLarge },
+          });
+        }
+        this.deliver(body, kind === FrameKind.Reliable ? 'reliable' : 'unreliable');
+      } else if (kind === FrameKind.Hello && state === 'connecting') {
         this.opened(readHelloBody(body, 0, body.length));
         this.startOwnHeartbeat();
       } else if (kind === FrameKind.Pong && state !== 'connecting') {

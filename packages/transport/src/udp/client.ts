@@ -94,9 +94,12 @@ export function createUdpClient(options: UdpClientOptions = {}): UdpClient {
     async connect(url, connectOptions = {}) {
       const { host, port } = parseUdpUrl(url);
       const timeoutMs = connectOptions.timeoutMs ?? connectTimeoutMs;
-      if (connectOptions.signal?.aborted) {
-        throw new TickwireError(ErrorCode.CONNECT_FAILED, `connect to ${url} aborted`);
-      }
+      const checkAborted = (): void => {
+        if (connectOptions.signal?.aborted) {
+          throw new TickwireError(ErrorCode.CONNECT_FAILED, `connect to ${url} aborted`);
+        }
+      };
+      checkAborted();
       let token: Uint8Array | null = null;
       let tokenPublic: ConnectTokenPublic | null = null;
       if (tokenSource !== undefined) {
@@ -108,6 +111,8 @@ export function createUdpClient(options: UdpClientOptions = {}): UdpClient {
             `connectToken is for protocol ${tokenPublic.protocolId}, the client uses ${resolved.protocolId}`,
           );
         }
+        // Aborted while the token function ran: the abort event has fired already.
+        checkAborted();
       }
       return handshake({
         url,

@@ -9,7 +9,19 @@ import {
 } from '@tickwire/core';
 import { describe, expect, it } from 'vitest';
 import { Endpoint, type EndpointConfig, type EndpointHost } from './endpoint.js';
-import { DEFAULT_PROTOCOL_ID, PLAIN_SEQUENCE_OFFSET } from './packet.js';
+import {
+  DEFAULT_PROTOCOL_ID,
+  type DecodedPacket,
+  decodePacket,
+  PacketType,
+  PLAIN_HEADER_BYTES,
+  PLAIN_SEQUENCE_OFFSET,
+  SESSION_OFFSET,
+  writeHeader,
+  writeMessageHeader,
+  writeU16,
+  writeU32,
+} from './packet.js';
 
 const baseConfig: EndpointConfig = {
   protocolId: DEFAULT_PROTOCOL_ID,
@@ -358,5 +370,155 @@ describe('Endpoint (manual time, seeded link conditioner)', () => {
     for (let i = 0; i < 2_000; i++) congested.a.endpoint.queueReliable(numbered(i, 1000), 0);
     congested.run(() => false, 3_000);
     expect(congested.a.endpoint.stats.sendRateBytesPerSec).toBeLessThan(2 * 1_048_576);
+  });
+});
+
+/** A DATA, ACK or KEEP-ALIVE packet of a hand-written peer: `[header][seq][ack][bits][messages]`. */
+function craftPacket(
+  type: number,
+  sequence: number,
+  messages: {
+    channel: number;
+    id: number;
+    index?: number;
+    count?: number;
+    data: Uint8Array;
+  }[] = [],
+  ack = 0xffff,
+  ackBits = 0,
+): Uint8Array {
+  const bytes = new Uint8Array(PLAIN_HEADER_BYTES + messages.length * 16 + 4_096);
+  writeHeader(bytes, DEFAULT_PROTOCOL_ID, type as PacketType);
+  writeU32(bytes, SESSION_OFFSET, baseConfig.sessionId);
+  writeU16(bytes, PLAIN_SEQUENCE_OFFSET, sequence);
+  writeU16(bytes, PLAIN_SEQUENCE_OFFSET + 2, ack);
+  writeU32(bytes, PLAIN_SEQUENCE_OFFSET + 4, ackBits);
+  let at = PLAIN_HEADER_BYTES;
+  for (const m of messages) {
+    at = writeMessageHeader(bytes, at, m.channel, m.id, m.index ?? 0, m.count ?? 0, m.data.length);
+    bytes.set(m.data, at);
+    at += m.data.length;
+  }
+  return bytes.slice(0, at);
+}
+
+/** An endpoint fed by hand, recording what it transmits. */
+function createLone(config: Partial<EndpointConfig> = {}) {
+  const time = createManualTime(1_000);
+  const sent: DecodedPacket[] = [];
+  const received: Received[] = [];
+  const closed: CloseInfo[] = [];
+  const host: EndpointHost = {
+    transmitPacket: (bytes, length) => sent.push(decodePacket(bytes.slice(0, length))),
+    deliverMessage: (data, channel) => received.push({ data, channel }),
+    endpointClosed: (code, reason, local) => closed.push({ code, reason, local }),
+  };
+  const endpoint = new Endpoint({ ...baseConfig, ...config }, host, time.now());
+  const feed = (packet: Uint8Array): void => {
+    endpoint.receive(packet[5]!, packet, PLAIN_SEQUENCE_OFFSET, time.now());
+  };
+  return { time, endpoint, sent, received, closed, feed };
+}
+
+/** True if a connected packet acknowledges the peer's `sequence` (ack field or bitfield). */
+function acknowledges(packet: DecodedPacket, sequence: number): boolean {
+  if (!('ack' in packet)) return false;
+  if (packet.ack === sequence) return true;
+  const behind = (packet.ack - 1 - sequence) & 0xffff;
+  return behind < 32 && ((packet.ackBits >>> behind) & 1) === 1;
+}
+
+describe('Endpoint (hand-written peer)', () => {
+  it('never acknowledges a refused packet, even one reordered past the ack bitfield', () => {
+    const { time, endpoint, sent, feed } = createLone();
+    // Eight incomplete fragmented reliable-unordered messages fill the reassembly slots.
+    for (let i = 0; i < 8; i++) {
+      const fragment = { channel: 1, id: i, index: 0, count: 2, data: numbered(i, 100) };
+      feed(craftPacket(PacketType.Data, i, [fragment]));
+    }
+    feed(craftPacket(PacketType.KeepAlive, 40));
+    // Packet 9 arrives 31 behind the newest: its fragment is refused (slots full), so the peer
+    // must resend it; acknowledging packet 9 would lose the message for good.
+    feed(
+      craftPacket(PacketType.Data, 9, [
+        { channel: 1, id: 8, index: 0, count: 2, data: numbered(8, 100) },
+      ]),
+    );
+    for (let step = 0; step < 10; step++) {
+      endpoint.poll(time.now());
+      time.advance(1);
+    }
+    expect(sent.length).toBeGreaterThan(0);
+    expect(sent.some((packet) => acknowledges(packet, 9))).toBe(false);
+    expect(sent.some((packet) => acknowledges(packet, 40))).toBe(true);
+  });
+
+  it.each([
+    ['reliable-ordered', 0],
+    ['reliable-unordered', 1],
+    ['unreliable-sequenced', 2],
+    ['unreliable', 3],
+  ])(
+    'closes with MessageTooLarge on an unfragmented %s message over maxMessageBytes',
+    (_, channel) => {
+      const { endpoint, received, closed, feed } = createLone({ maxMessageBytes: 1_000 });
+      feed(
+        craftPacket(PacketType.Data, 0, [
+          { channel, id: 0, data: numbered(1, 1_001) },
+          { channel: 3, id: 0, data: numbered(2, 10) },
+        ]),
+      );
+      expect(received).toEqual([]);
+      expect(closed).toEqual([{ code: 1009, reason: expect.any(String), local: true }]);
+      expect(endpoint.state).toBe('closed');
+    },
+  );
+
+  it('closes with MessageTooLarge on a fragmented unreliable message over maxMessageBytes', () => {
+    const { received, closed, feed } = createLone({ maxMessageBytes: 1_000 });
+    feed(
+      craftPacket(PacketType.Data, 0, [
+        { channel: 3, id: 0, index: 0, count: 2, data: numbered(1, 600) },
+        { channel: 3, id: 0, index: 1, count: 2, data: numbered(1, 600) },
+      ]),
+    );
+    expect(received).toEqual([]);
+    expect(closed).toEqual([{ code: 1009, reason: expect.any(String), local: true }]);
+  });
+
+  it('holds no reference to a received datagram once receive() returns (memory bounds)', () => {
+    // Fragments and out-of-order messages are held until complete: as views of their datagram a
+    // peer could pin a whole 64 KB datagram per byte counted against the reassembly limits.
+    const { time, endpoint, received, feed } = createLone();
+    const datagrams = [
+      craftPacket(PacketType.Data, 0, [{ channel: 0, id: 1, data: numbered(1, 50) }]),
+      craftPacket(PacketType.Data, 1, [
+        { channel: 0, id: 2, index: 0, count: 2, data: numbered(2, 50) },
+      ]),
+      craftPacket(PacketType.Data, 2, [
+        { channel: 1, id: 0, index: 1, count: 2, data: numbered(3, 50) },
+      ]),
+      craftPacket(PacketType.Data, 3, [
+        { channel: 3, id: 0, index: 0, count: 2, data: numbered(4, 50) },
+      ]),
+    ];
+    for (const datagram of datagrams) {
+      feed(datagram);
+      datagram.fill(0xee);
+    }
+    feed(
+      craftPacket(PacketType.Data, 4, [
+        { channel: 0, id: 2, index: 1, count: 2, data: numbered(5, 50) },
+        { channel: 1, id: 0, index: 0, count: 2, data: numbered(6, 50) },
+        { channel: 3, id: 0, index: 1, count: 2, data: numbered(7, 50) },
+        { channel: 0, id: 0, data: numbered(0, 50) },
+      ]),
+    );
+    endpoint.poll(time.now());
+    expect(received.map((m) => m.data.length)).toEqual([100, 100, 50, 50, 100]);
+    for (const { data } of received) {
+      expect(data.includes(0xee)).toBe(false);
+      expect(data.buffer.byteLength).toBeLessThan(1_000);
+    }
   });
 });

@@ -472,7 +472,7 @@ export class Endpoint {
       case PacketType.Data: {
         const accepted = this.#receiveMessages(bytes, bodyStart, end, nowMs);
         this.#received.record(sequence, accepted);
-        this.#noteAckEliciting(nowMs, sequence);
+        this.#noteAckEliciting(nowMs, sequence, accepted);
         if (this.#protocolError !== null && !this.#isClosed()) {
           this.#finish(this.#protocolErrorCode, this.#protocolError, true, true);
         }
@@ -480,7 +480,7 @@ export class Endpoint {
       }
       case PacketType.KeepAlive:
         this.#received.record(sequence, true);
-        this.#noteAckEliciting(nowMs, sequence);
+        this.#noteAckEliciting(nowMs, sequence, true);
         break;
       case PacketType.Ack:
         this.#received.record(sequence, true);
@@ -631,11 +631,16 @@ export class Endpoint {
     this.stats.lossRate += ((lost ? 1 : 0) - this.stats.lossRate) / 32;
   }
 
-  #noteAckEliciting(nowMs: number, sequence: number): void {
+  #noteAckEliciting(nowMs: number, sequence: number, acknowledged: boolean): void {
     if (this.#ackPending === 0) this.#ackPendingSinceMs = nowMs;
     this.#ackPending++;
-    // Reordered past the bitfield: its ack must name it (a few are kept; more are resent).
-    if (this.#received.behindNewest(sequence) > ACK_BITS - 8 && this.#lateAcks.length < 16) {
+    // Reordered past the bitfield: its ack must name it (a few are kept; more are resent). A
+    // refused packet is never named: the peer must resend what it carried.
+    if (
+      acknowledged &&
+      this.#received.behindNewest(sequence) > ACK_BITS - 8 &&
+      this.#lateAcks.length < 16
+    ) {
       this.#lateAcks.push(sequence);
       this.#ackPending = Math.max(this.#ackPending, ACK_EVERY_PACKETS);
     }
@@ -888,7 +893,7 @@ export class Endpoint {
         default:
           this.#receiveUnreliable(bytes, reader, nowMs);
       }
-      if (this.#state === 'closed') return accepted;
+      if (this.#state === 'closed' || this.#protocolError !== null) return accepted;
     }
     return accepted;
   }
@@ -902,6 +907,9 @@ export class Endpoint {
     if (this.#orderedSlotIds[slot] === id) return true; // Buffered already.
     const isNext = ahead === 0;
     const length = reader.length;
+    if (reader.fragmentCount === 0 && length > this.#config.maxMessageBytes) {
+      return this.#checkFragment(FragmentResult.TooLarge, id);
+    }
     if (
       !isNext &&
       this.#orderedBytes + this.#reliableReassembly.bytes + length > this.#receiveBudgetBytes
@@ -921,8 +929,11 @@ export class Endpoint {
       if (result === FragmentResult.Refused) return false;
       if (result !== FragmentResult.Complete) return this.#checkFragment(result, id);
       message = this.#reliableReassembly.message;
-    } else {
+    } else if (isNext) {
       message = bytes.subarray(reader.offset, reader.offset + length);
+    } else {
+      // Held until its turn: a copy, not a view pinning the whole datagram.
+      message = bytes.slice(reader.offset, reader.offset + length);
     }
     if (!isNext) {
       this.#orderedSlots[slot] = message;
@@ -953,6 +964,9 @@ export class Endpoint {
     if (ahead >= RELIABLE_WINDOW) return false;
     const slot = id & (RELIABLE_WINDOW - 1);
     if (this.#unorderedDelivered[slot] === 1) return true;
+    if (reader.fragmentCount === 0 && reader.length > this.#config.maxMessageBytes) {
+      return this.#checkFragment(FragmentResult.TooLarge, id);
+    }
     let message: Uint8Array;
     if (reader.fragmentCount > 0) {
       const result = this.#reliableReassembly.add(
@@ -979,13 +993,13 @@ export class Endpoint {
     return true;
   }
 
-  /** Records a protocol error for an invalid or too large reliable message; true otherwise. */
-  #checkFragment(result: FragmentResult, id: number): boolean {
+  /** Records a protocol error for an invalid or too large message; true otherwise. */
+  #checkFragment(result: FragmentResult, id: number, kind = 'reliable'): boolean {
     if (result === FragmentResult.Invalid) {
-      this.#protocolError = `reliable message ${id} has inconsistent fragments`;
+      this.#protocolError = `${kind} message ${id} has inconsistent fragments`;
       this.#protocolErrorCode = CloseCode.ProtocolError;
     } else if (result === FragmentResult.TooLarge) {
-      this.#protocolError = `reliable message ${id} exceeds maxMessageBytes ${this.#config.maxMessageBytes}`;
+      this.#protocolError = `${kind} message ${id} exceeds maxMessageBytes ${this.#config.maxMessageBytes}`;
       this.#protocolErrorCode = CloseCode.MessageTooLarge;
     }
     return true;
@@ -1007,8 +1021,12 @@ export class Endpoint {
         bytes.subarray(reader.offset, reader.offset + reader.length),
         nowMs,
       );
+      if (result === FragmentResult.TooLarge) this.#checkFragment(result, id, 'unreliable');
       if (result !== FragmentResult.Complete) return;
       message = this.#unreliableReassembly.message;
+    } else if (reader.length > this.#config.maxMessageBytes) {
+      this.#checkFragment(FragmentResult.TooLarge, id, 'unreliable');
+      return;
     } else {
       message = bytes.subarray(reader.offset, reader.offset + reader.length);
     }

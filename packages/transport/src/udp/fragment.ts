@@ -73,7 +73,8 @@ export class Reassembler {
   }
 
   /**
-   * Stores fragment `index` of `count` of message `key` (the bytes are kept, not copied).
+   * Stores a copy of fragment `index` of `count` of message `key` (a view would pin the whole
+   * datagram it came in, beyond what the byte limits count).
    * `force` bypasses the count and byte limits (a reliable receiver's next expected message).
    */
   add(
@@ -102,7 +103,7 @@ export class Reassembler {
       partial = { count, received: 0, bytes: 0, startedMs: nowMs, parts: new Array(count) };
       this.#partials.set(key, partial);
     }
-    partial.parts[index] = data;
+    partial.parts[index] = data.slice();
     partial.received++;
     partial.bytes += data.length;
     this.#bytes += data.length;

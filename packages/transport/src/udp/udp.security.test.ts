@@ -215,6 +215,22 @@ describe('udp security', () => {
       expect(server.stats.tokensRejected.replayed).toBe(1);
     });
 
+    it('reject with CONNECT_FAILED when aborted while the token function runs', async () => {
+      const { server, url } = await startServer({ connectTokenKey: secretKey });
+      const controller = new AbortController();
+      const client = createUdpClient({
+        connectToken: async () => {
+          controller.abort();
+          return token();
+        },
+      });
+      const error = await rejection(client.connect(url, { signal: controller.signal }));
+      expect(isTickwireError(error, ErrorCode.CONNECT_FAILED)).toBe(true);
+      await sleep(50);
+      expect(server.connections.size).toBe(0);
+      expect(server.stats.connectionsAccepted).toBe(0);
+    });
+
     it('reject a token for another protocol before sending anything', async () => {
       const client = createUdpClient({ connectToken: token({ protocolId: 7 }) });
       const error = await rejection(client.connect('udp://127.0.0.1:9'));
