@@ -1,4 +1,5 @@
 import {
+  createLinkConditioner,
   createManualTime,
   ErrorCode,
   isTickwireError,
@@ -148,6 +149,41 @@ describe('createTimeSyncClient', () => {
     client.close();
   });
 
+  it('a server clock step does not leave behind a drift fitted across it', () => {
+    // 120 s of drift history on a link without drift, then the server clock steps by 2 s: the
+    // bounds cross and the history restarts; the drift fitted across the step (pinned at
+    // ±maxDriftPpm) must not outlive it.
+    for (const shift of [2_000, -2_000]) {
+      const manual = createManualTime();
+      let serverShift = 0;
+      const serverNow = () => 5_000_000 + manual.now() + serverShift;
+      const up = createLinkConditioner({ ...SYMMETRIC, time: manual, seed: 3 });
+      const down = createLinkConditioner({ ...SYMMETRIC, time: manual, seed: 33 });
+      const client: TimeSyncClient = createTimeSyncClient({
+        time: manual,
+        send: (request) =>
+          up.transmit(13, () => {
+            const t = serverNow();
+            down.transmit(29, () =>
+              client.receive({ id: request.id, t0: request.t0, t1: t, t2: t }),
+            );
+          }),
+      });
+      manual.advance(120_000);
+      expect(Math.abs(client.stats().driftPpm)).toBeLessThan(10);
+      serverShift = shift;
+      manual.advance(3_000);
+      const errors: number[] = [];
+      for (let s = 0; s < 30; s++) {
+        manual.advance(1_000);
+        expect(Math.abs(client.stats().driftPpm)).toBeLessThan(10);
+        errors.push(Math.abs(client.serverNow() - serverNow()));
+      }
+      expect(Math.max(...errors)).toBeLessThan(2);
+      client.close();
+    }
+  });
+
   it('estimates the server tick within ±1 tick at 60 Hz', async () => {
     const sim = simulate({
       seed: 14,
@@ -165,6 +201,29 @@ describe('createTimeSyncClient', () => {
     expect(sim.client.tickTime(6)).toBeCloseTo(5_000_100, 6);
     expect(sim.client.tickAt(sim.client.tickTime(7) + 1)).toBe(7);
     sim.client.close();
+  });
+
+  it('tickAt() and tickTime() reject a non-finite argument with INVALID_ARGUMENT, not NaN', () => {
+    const client = createTimeSyncClient({
+      time: createManualTime(),
+      send: () => {},
+      autoStart: false,
+      tickOriginMs: 1_000,
+    });
+    for (const bad of [Number.NaN, Number.POSITIVE_INFINITY, Number.NEGATIVE_INFINITY]) {
+      expect(() => client.tickAt(bad)).toThrow(
+        expect.objectContaining({ code: ErrorCode.INVALID_ARGUMENT }),
+      );
+      expect(() => client.tickTime(bad)).toThrow(
+        expect.objectContaining({ code: ErrorCode.INVALID_ARGUMENT }),
+      );
+    }
+    expect(() => client.tickAt('5' as never)).toThrow(/serverTimeMs must be finite/);
+    expect(() => client.tickTime(undefined as never)).toThrow(/tick must be finite/);
+    // Both need no sample: pure arithmetic on the tick rate and origin.
+    expect(client.tickAt(1_000 + 50)).toBe(3);
+    expect(client.tickTime(3)).toBe(1_050);
+    client.close();
   });
 
   it('at() fires in server-time order, FIFO on ties, never early, and cancels', () => {

@@ -161,9 +161,9 @@ export interface TimeSyncClient extends Subscribable<TimeSyncEvents> {
    * await `sync()`): until then there is no server time to give.
    */
   serverNow(): number;
-  /** The server tick at `serverTimeMs`. */
+  /** The server tick at `serverTimeMs`; a non-finite time throws INVALID_ARGUMENT. */
   tickAt(serverTimeMs: number): number;
-  /** The server time tick `tick` starts at. */
+  /** The server time tick `tick` starts at; a non-finite tick throws INVALID_ARGUMENT. */
   tickTime(tick: number): number;
   /** The current server tick, `tickAt(serverNow())`; throws INVALID_STATE before the first sample. */
   currentTick(): number;
@@ -516,6 +516,7 @@ export function createClientInternals(options: TimeSyncClientOptions): ClientInt
       { t: sample.t3 - originMs, v: sample.t2 - sample.t3 },
     ]);
     const span = sample.t3 - originMs - Math.max(horizon, Math.min(hullUp[0]!.t, hullDown[0]!.t));
+    const slopeBefore = slope;
     if (span >= config.minDriftSpanMs) {
       slope = fitSlope(hullUp, hullDown, maxSlope, current?.midrangeWeight ?? 0);
     }
@@ -525,10 +526,13 @@ export function createClientInternals(options: TimeSyncClientOptions): ClientInt
     while (next.confidenceMs < 0 && window.length > 1) {
       unstable = true;
       window.splice(0, Math.max(1, window.length >> 1));
-      // The drift history broke too: start it again from the samples kept.
-      hullUp = [];
-      hullDown = [];
-      originMs = null;
+      // The drift history broke too, and a slope fitted across the break is meaningless: keep
+      // the one from before it, and start the history again from the samples kept.
+      slope = slopeBefore;
+      originMs = window[0]!.t0;
+      const origin = originMs;
+      hullUp = hulls(window.map((s) => ({ t: s.t0 - origin, v: s.t1 - s.t0 })));
+      hullDown = hulls(window.map((s) => ({ t: s.t3 - origin, v: s.t2 - s.t3 })));
       next = estimateWithSlope(window, slope);
     }
     const showing = current ? displayOffsetAt(sample.t3) : null;
@@ -610,8 +614,17 @@ export function createClientInternals(options: TimeSyncClientOptions): ClientInt
     return value;
   }
 
-  const tickAt = (serverTimeMs: number): number =>
-    Math.floor(((serverTimeMs - config.tickOriginMs) * config.tickRateHz) / 1000);
+  const tickAt = (serverTimeMs: number): number => {
+    if (!Number.isFinite(serverTimeMs)) {
+      invalid(`serverTimeMs must be finite, got ${String(serverTimeMs)}`);
+    }
+    return Math.floor(((serverTimeMs - config.tickOriginMs) * config.tickRateHz) / 1000);
+  };
+
+  const tickTime = (tick: number): number => {
+    if (!Number.isFinite(tick)) invalid(`tick must be finite, got ${String(tick)}`);
+    return config.tickOriginMs + (tick * 1000) / config.tickRateHz;
+  };
 
   const reportCallbackError = (error: unknown, handle: ScheduledEvent): void => {
     if (emitter.emit('error', error, handle)) return;
@@ -713,7 +726,7 @@ export function createClientInternals(options: TimeSyncClientOptions): ClientInt
     },
     serverNow,
     tickAt,
-    tickTime: (tick) => config.tickOriginMs + (tick * 1000) / config.tickRateHz,
+    tickTime,
     currentTick: () => tickAt(serverNow()),
     at,
     stats,

@@ -1,4 +1,4 @@
-import { createRandom } from '@tickwire/core';
+import { createRandom, ErrorCode } from '@tickwire/core';
 import { describe, expect, it } from 'vitest';
 import { estimate, estimateWithSlope, fitSlope, type TimeSample } from './estimator.js';
 import { SYMMETRIC, simulate } from './harness.test.js';
@@ -133,6 +133,21 @@ describe('estimate', () => {
       { t: 1000, v: 0 },
     ];
     expect(fitSlope(steep, steepBelow, 1e-3)).toBe(1e-3);
+  });
+
+  it('rejects no samples or non-finite timestamps with INVALID_ARGUMENT, never a TypeError', () => {
+    const bad: unknown[] = [
+      [],
+      undefined,
+      [{ t0: 0, t1: Number.NaN, t2: 5, t3: 10 }],
+      [{ t0: 0, t1: 5, t2: 5, t3: Number.POSITIVE_INFINITY }],
+      [null],
+    ];
+    for (const input of bad) {
+      expect(() => estimate(input as TimeSample[], options)).toThrow(
+        expect.objectContaining({ code: ErrorCode.INVALID_ARGUMENT }),
+      );
+    }
   });
 });
 

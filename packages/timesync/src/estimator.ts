@@ -1,3 +1,5 @@
+import { ErrorCode, TickwireError } from '@tickwire/core';
+
 /** One NTP-style exchange: t0/t3 on the local clock, t1/t2 on the server clock (ms). */
 export interface TimeSample {
   /** Local time the request left. */
@@ -128,7 +130,8 @@ function edges(values: readonly number[], k: number) {
 }
 
 /**
- * Estimates the offset from a window of samples (oldest first, at least one).
+ * Estimates the offset from a window of samples (oldest first, at least one; none, or a
+ * non-finite timestamp, throws INVALID_ARGUMENT).
  *
  * Each sample bounds the offset: t2 − t3 ≤ offset ≤ t1 − t0 (each side differs from it by one
  * one-way delay). After removing the fitted drift, the offset is the mean of a location of
@@ -140,6 +143,28 @@ function edges(values: readonly number[], k: number) {
  * An impossible one makes the bounds cross: `confidenceMs` comes out negative.
  */
 export function estimate(samples: readonly TimeSample[], options: EstimatorOptions): Estimate {
+  if (!Array.isArray(samples) || samples.length === 0) {
+    throw new TickwireError(
+      ErrorCode.INVALID_ARGUMENT,
+      'timesync: estimate needs at least one sample',
+    );
+  }
+  for (const [i, s] of samples.entries()) {
+    if (
+      !(
+        Number.isFinite(s?.t0) &&
+        Number.isFinite(s.t1) &&
+        Number.isFinite(s.t2) &&
+        Number.isFinite(s.t3)
+      )
+    ) {
+      throw new TickwireError(
+        ErrorCode.INVALID_ARGUMENT,
+        `timesync: estimate: sample ${i} must have finite t0, t1, t2 and t3`,
+        { details: { index: i } },
+      );
+    }
+  }
   const { up, down, referenceMs } = directions(samples);
   if (options.slope !== undefined) return locate(up, down, referenceMs, options.slope);
   const span = Math.max(up[up.length - 1]!.t - up[0]!.t, down[down.length - 1]!.t - down[0]!.t);
