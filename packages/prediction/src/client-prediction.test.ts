@@ -437,6 +437,34 @@ describe('smoothing', () => {
     expect(events).toHaveLength(2);
     expect(prediction.stats).toMatchObject({ reconciliations: 3, mispredictions: 2 });
   });
+
+  it('a position hook that returns the same array every call still measures the correction', () => {
+    const reused = [0, 0];
+    const prediction = createPrediction({
+      initial: ORIGIN,
+      step: walk,
+      dt: FRAME_MS,
+      smoothing: {
+        ...smoothingOf(settings),
+        position: (state) => {
+          reused[0] = state.x;
+          reused[1] = state.y;
+          return reused;
+        },
+      },
+    });
+    const events: MispredictionEvent[] = [];
+    prediction.on('misprediction', (event) => events.push(event));
+    prediction.input(IDLE);
+    prediction.input(IDLE);
+    prediction.reconcile({ ...ORIGIN, x: 3, y: 4 }, 1);
+    expect(prediction.offset).toEqual([-3, -4]);
+    expect(drawnPosition(prediction)).toEqual([0, 0]);
+    expect(events).toEqual([{ errorDistance: 5, seq: 1, snapped: false }]);
+    prediction.reconcile({ ...ORIGIN, x: 2.5, y: 4 }, 2);
+    expect(prediction.offset).toEqual([-2.5, -4]);
+    expect(prediction.stats).toMatchObject({ mispredictions: 2, maxError: 5, meanError: 2.75 });
+  });
 });
 
 /** Options of {@link playOnline}. */

@@ -2,7 +2,10 @@ import { Emitter, ErrorCode, type Subscribable, subscribable, TickwireError } fr
 
 /** Visual smoothing of corrections: how a misprediction is hidden instead of drawn as a jump. */
 export interface PredictionSmoothing<State> {
-  /** The coordinates to smooth (e.g. `[x, y]`); always the same count. Must not mutate `state`. */
+  /**
+   * The coordinates to smooth (e.g. `[x, y]`); always the same count. Must not mutate `state`.
+   * It may return the same array on every call: the coordinates are read before the next call.
+   */
   position(state: State): readonly number[];
   /**
    * A copy of `state` moved by `offset` (one value per coordinate), to draw. Must not mutate
@@ -197,6 +200,9 @@ export function createPrediction<State, Input>(
   let ackedSeq = 0;
   // The visual offset, allocated at the first measured reconciliation.
   let offset: number[] = [];
+  // The predicted position before a reconciliation, copied out of what `smoothing.position`
+  // returned: a hook may return the same array on every call (sized once, then reused).
+  const before: number[] = [];
   let offsetLength = 0;
   const stats: PredictionStats = {
     inputs: 0,
@@ -286,7 +292,9 @@ export function createPrediction<State, Input>(
       let nextOffset = offset;
       let nextOffsetLength = offsetLength;
       if (smoothing) {
-        const before = positionOf(state, offset.length > 0 ? offset.length : -1);
+        const predicted = positionOf(state, offset.length > 0 ? offset.length : -1);
+        before.length = predicted.length;
+        for (let i = 0; i < predicted.length; i++) before[i] = predicted[i]!;
         const after = positionOf(replayed, before.length);
         // The offset absorbs the correction, so the drawn position does not move now.
         nextOffset = new Array(before.length);

@@ -68,6 +68,30 @@ describe('lerpAngle', () => {
     expect(lerpAngle(350, 10, 2, 360)).toBeCloseTo(30, 10);
     expect(lerpAngle(10, 350, 2, 360)).toBeCloseTo(330, 10);
   });
+
+  it('wraps every result, endpoints included, into [0, turn) for inputs >= 0, else [−turn/2, turn/2)', () => {
+    // Out-of-range inputs come back wrapped at t = 0 and 1 as well as in between.
+    expect(lerpAngle(370, 10, 0, 360)).toBe(10);
+    expect(lerpAngle(10, 730, 1, 360)).toBe(10);
+    expect(lerpAngle(350, -10, 0, 360)).toBe(-10);
+    expect(lerpAngle(-10, 190, 1, 360)).toBe(-170);
+    expect(lerpAngle(7, 1, 0)).toBeCloseTo(7 - 2 * Math.PI, 12);
+    const angles = [-725, -400, -190, -180, -10, 0, 10, 179, 180, 350, 360, 370, 725];
+    for (const a of angles) {
+      for (const b of angles) {
+        const low = a < 0 || b < 0 ? -180 : 0;
+        for (const t of [0, 0.001, 0.5, 0.999, 1, 1.5]) {
+          const result = lerpAngle(a, b, t, 360);
+          expect(result, `lerpAngle(${a}, ${b}, ${t})`).toBeGreaterThanOrEqual(low);
+          expect(result, `lerpAngle(${a}, ${b}, ${t})`).toBeLessThan(low + 360);
+        }
+        // The endpoints are the inputs' own directions.
+        const turns = (x: number) => Math.abs(Math.round(x / 360) - x / 360);
+        expect(turns(lerpAngle(a, b, 0, 360) - a)).toBeLessThan(1e-12);
+        expect(turns(lerpAngle(a, b, 1, 360) - b)).toBeLessThan(1e-12);
+      }
+    }
+  });
 });
 
 describe('slerpQuaternion', () => {
@@ -273,6 +297,20 @@ describe('createInterpolator: blending', () => {
     // 350° → 30° is +40° through 0°: a quarter of the way is 360° ≡ 0°, three quarters 20°.
     expect(interpolator.sample(125).entities.get('a')?.yaw).toBeCloseTo(0, 10);
     expect(interpolator.sample(175).entities.get('a')?.yaw).toBeCloseTo(20, 10);
+  });
+
+  it("gives angles in lerpAngle's range, at a snapshot and for an entity held alone too", () => {
+    const interpolator = createInterpolator<{ yaw: number }>({
+      fields: { yaw: 'angleDegrees' },
+      snapshotIntervalMs: 100,
+      safetyMarginMs: 0,
+    });
+    interpolator.push(0, { a: { yaw: 370 }, alone: { yaw: 725 } }, 0);
+    interpolator.push(100, { a: { yaw: 30 } }, 0);
+    const frame = interpolator.sample(100);
+    expect(frame.entities.get('a')?.yaw).toBe(10);
+    expect(frame.entities.get('alone')?.yaw).toBe(5);
+    expect(interpolator.sample(150).entities.get('a')?.yaw).toBeCloseTo(20, 10);
   });
 });
 

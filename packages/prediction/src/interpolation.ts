@@ -173,20 +173,24 @@ export function lerp(a: number, b: number, t: number): number {
 }
 
 /**
- * Interpolates an angle along the shortest arc (radians, or degrees with `turn` 360). The result
- * is wrapped into [0, turn) when both inputs are ≥ 0, else into [−turn/2, turn/2).
+ * Interpolates an angle along the shortest arc (radians, or degrees with `turn` 360). Every
+ * result, `a` at t = 0 and `b` at t = 1 included, is wrapped into [0, turn) when both inputs are
+ * ≥ 0, else into [−turn/2, turn/2); a value already in that range comes back exactly.
  */
 export function lerpAngle(a: number, b: number, t: number, turn: number = TAU): number {
-  if (t === 0) return a;
-  if (t === 1) return b;
   const half = turn / 2;
-  let delta = (b - a) % turn;
-  if (delta > half) delta -= turn;
-  else if (delta < -half) delta += turn;
   const low = a < 0 || b < 0 ? -half : 0;
-  let result = a + delta * t;
-  result = ((((result - low) % turn) + turn) % turn) + low;
-  return result;
+  let result: number;
+  if (t === 0) result = a;
+  else if (t === 1) result = b;
+  else {
+    let delta = (b - a) % turn;
+    if (delta > half) delta -= turn;
+    else if (delta < -half) delta += turn;
+    result = a + delta * t;
+  }
+  if (result >= low && result < low + turn) return result;
+  return ((((result - low) % turn) + turn) % turn) + low;
 }
 
 /**
@@ -525,6 +529,10 @@ export function createInterpolator<F extends object, Id extends string | number 
           0,
           out[key] as QuaternionLike,
         );
+      } else if (kinds[k] === 'angle' || kinds[k] === 'angleDegrees') {
+        // Wrapped like a blended angle, so the field's range does not depend on a counterpart.
+        const angle = from[key] as number;
+        out[key] = lerpAngle(angle, angle, 0, kinds[k] === 'angle' ? TAU : 360);
       } else {
         out[key] = from[key];
       }

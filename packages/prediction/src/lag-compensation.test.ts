@@ -658,6 +658,10 @@ describe('errors', () => {
       /ray\.origin/,
     );
     expectError(() => lag.raycast(0, ray, { maxDistance: -1 }), 'INVALID_ARGUMENT', /maxDistance/);
+    // A ray decoded from a client's shot may lack its parts: a typed error, not a TypeError.
+    for (const broken of [null, {}, { origin: ray.origin }, { direction: ray.direction }]) {
+      expectError(() => lag.raycast(0, broken as never), 'INVALID_ARGUMENT', /raycast: ray/);
+    }
     expectError(
       () => lag.overlap(Number.NaN, circle(0, 0, 1)),
       'INVALID_ARGUMENT',

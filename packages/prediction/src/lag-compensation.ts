@@ -545,14 +545,18 @@ export function createLagCompensation<Id>(
         maxDistance,
       });
     }
-    const origin = ray.origin as Vec3;
+    const origin = ray?.origin as Vec3;
+    const direction = ray?.direction as Vec3;
+    if (typeof origin !== 'object' || origin === null) {
+      invalid('raycast: ray must be { origin, direction } with finite coordinates', { ray });
+    }
+    if (typeof direction !== 'object' || direction === null) zeroDirection('raycast');
     const ox = origin.x;
     const oy = origin.y;
     const oz = dimensions === 3 ? origin.z : 0;
     if (!(Number.isFinite(ox) && Number.isFinite(oy) && Number.isFinite(oz))) {
       invalid('raycast: ray.origin must have finite coordinates', { origin });
     }
-    const direction = ray.direction as Vec3;
     const dz = dimensions === 3 ? direction.z : 0;
     const length = vec3Length(direction.x, direction.y, dz);
     if (!(length > 0 && length < Number.POSITIVE_INFINITY)) zeroDirection('raycast');

@@ -454,6 +454,37 @@ describe('checksums', () => {
     expectCode(() => peers[0]!.addRemoteChecksum(1, -10, 1), 'INVALID_ARGUMENT');
     expect(peers[0]!.stats.checksums).toBeGreaterThan(0);
   });
+
+  it('refuse frames too far ahead, so a flood of them cannot stop desync detection', () => {
+    const { peers, checksums, desyncs, step } = pair(10, 33);
+    for (let i = 0; i < 38; i++) step();
+    // Peer 1 runs three frames ahead: it checksums frame 40 before peer 0 has simulated it.
+    for (let i = 0; i < 3; i++) {
+      peers[1]!.addLocalInput(inputFor(1, peers[1]!.currentFrame), 1);
+      peers[1]!.advanceFrame();
+    }
+    expect(peers[0]!.currentFrame).toBe(38);
+    expect(checksums[1]!.has(40)).toBe(true);
+    // Far-future frames (more than 64 frames ahead here) could never be compared: refused,
+    // leaving nothing behind.
+    for (let i = 0; i < 4096; i++) {
+      expectCode(() => peers[0]!.addRemoteChecksum(1, 1_000 + 10 * i, 1), 'LIMIT_EXCEEDED');
+    }
+    expectCode(() => peers[0]!.addRemoteChecksum(1, 110, 1), 'LIMIT_EXCEEDED');
+    expect(peers[0]!.stats).toMatchObject({ checksumsCompared: 0, checksumsUnmatched: 0 });
+    // The genuine one, ahead of peer 0 but in the window, waits for peer 0's own.
+    peers[0]!.addRemoteChecksum(1, 40, checksums[1]!.get(40)!);
+    for (let i = 0; i < 5; i++) step();
+    expect(desyncs[0]).toEqual([
+      {
+        kind: 'peer',
+        frame: 40,
+        player: 1,
+        localChecksum: checksums[0]!.get(40),
+        remoteChecksum: checksums[1]!.get(40),
+      },
+    ]);
+  });
 });
 
 describe('sync test', () => {

@@ -206,7 +206,12 @@ export interface Rollback<Input> extends Subscribable<RollbackEvents> {
    * half the difference of both sides' averaged advantages; 0 unless at least 1 frame ahead.
    */
   recommendedWait(): number;
-  /** A remote peer's checksum of a confirmed frame; compared with this peer's own. */
+  /**
+   * A remote peer's checksum of a confirmed frame; compared with this peer's own (at once, or
+   * when this peer computes it). Throws LIMIT_EXCEEDED for a frame further ahead of
+   * `currentFrame` than remote inputs may be (half the input window, at least 64 frames), which
+   * no honest peer sends.
+   */
   addRemoteChecksum(player: number, frame: number, checksum: number): void;
 }
 
@@ -727,6 +732,16 @@ export function createRollback<State, Input>(
         throw new TickwireError(
           ErrorCode.INVALID_ARGUMENT,
           `addRemoteChecksum: checksum must be a finite number, got ${value}`,
+        );
+      }
+      // A peer checksums a frame only once it has this peer's inputs up to it, so an honest one
+      // is at most inputDelay + 1 frames ahead. Far-future frames (a bug or a flood meant to fill
+      // the waiting list) are refused like remote inputs beyond the same window.
+      if (frame > currentFrame + maxFramesAhead) {
+        throw new TickwireError(
+          ErrorCode.LIMIT_EXCEEDED,
+          `addRemoteChecksum: checksum of player ${player} for frame ${frame} is more than ${maxFramesAhead} frames ahead of frame ${currentFrame}`,
+          { details: { player, frame, limit: currentFrame + maxFramesAhead } },
         );
       }
       const remote = value >>> 0;
