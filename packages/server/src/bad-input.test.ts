@@ -12,6 +12,7 @@ import {
   decodeError,
   decodeGoodbye,
   decodeRoomJoined,
+  decodeRoomLeft,
   decodeWelcome,
   type ErrorFrame,
   encodeBatch,
@@ -327,6 +328,26 @@ describe('bad input', () => {
     await healthy();
   });
 
+  it('Goodbye with a close code outside the allowed ranges: the session ends, the server carries on', async () => {
+    const r = await hello(url);
+    // Code 0 (a varuint 0): no valid WebSocket close code.
+    r.connection.send(new Uint8Array([Opcode.Goodbye, 0, 0, 0]));
+    await r.closed;
+    await until(() => server.stats().sessions === 0, 3000, 'the session ended');
+    // The session was revoked: its token does not come back.
+    const again = await raw(url);
+    again.connection.send(
+      encodeHello({
+        version: PROTOCOL_VERSION,
+        token: r.welcome.token,
+        received: 0,
+        auth: undefined,
+      }),
+    );
+    expect((await again.closed).code).toBe(CloseCode.SessionExpired);
+    await healthy();
+  });
+
   it('slowloris: a connection that sends no Hello is closed after the handshake timeout', async () => {
     const started = Date.now();
     const r = await raw(url);
@@ -352,6 +373,53 @@ describe('a hanging auth hook', () => {
       expect((await r.closed).code).toBe(CloseCode.Timeout);
       expect(server.stats().rejections['auth-timeout']).toBe(1);
       expect(server.stats().sessions).toBe(0);
+    } finally {
+      await server.close();
+    }
+  });
+});
+
+describe('kick with a long non-ASCII reason', () => {
+  it('ends the session and closes its connection; the reason is cut to fit a close frame', async () => {
+    const { server, url } = await startServer();
+    try {
+      const r = await hello(url('ws'));
+      const reason = `kicked: ${'é'.repeat(100)}`; // 108 characters, 208 UTF-8 bytes
+      expect(await server.kick(r.welcome.sessionId, reason)).toBe(true);
+      expect((await r.closed).code).toBe(CloseCode.Kicked);
+      expect(r.goodbye()?.reason).toMatch(/^kicked: é/);
+      expect(server.stats().sessions).toBe(0);
+      // A code no connection may close with is refused before anything ends.
+      const other = await hello(url('ws'));
+      await expect(server.kick(other.welcome.sessionId, 'x', 99)).rejects.toMatchObject({
+        code: ErrorCode.INVALID_ARGUMENT,
+      });
+      expect(server.stats().sessions).toBe(1);
+      other.connection.close();
+    } finally {
+      await server.close();
+    }
+  });
+});
+
+describe('a room kick with a reason longer than a RoomLeft frame takes', () => {
+  it('still tells the client it left, with the reason cut to fit', async () => {
+    const { server, url } = await startServer();
+    try {
+      const r = await hello(url('ws'));
+      r.connection.send(
+        encodeJoinRoom({ requestId: 1, mode: JoinMode.JoinOrCreate, target: 'arena', options: {} }),
+      );
+      await until(() => r.frames.some((data) => data[0] === Opcode.RoomJoined), 3000, 'RoomJoined');
+      const joined = decodeRoomJoined(r.frames.find((data) => data[0] === Opcode.RoomJoined)!);
+      await server.rooms
+        .get(joined.roomId)!
+        .kick(r.welcome.sessionId, `cheating: ${'x'.repeat(200)}`);
+      await until(() => r.frames.some((data) => data[0] === Opcode.RoomLeft), 3000, 'RoomLeft');
+      const left = decodeRoomLeft(r.frames.find((data) => data[0] === Opcode.RoomLeft)!);
+      expect(left.code).toBe(CloseCode.Kicked);
+      expect(left.reason).toMatch(/^cheating: x+\.\.\.$/);
+      r.connection.close();
     } finally {
       await server.close();
     }

@@ -8,9 +8,11 @@ import {
   CloseCode,
   type CloseInfo,
   type Connection,
+  checkCloseArgs,
   Emitter,
   ErrorCode,
   type Logger,
+  MAX_CLOSE_REASON_BYTES,
   Opcode,
   PROTOCOL_VERSION,
   type ServerTransport,
@@ -46,12 +48,14 @@ import {
   encodeRoomLeft,
   encodeWelcome,
   errorFrameOf,
+  FrameLimits,
   type HelloFrame,
   JoinMode,
   opcodeName,
   peekHelloVersion,
   type ResumeKind,
   type SessionLink,
+  truncateUtf8,
 } from '@tickwire/rooms/protocol';
 import { serveTimeSync, type TimeSyncServer } from '@tickwire/timesync';
 import { createTcpServer } from '@tickwire/transport/tcp';
@@ -309,7 +313,7 @@ export function createServer(options: TickwireServerOptions = {}): TickwireServe
   const goodbye = (connection: Connection, code: number, reason: string): void => {
     if (connection.state !== 'open') return;
     sendGoodbye(connection, code, reason);
-    connection.close(code, reason.slice(0, 120));
+    connection.close(code, truncateUtf8(reason, MAX_CLOSE_REASON_BYTES));
   };
 
   const sendOnLink = (live: Live, frame: Uint8Array): void => {
@@ -368,7 +372,7 @@ export function createServer(options: TickwireServerOptions = {}): TickwireServe
     if (live.link.state === 'open') {
       const connection = live.link.transport;
       if (connection !== null) sendGoodbye(connection, code, reason);
-      live.link.close(code, reason.slice(0, 120));
+      live.link.close(code, truncateUtf8(reason, MAX_CLOSE_REASON_BYTES));
     }
     serverMetrics.sessions.set(lives.size);
     emitter.emit('sessionEnd', live.id, code, reason);
@@ -492,9 +496,11 @@ export function createServer(options: TickwireServerOptions = {}): TickwireServe
       // The client is leaving for good: free the seat now rather than after the grace period.
       let code: number = CloseCode.Normal;
       try {
-        code = decodeGoodbye(frame).code;
+        const given = decodeGoodbye(frame).code;
+        checkCloseArgs(given, '');
+        code = given;
       } catch {
-        // Leaving anyway.
+        // A malformed Goodbye, or a code no connection may close with: leaving anyway.
       }
       void sessions.revoke(live.id).catch(() => undefined);
       endLive(live, code, 'client left');
@@ -633,8 +639,13 @@ export function createServer(options: TickwireServerOptions = {}): TickwireServe
       return;
     }
     const live = lives.get(grant.session.id);
+    // The resume cancelled the grace timer: restart it, but only for a session that has no
+    // connection (one still connected elsewhere must not expire under its client).
+    const stillDetached = (): void => {
+      if (live !== undefined && live.connection === null) sessions.detached(live.id);
+    };
     if (item.guarded.state !== 'open') {
-      if (live !== undefined) sessions.detached(live.id);
+      stillDetached();
       return;
     }
     if (live !== undefined && live.link.state === 'open') {
@@ -649,7 +660,7 @@ export function createServer(options: TickwireServerOptions = {}): TickwireServe
             `resume claims ${hello.received} frames received; ${sent - pending}..${sent} possible`,
           ),
         );
-        sessions.detached(live.id);
+        stillDetached();
         return;
       }
       welcome(item, live, grant, 'resumed', hello.received);
@@ -971,6 +982,7 @@ export function createServer(options: TickwireServerOptions = {}): TickwireServe
       };
     },
     async kick(sessionId, reason = 'kicked', code = CloseCode.Kicked) {
+      checkCloseArgs(code, '');
       const live = lives.get(sessionId);
       if (live === undefined) return false;
       await sessions.revoke(sessionId).catch(() => undefined);
@@ -1037,7 +1049,11 @@ export function createServer(options: TickwireServerOptions = {}): TickwireServe
   rooms.on('left', (client: RoomClient, room: Room<unknown>, code: number, reason: string) => {
     const live = lives.get(client.sessionId);
     if (live === undefined || live.ended) return;
-    sendOnLink(live, encodeRoomLeft({ roomId: room.id, code, reason }));
+    // A game's kick reason may be longer than the frame takes: cut it rather than tell nothing.
+    sendOnLink(
+      live,
+      encodeRoomLeft({ roomId: room.id, code, reason: truncateUtf8(reason, FrameLimits.reason) }),
+    );
   });
   rooms.on('created', (room: Room<unknown>) => {
     setPhaseTimer(room, {

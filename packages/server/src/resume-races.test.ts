@@ -1,0 +1,136 @@
+// Resumes that fail or are abandoned while the session is still connected elsewhere: the live
+// session must keep its connection and must not start (and later lose to) a grace timer.
+import {
+  CloseCode,
+  type CloseInfo,
+  type Connection,
+  createManualTime,
+  type ManualTime,
+  Opcode,
+  PROTOCOL_VERSION,
+  type Store,
+  silentLogger,
+} from '@tickwire/core';
+import {
+  createMemoryClient,
+  createMemoryNetwork,
+  createMemoryServer,
+  createMemoryStore,
+} from '@tickwire/core/memory';
+import { decodeWelcome, encodeHello, type WelcomeFrame } from '@tickwire/rooms/protocol';
+import { describe, expect, it } from 'vitest';
+import { createServer, type TickwireServer } from './server.js';
+import { arena, cleanupAfterEach, until } from './test-game.js';
+
+const cleanup = cleanupAfterEach();
+const GRACE_MS = 1000;
+
+interface Peer {
+  connection: Connection;
+  frames: Uint8Array[];
+  closed: () => CloseInfo | undefined;
+}
+
+async function start(
+  store?: Store,
+): Promise<{ server: TickwireServer; time: ManualTime; connect: () => Promise<Peer> }> {
+  const time = createManualTime(1_000_000);
+  const network = createMemoryNetwork();
+  const server = createServer({
+    logger: silentLogger,
+    time,
+    rooms: { arena },
+    session: { graceMs: GRACE_MS },
+    ...(store === undefined ? {} : { store }),
+    extraTransports: [{ name: 'memory', transport: createMemoryServer({ network }) }],
+  });
+  const addresses = await server.listen();
+  cleanup.push(() => server.close());
+  const url = addresses.transports.memory!.url;
+  const connect = async (): Promise<Peer> => {
+    const connection = await createMemoryClient({ network }).connect(url);
+    const frames: Uint8Array[] = [];
+    let info: CloseInfo | undefined;
+    connection.on('message', (data) => frames.push(data));
+    connection.on('close', (closeInfo) => {
+      info = closeInfo;
+    });
+    return { connection, frames, closed: () => info };
+  };
+  return { server, time, connect };
+}
+
+const hello = (peer: Peer, token: string, received: number): void => {
+  peer.connection.send(
+    encodeHello({ version: PROTOCOL_VERSION, token, received, auth: undefined }),
+  );
+};
+
+async function welcomed(peer: Peer): Promise<WelcomeFrame> {
+  await until(() => peer.frames.some((data) => data[0] === Opcode.Welcome), 3000, 'Welcome');
+  return decodeWelcome(peer.frames.find((data) => data[0] === Opcode.Welcome)!);
+}
+
+/** Lets the store's promise chains (grace expiry) run. */
+const settle = () => new Promise((resolve) => setTimeout(resolve, 30));
+
+describe('resume attempts while the session is connected', () => {
+  it('a refused resume (received count above what was sent) leaves the live connection alone', async () => {
+    const { server, time, connect } = await start();
+    const first = await connect();
+    hello(first, '', 0);
+    const welcome = await welcomed(first);
+
+    const bogus = await connect();
+    hello(bogus, welcome.token, 999);
+    await until(() => bogus.closed() !== undefined, 3000, 'the refusal');
+    expect(bogus.closed()!.code).toBe(CloseCode.ProtocolError);
+    expect(server.stats().rejections['bad-resume']).toBe(1);
+
+    // Well past the grace period: the connected session must not have been expired.
+    time.advance(GRACE_MS * 3);
+    await settle();
+    expect(first.closed()).toBeUndefined();
+    expect(first.connection.state).toBe('open');
+    expect(server.stats().sessions).toBe(1);
+    expect(await server.sessions.get(welcome.sessionId)).not.toBeNull();
+  });
+
+  it('a resume whose connection closes before its Welcome leaves the live connection alone', async () => {
+    // A store whose writes wait for the test: the resume is held mid-way.
+    const inner = createMemoryStore();
+    let gate: Promise<void> | null = null;
+    const store: Store = Object.assign(Object.create(inner) as Store, {
+      compareAndSet: async (...args: Parameters<Store['compareAndSet']>) => {
+        if (gate !== null) await gate;
+        return inner.compareAndSet(...args);
+      },
+    });
+    const { server, time, connect } = await start(store);
+    const first = await connect();
+    hello(first, '', 0);
+    const welcome = await welcomed(first);
+
+    let open!: () => void;
+    gate = new Promise<void>((resolve) => {
+      open = resolve;
+    });
+    const late = await connect();
+    hello(late, welcome.token, 0);
+    await until(() => server.stats().connections === 2, 3000, 'the second connection');
+    // Give the Hello time to reach the held store write, then drop the connection.
+    await settle();
+    late.connection.close(CloseCode.GoingAway, 'gone');
+    await until(() => server.stats().connections === 1, 3000, 'the close seen by the server');
+    gate = null;
+    open();
+    await settle();
+
+    time.advance(GRACE_MS * 3);
+    await settle();
+    expect(first.closed()).toBeUndefined();
+    expect(first.connection.state).toBe('open');
+    expect(server.stats().sessions).toBe(1);
+    expect(await server.sessions.get(welcome.sessionId)).not.toBeNull();
+  });
+});
