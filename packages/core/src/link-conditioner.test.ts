@@ -202,6 +202,14 @@ describe('link conditioner behaviour', () => {
     expect(link.stats.sent).toBe(0);
   });
 
+  it('reads an option set to undefined as left out: the default, or the current value', () => {
+    const link = createLinkConditioner({ latencyMs: undefined, lossRate: undefined, seed: 1 });
+    expect(link.options).toMatchObject({ latencyMs: 0, lossRate: 0 });
+    link.configure({ latencyMs: 40, jitterMs: 5 });
+    link.configure({ latencyMs: undefined, jitterMs: 8 });
+    expect(link.options).toMatchObject({ latencyMs: 40, jitterMs: 8 });
+  });
+
   it('rejects invalid options and sizes with INVALID_ARGUMENT, keeping the old settings', () => {
     const link = createLinkConditioner({ latencyMs: 5 });
     const bad: LinkOptions[] = [

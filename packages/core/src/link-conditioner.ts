@@ -293,7 +293,10 @@ export function createLinkConditioner(options: LinkConditionerOptions = {}): Lin
       }
     },
     configure(next) {
-      const merged = { ...current, ...next };
+      const merged = { ...current };
+      // An option set to undefined is left out, as its type allows.
+      for (const [key, value] of Object.entries(next))
+        if (value !== undefined) (merged as Record<string, unknown>)[key] = value;
       validate(merged);
       current = merged;
     },

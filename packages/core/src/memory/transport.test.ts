@@ -112,6 +112,20 @@ describe('memory transport', () => {
     expect(network.listening()).toEqual([]);
   });
 
+  it('starts client delivery as soon as a once() message listener is attached', async () => {
+    const network = createMemoryNetwork();
+    const server = createMemoryServer({ network });
+    const { url } = await server.listen();
+    server.on('connection', (connection) => connection.send(new Uint8Array([5])));
+    const client = await createMemoryClient({ network }).connect(url);
+    const got: number[] = [];
+    client.once('message', (data) => got.push(data[0]!));
+    await Promise.resolve();
+    await Promise.resolve();
+    expect(got).toEqual([5]);
+    await server.close();
+  });
+
   it('validates limits when the server or client is created', () => {
     expect(() => createMemoryServer({ maxMessageBytes: 0 })).toThrow(
       expect.objectContaining({ code: ErrorCode.INVALID_ARGUMENT }),

@@ -130,7 +130,10 @@ function createMemoryEnd(remoteAddress: string, options: MemoryConnectionOptions
       if (event === 'message' && inbox) queueMicrotask(() => end.start());
       return events.on(event, listener);
     },
-    once: (event, listener) => events.once(event, listener),
+    once: (event, listener) => {
+      if (event === 'message' && inbox) queueMicrotask(() => end.start());
+      return events.once(event, listener);
+    },
     off: (event, listener) => events.off(event, listener),
     send(data, channel = 'reliable') {
       checkSend(id, state, data, channel, maxMessageBytes);
