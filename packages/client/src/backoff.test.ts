@@ -28,6 +28,13 @@ describe('createBackoff', () => {
     expect(backoff.delayMs(Number.MAX_SAFE_INTEGER)).toBe(5000);
   });
 
+  it('stays at 0 from a zero initial delay, whatever the multiplier (no NaN)', () => {
+    const backoff = createBackoff({ initialDelayMs: 0, multiplier: 1e6 }, fixed(0.5));
+    expect([0, 1, 52, 64, 1000].map((attempt) => backoff.delayMs(attempt))).toEqual([
+      0, 0, 0, 0, 0,
+    ]);
+  });
+
   it('removes at most `jitter` of each delay: base × (1 − jitter × r)', () => {
     expect(createBackoff({ jitter: 0.5 }, fixed(0)).delayMs(2)).toBe(1000);
     expect(createBackoff({ jitter: 0.5 }, fixed(0.5)).delayMs(2)).toBe(750);

@@ -38,7 +38,8 @@ export function createBackoff(options: BackoffOptions, random: Random): Backoff 
   const jitter = check('jitter', options.jitter ?? 0.5, 0, 1);
   return {
     delayMs(attempt) {
-      const base = Math.min(max, initial * multiplier ** Math.min(attempt, 64));
+      // || 0: a zero initial delay times an overflowing power is NaN.
+      const base = Math.min(max, initial * multiplier ** Math.min(attempt, 64)) || 0;
       return Math.round(base * (1 - jitter * random.next()));
     },
   };

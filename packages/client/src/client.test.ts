@@ -1019,6 +1019,37 @@ describe('reconnection', () => {
     expect(server.goodbyes).toEqual([]); // no connection to say it on
   });
 
+  it("close() in a 'reconnecting' listener leaves no timer behind", async () => {
+    // A clock of its own, so that the fake server's timers do not count.
+    const clientTime = createManualTime(1000);
+    const client = makeClient({ time: clientTime });
+    await client.connect();
+    client.on('reconnecting', () => client.close());
+    server.cut(server.session());
+    await flush();
+    expect(client.state).toBe('closed');
+    expect(clientTime.pending).toBe(0);
+  });
+
+  it("close() in a 'state' listener of reconnecting emits nothing after 'close'", async () => {
+    const client = makeClient();
+    await client.connect();
+    const events = log(client);
+    client.on('state', (state) => {
+      if (state === 'reconnecting') client.close();
+    });
+    server.cut(server.session());
+    await flush();
+    time.advance(60_000);
+    await flush();
+    expect(events).toEqual([
+      ['state', 'reconnecting'],
+      ['state', 'closed'],
+      ['close', CloseCode.Normal, undefined],
+    ]);
+    expect(server.hellos).toHaveLength(1);
+  });
+
   it('close() during a resume handshake keeps the client closed', async () => {
     const client = makeClient();
     const events = await connectAndCut(client);

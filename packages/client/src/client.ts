@@ -174,8 +174,8 @@ export interface Client extends Subscribable<ClientEvents> {
   /**
    * Connects to the first endpoint that works and opens a session. Rejects with
    * UNAUTHORIZED (the auth hook refused), PROTOCOL_ERROR (another protocol version),
-   * LIMIT_EXCEEDED (server full) or CONNECT_FAILED (no endpoint reachable, each one's error in
-   * `details.attempts`).
+   * LIMIT_EXCEEDED (every endpoint full: a full one passes on to the next) or CONNECT_FAILED (no
+   * endpoint reachable, each one's error in `details.attempts`).
    */
   connect(): Promise<SessionInfo>;
   /** Joins a room of that name with a free seat (NOT_FOUND when there is none). */
@@ -662,6 +662,8 @@ export function createClient(options: ClientOptions): Client {
       }
       const delay = Math.min(backoff!.delayMs(attempt), Math.max(0, deadline - time.now()));
       emitter.emit('reconnecting', attempt + 1, delay);
+      // A listener may have closed the client: arm no timer then.
+      if (state !== 'reconnecting') return;
       await sleep(delay);
       if (state !== 'reconnecting') return;
       try {
@@ -701,6 +703,8 @@ export function createClient(options: ClientOptions): Client {
       return;
     }
     setState('reconnecting');
+    // A 'state' listener may have closed the client: nothing follows its 'close'.
+    if ((state as ClientState) !== 'reconnecting') return;
     emitter.emit('disconnected', effective);
     void reconnectLoop(effective);
   };

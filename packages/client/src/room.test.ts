@@ -247,6 +247,19 @@ describe('messages before the first listener', () => {
     expect(all).toEqual(['said', 'score', 'score']);
   });
 
+  it('come before messages that arrive while their delivery waits for its microtask', async () => {
+    const room = await join();
+    const all: string[] = [];
+    // The first listener is added while a burst of frames is being read (here: on the
+    // 'error' of an undecodable one); the frame right behind must not overtake the held one.
+    room.on('error', () => room.on('message', (message) => all.push(message.type)));
+    server.send(session, frameOf('said', { from: 'room', text: 'welcome' }));
+    server.send(session, encodeRoomMessage(new Uint8Array([99])));
+    server.send(session, frameOf('score', { points: 5 }));
+    await flush();
+    expect(all).toEqual(['said', 'score']);
+  });
+
   it(`are dropped beyond a limit, with a LIMIT_EXCEEDED 'error' each`, async () => {
     const room = await join();
     const errors: TickwireError[] = [];

@@ -132,15 +132,21 @@ export function createClientRoom<C extends MessageDefinitions, S extends Message
   // behind RoomJoined, before `await join()` returns) are held and delivered right after the
   // first `message` listener or `onMessage` handler is added.
   let held: Message<S>[] | null = [];
+  let releasing = false;
   const events = subscribable(emitter);
   const release = (): void => {
     const queued = held;
-    if (queued === null) return;
-    held = null;
-    if (queued.length > 0)
-      queueMicrotask(() => {
-        for (const message of queued) emitter.emit('message', message);
-      });
+    if (queued === null || releasing) return;
+    if (queued.length === 0) {
+      held = null;
+      return;
+    }
+    // Messages arriving until the microtask runs join the queue, behind the held ones.
+    releasing = true;
+    queueMicrotask(() => {
+      held = null;
+      for (const message of queued) emitter.emit('message', message);
+    });
   };
 
   /** An error about this room. */
