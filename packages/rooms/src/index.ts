@@ -18,6 +18,7 @@ export {
 export {
   createRoomManager,
   type JoinCallbacks,
+  MAX_MESSAGES_WHILE_JOINING,
   type RoomListing,
   type RoomManager,
   type RoomManagerEvents,

@@ -902,6 +902,145 @@ describe('messages', () => {
   });
 });
 
+describe('messages during a join', () => {
+  /** A room whose onAuth and onJoin wait for the test; its chat handler logs what it sees. */
+  function slowRoom(refuse = false) {
+    const { manager } = setup();
+    const gates: { auth?: () => void; join?: () => void } = {};
+    const completed = new Set<string>();
+    const seen: string[] = [];
+    manager.on('joined', (client) => completed.add(client.sessionId));
+    manager.define('slow', {
+      tickRateHz: 0,
+      autoDispose: false,
+      messages: { client: clientMessages, server: serverMessages },
+      onAuth: () =>
+        new Promise<boolean>((resolve) => {
+          gates.auth = () => resolve(true);
+        }),
+      onJoin: () =>
+        new Promise<void>((resolve, reject) => {
+          gates.join = () => (refuse ? reject(new Error('not you')) : resolve());
+        }),
+      onMessage: {
+        chat(room, member, value) {
+          // Whether the member's join had completed when its handler ran.
+          seen.push(`${value.text}${completed.has(member.sessionId) ? '' : ' (joining)'}`);
+          if (value.text === 'bye') void room.kick(member, 'bye');
+        },
+      },
+    });
+    return { manager, gates, seen };
+  }
+  const chat = (text: string) => clientMessages.encode('chat', { text });
+
+  it('holds what a member sends while onAuth and onJoin run; delivers it in order once joined', async () => {
+    const { manager, gates, seen } = slowRoom();
+    const a = connect('a');
+    const order: string[] = [];
+    const join = manager.create('slow', a.client, undefined, {
+      seated: () => order.push('seated'),
+    });
+    manager.receive('a', chat('one'));
+    await flush();
+    manager.receive('a', chat('two'), 'unreliable');
+    gates.auth!();
+    await flush();
+    manager.receive('a', chat('three'));
+    await flush();
+    expect(seen).toEqual([]);
+    gates.join!();
+    await join;
+    order.push('after join');
+    expect(seen).toEqual(['one', 'two', 'three']);
+    expect(order).toEqual(['seated', 'after join']);
+    manager.receive('a', chat('four'));
+    expect(seen).toEqual(['one', 'two', 'three', 'four']);
+  });
+
+  it('a refused join drops what was held: no handler sees it, `refused` gets one NOT_FOUND', async () => {
+    const { manager, gates, seen } = slowRoom(true);
+    const refusals: TickwireError[] = [];
+    const join = manager.create('slow', connect('a').client, undefined, {
+      refused: (error) => refusals.push(error),
+    });
+    manager.receive('a', chat('one'));
+    await flush();
+    gates.auth!();
+    await flush();
+    manager.receive('a', chat('two'));
+    gates.join!();
+    expect((await failure(join)).code).toBe(ErrorCode.INTERNAL);
+    await flush();
+    expect(seen).toEqual([]);
+    expect(refusals).toHaveLength(1);
+    expect(refusals[0]).toMatchObject({
+      code: ErrorCode.NOT_FOUND,
+      details: { sessionId: 'a', dropped: 2, reason: 'join-failed' },
+    });
+    expect(thrown(() => manager.receive('a', chat('three'))).code).toBe(ErrorCode.NOT_FOUND);
+    expect(seen).toEqual([]);
+  });
+
+  it('holds at most 32 messages (LIMIT_EXCEEDED past them); a bad one is refused on delivery', async () => {
+    const { manager, gates, seen } = slowRoom();
+    const refusals: TickwireError[] = [];
+    const join = manager.create('slow', connect('a').client, undefined, {
+      refused: (error) => refusals.push(error),
+    });
+    await flush();
+    manager.receive('a', new Uint8Array([9]));
+    for (let i = 1; i < 32; i++) manager.receive('a', chat(`m${i}`));
+    const over = thrown(() => manager.receive('a', chat('over')));
+    expect(over).toMatchObject({
+      code: ErrorCode.LIMIT_EXCEEDED,
+      details: { sessionId: 'a', limit: 32 },
+    });
+    gates.auth!();
+    await flush();
+    gates.join!();
+    await join;
+    expect(seen).toEqual(Array.from({ length: 31 }, (_, i) => `m${i + 1}`));
+    expect(refusals.map((error) => error.code)).toEqual([ErrorCode.DECODE_FAILED]);
+  });
+
+  it('a handler that kicks the member stops the delivery: the rest is dropped (NOT_FOUND)', async () => {
+    const { manager, gates, seen } = slowRoom();
+    const refusals: TickwireError[] = [];
+    const join = manager.create('slow', connect('a').client, undefined, {
+      refused: (error) => refusals.push(error),
+    });
+    for (const text of ['one', 'bye', 'three', 'four']) manager.receive('a', chat(text));
+    await flush();
+    gates.auth!();
+    await flush();
+    gates.join!();
+    await join;
+    expect(seen).toEqual(['one', 'bye']);
+    expect(refusals).toHaveLength(1);
+    expect(refusals[0]).toMatchObject({
+      code: ErrorCode.NOT_FOUND,
+      details: { sessionId: 'a', dropped: 2, reason: 'left' },
+    });
+    expect(manager.roomOf('a')).toBeUndefined();
+  });
+
+  it('a member that leaves while joining: what it sent before is delivered, then it leaves; nothing after', async () => {
+    const { manager, gates, seen } = slowRoom();
+    const join = manager.create('slow', connect('a').client);
+    await flush();
+    gates.auth!();
+    await flush();
+    manager.receive('a', chat('before'));
+    await manager.leave('a');
+    expect(thrown(() => manager.receive('a', chat('after'))).code).toBe(ErrorCode.NOT_FOUND);
+    gates.join!();
+    await join;
+    expect(seen).toEqual(['before']);
+    expect(manager.roomOf('a')).toBeUndefined();
+  });
+});
+
 describe('metadata', () => {
   it('setMetadata replaces the listing metadata; it must be a plain object', async () => {
     const { manager } = setup();

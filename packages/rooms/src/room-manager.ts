@@ -15,6 +15,7 @@ import {
   systemTime,
   TickwireError,
   type TimeSource,
+  toTickwireError,
 } from '@tickwire/core';
 import {
   type AnyRoomDefinition,
@@ -76,6 +77,13 @@ export interface JoinCallbacks {
    * A throw is logged and counted; the join stands.
    */
   seated?(room: Room): void;
+  /**
+   * A room message the client sent while this join ran was refused after all: it failed to
+   * decode once the join completed (DECODE_FAILED, VALIDATION_FAILED…), or the join failed and
+   * what was held was dropped (one NOT_FOUND, `details.dropped` = how many). Tell the client.
+   * A throw is logged and counted.
+   */
+  refused?(error: TickwireError): void;
 }
 
 /** Creates, finds and disposes rooms; routes clients and their messages. */
@@ -126,6 +134,10 @@ export interface RoomManager extends Subscribable<RoomManagerEvents> {
    * Decodes a RoomMessage payload (without the frame header) with the room's `messages.client`
    * and runs its handler. Throws DECODE_FAILED / VALIDATION_FAILED / MESSAGE_TOO_LARGE (counted),
    * NOT_FOUND if the client is in no room. Handler errors are logged and counted, never thrown.
+   * While the client's join runs (onAuth, onJoin…), up to {@link MAX_MESSAGES_WHILE_JOINING}
+   * payloads are held (LIMIT_EXCEEDED past them) and handled in order once the join completes,
+   * or dropped if it fails: no handler sees a member whose join has not completed; see
+   * {@link JoinCallbacks.refused}.
    */
   receive(client: RoomClient | string, bytes: Uint8Array, channel?: Channel): void;
   /** The room the client is in. */
@@ -150,9 +162,20 @@ interface PendingLeave {
   reason: string;
 }
 
-// A join in progress; `leave` set while it runs is carried out when it completes.
+/** Room messages held per client while its join runs; past them, `receive` throws LIMIT_EXCEEDED. */
+export const MAX_MESSAGES_WHILE_JOINING = 32;
+
+interface HeldMessage {
+  readonly bytes: Uint8Array;
+  readonly channel: Channel;
+}
+
+// A join in progress; `leave` set while it runs is carried out when it completes. `inbox` holds
+// the room messages that came meanwhile (null once the join completed and handed them over).
 interface JoinTicket {
   leave: PendingLeave | undefined;
+  inbox: HeldMessage[] | null;
+  readonly callbacks: JoinCallbacks | undefined;
 }
 
 const ID_ALPHABET = '0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz';
@@ -388,7 +411,7 @@ export function createRoomManager(options: RoomManagerOptions = {}): RoomManager
         { details: { sessionId, roomId: current?.room.id } },
       );
     }
-    const ticket: JoinTicket = { leave: undefined };
+    const ticket: JoinTicket = { leave: undefined, inbox: [], callbacks };
     joining.set(sessionId, ticket);
     try {
       let runtime: RoomRuntime | undefined;
@@ -421,6 +444,69 @@ export function createRoomManager(options: RoomManagerOptions = {}): RoomManager
       return await seat(runtime, client, options, ticket, callbacks);
     } finally {
       joining.delete(sessionId);
+      // The join failed: what was held never reaches a room.
+      if (ticket.inbox !== null && ticket.inbox.length > 0) {
+        const dropped = ticket.inbox.length;
+        ticket.inbox = null;
+        refuseHeld(
+          ticket,
+          new TickwireError(
+            ErrorCode.NOT_FOUND,
+            `session ${sessionId}: its join failed; ${dropped} room message(s) sent during it were dropped`,
+            { details: { sessionId, dropped, reason: 'join-failed' } },
+          ),
+        );
+      }
+    }
+  };
+
+  const refuseHeld = (ticket: JoinTicket, error: TickwireError, runtime?: RoomRuntime): void => {
+    const refused = ticket.callbacks?.refused;
+    if (refused === undefined) {
+      logger.debug({ err: error }, 'room message held during a join refused');
+      return;
+    }
+    try {
+      refused(error);
+    } catch (thrown) {
+      if (runtime !== undefined) runtime.hookFailed('refused', thrown);
+      else logger.error({ err: thrown }, "join callback 'refused' threw");
+    }
+  };
+
+  // Hands the room what the member sent while joining, in order (the join has completed).
+  const deliverHeld = (runtime: RoomRuntime, sessionId: string, ticket: JoinTicket): void => {
+    const inbox = ticket.inbox;
+    ticket.inbox = null;
+    if (inbox === null) return;
+    for (let i = 0; i < inbox.length; i++) {
+      // A handler may have kicked the member or disposed the room: the rest is theirs no more.
+      const member = runtime.members.get(sessionId);
+      if (member === undefined || runtime.phase !== 'open') {
+        refuseHeld(
+          ticket,
+          new TickwireError(
+            ErrorCode.NOT_FOUND,
+            `session ${sessionId} left room '${runtime.definition.name}' (${runtime.room.id}); ${inbox.length - i} room message(s) sent while it joined were dropped`,
+            {
+              details: {
+                sessionId,
+                roomId: runtime.room.id,
+                dropped: inbox.length - i,
+                reason: 'left',
+              },
+            },
+          ),
+          runtime,
+        );
+        return;
+      }
+      const { bytes, channel } = inbox[i]!;
+      try {
+        runtime.receive(member, bytes, channel);
+      } catch (error) {
+        refuseHeld(ticket, toTickwireError(error, ErrorCode.DECODE_FAILED), runtime);
+      }
     }
   };
 
@@ -504,6 +590,8 @@ export function createRoomManager(options: RoomManagerOptions = {}): RoomManager
       events.emit('joined', client, room);
       runtime.events.emit('join', member);
       runtime.releaseHeld(sessionId);
+      // Only now may handlers see the member: what it sent meanwhile goes first, in order.
+      deliverHeld(runtime, sessionId, ticket);
       if (ticket.leave) {
         const { consented, code, reason } = ticket.leave;
         await leaveRoom(sessionId, consented, code, reason, runtime);
@@ -626,6 +714,28 @@ export function createRoomManager(options: RoomManagerOptions = {}): RoomManager
     },
     receive(client, bytes, channel = 'reliable') {
       const sessionId = sessionIdOf(client);
+      const ticket = joining.get(sessionId);
+      // Joining: held until the join completes or fails; no room sees the member before that.
+      if (ticket !== undefined && ticket.inbox !== null) {
+        if (ticket.leave !== undefined) {
+          // Sent after leaving: it belongs to no room.
+          throw new TickwireError(
+            ErrorCode.NOT_FOUND,
+            `session ${sessionId} left while joining; it is in no room`,
+            { details: { sessionId, reason: 'left' } },
+          );
+        }
+        if (ticket.inbox.length >= MAX_MESSAGES_WHILE_JOINING) {
+          throw new TickwireError(
+            ErrorCode.LIMIT_EXCEEDED,
+            `session ${sessionId} sent more than ${MAX_MESSAGES_WHILE_JOINING} room messages while joining`,
+            { details: { sessionId, limit: MAX_MESSAGES_WHILE_JOINING, reason: 'joining' } },
+          );
+        }
+        // A copy: the caller's buffer may be reused before the join completes.
+        ticket.inbox.push({ bytes: bytes.slice(), channel });
+        return;
+      }
       const runtime = membership.get(sessionId);
       const member = runtime?.members.get(sessionId);
       if (runtime === undefined || member === undefined || runtime.phase !== 'open') {

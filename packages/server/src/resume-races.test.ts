@@ -1,5 +1,6 @@
 // Resumes that fail or are abandoned while the session is still connected elsewhere: the live
-// session must keep its connection and must not start (and later lose to) a grace timer.
+// session must keep its connection and must not start (and later lose to) a grace timer. And
+// resumes that succeed: the connection they replace can no longer reach (or end) the session.
 import {
   CloseCode,
   type CloseInfo,
@@ -17,8 +18,17 @@ import {
   createMemoryServer,
   createMemoryStore,
 } from '@tickwire/core/memory';
-import { decodeWelcome, encodeHello, type WelcomeFrame } from '@tickwire/rooms/protocol';
+import {
+  decodeRoomJoined,
+  decodeWelcome,
+  encodeHello,
+  encodeJoinRoom,
+  encodeLeaveRoom,
+  JoinMode,
+  type WelcomeFrame,
+} from '@tickwire/rooms/protocol';
 import { describe, expect, it } from 'vitest';
+import type { LimitsConfig } from './config.js';
 import { createServer, type TickwireServer } from './server.js';
 import { arena, cleanupAfterEach, until } from './test-game.js';
 
@@ -33,6 +43,7 @@ interface Peer {
 
 async function start(
   store?: Store,
+  limits?: LimitsConfig,
 ): Promise<{ server: TickwireServer; time: ManualTime; connect: () => Promise<Peer> }> {
   const time = createManualTime(1_000_000);
   const network = createMemoryNetwork();
@@ -42,6 +53,7 @@ async function start(
     rooms: { arena },
     session: { graceMs: GRACE_MS },
     ...(store === undefined ? {} : { store }),
+    ...(limits === undefined ? {} : { limits }),
     extraTransports: [{ name: 'memory', transport: createMemoryServer({ network }) }],
   });
   const addresses = await server.listen();
@@ -132,5 +144,59 @@ describe('resume attempts while the session is connected', () => {
     expect(first.connection.state).toBe('open');
     expect(server.stats().sessions).toBe(1);
     expect(await server.sessions.get(welcome.sessionId)).not.toBeNull();
+  });
+});
+
+describe('a connection replaced by a resume', () => {
+  it('cannot flood the session on the new connection: its late frames are dropped unseen', async () => {
+    // No warning allowed: the first frame over the burst closes; the manual clock never refills.
+    const { server, connect } = await start(undefined, {
+      messagesPerSecond: 10,
+      messageBurst: 10,
+      rateLimitWarnings: 0,
+    });
+    const first = await connect();
+    hello(first, '', 0);
+    const welcome = await welcomed(first);
+
+    // The moment the resume replaces `first`, `first` floods: frames it sent before it learnt
+    // of the replacement, which still reach the server while its connection closes.
+    let flooded = 0;
+    server.on('session', (_id, kind) => {
+      if (kind !== 'resumed') return;
+      for (let i = 0; i < 40; i++) {
+        first.connection.send(encodeLeaveRoom());
+        flooded++;
+      }
+    });
+    const second = await connect();
+    hello(second, welcome.token, 0);
+    await welcomed(second);
+    expect(flooded).toBe(40);
+    await until(() => first.closed() !== undefined, 3000, 'the replaced connection to close');
+    expect(first.closed()!.code).toBe(CloseCode.Replaced);
+    await settle();
+
+    expect(server.stats().rejections['rate-limit']).toBeUndefined();
+    expect(server.stats().rejections['rate-limit-warning']).toBeUndefined();
+    expect(second.closed()).toBeUndefined();
+    expect(second.connection.state).toBe('open');
+    expect(server.stats().sessions).toBe(1);
+    expect(await server.sessions.get(welcome.sessionId)).not.toBeNull();
+    // No rate-limit Error frame reached the new connection either.
+    expect(second.frames.some((data) => data[0] === Opcode.Error)).toBe(false);
+
+    // The session keeps working on the new connection.
+    second.connection.send(
+      encodeJoinRoom({ requestId: 7, mode: JoinMode.JoinOrCreate, target: 'arena', options: {} }),
+    );
+    await until(
+      () => second.frames.some((data) => data[0] === Opcode.RoomJoined),
+      3000,
+      'RoomJoined',
+    );
+    const joined = decodeRoomJoined(second.frames.find((data) => data[0] === Opcode.RoomJoined)!);
+    expect(joined.requestId).toBe(7);
+    expect(second.connection.state).toBe('open');
   });
 });

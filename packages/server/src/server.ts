@@ -187,7 +187,8 @@ interface Live {
   readonly link: SessionLink;
   readonly client: RoomClient;
   readonly timeServer: TimeSyncServer;
-  connection: GuardedConnection | null;
+  /** The accepted connection the session is on, or null while it is detached. */
+  connection: Accepted | null;
   ended: boolean;
 }
 
@@ -198,7 +199,10 @@ interface Accepted {
   phase: 'hello' | 'auth' | 'session';
   live: Live | null;
   timer: Timer | null;
-  /** Set once the server decided to close it: later frames are dropped unseen. */
+  /**
+   * Set once the server decided to close it, or once a resume moved its session to another
+   * connection: later frames are dropped unseen (never delivered nor rate-limited).
+   */
   closing: boolean;
   /** The token generation sent in the Welcome, until the client speaks and so confirms it. */
   confirmGen: number | null;
@@ -420,6 +424,11 @@ export function createServer(options: TickwireServerOptions = {}): TickwireServe
                 metadata: room.metadata,
               }),
             ),
+          // A room message sent during the join, refused once it completed (or dropped with it).
+          refused: (error: TickwireError) => {
+            reject('invalid-message', error);
+            sendOnLink(live, errorFrameOf(0, error));
+          },
         }).then(
           () => undefined,
           (error: unknown) => {
@@ -558,9 +567,16 @@ export function createServer(options: TickwireServerOptions = {}): TickwireServe
     item.confirmGen = grant.session.gen;
     const previous = live.connection;
     live.link.attach(connection, peerReceived);
-    live.connection = connection;
-    if (previous !== null && previous !== connection)
-      goodbye(previous, CloseCode.Replaced, 'resumed elsewhere');
+    live.connection = item;
+    if (previous !== null && previous !== item) {
+      // Replaced: what it still delivers while it closes is not the session's any more. Its
+      // frames are dropped before its rate limiter, whose verdict would otherwise warn (or, on a
+      // flood, revoke and end) the session now on `item`.
+      previous.closing = true;
+      previous.live = null;
+      previous.confirmGen = null;
+      goodbye(previous.guarded, CloseCode.Replaced, 'resumed elsewhere');
+    }
     sessions.attached(live.id);
     emitter.emit('session', live.id, resume);
   };
@@ -1036,8 +1052,8 @@ export function createServer(options: TickwireServerOptions = {}): TickwireServe
         id: live.id,
         userId: live.record.userId,
         connected: live.connection !== null,
-        transport: live.connection?.id,
-        remoteAddress: live.connection?.remoteAddress,
+        transport: live.connection?.guarded.id,
+        remoteAddress: live.connection?.guarded.remoteAddress,
         link: live.link.counters,
         stats: live.link.stats,
       })),
