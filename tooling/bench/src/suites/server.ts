@@ -72,8 +72,8 @@ export interface Step {
   snapshotsPerBotS: number;
   inputsPerBotS: number;
   disconnects: number;
-  /** Share of bots whose replica holds every avatar of their room. */
-  wholeRoom: number;
+  /** Share of bots whose replica holds every avatar of their room; null without rooms (the floor). */
+  wholeRoom: number | null;
   carried: boolean;
   botSaturated: boolean;
 }
@@ -155,6 +155,7 @@ function derive(
   server: ServerReport,
   botReports: BotReport[],
   cores: CoreWindow,
+  hasRooms: boolean,
 ): Step {
   const seconds = server.elapsedMs / 1000;
   const serverCpu = server.cpuUserUs + server.cpuSystemUs;
@@ -187,12 +188,14 @@ function derive(
   const snapshotsPerBotS = snapshots / bots;
   const inputsPerBotS = inputs / bots;
   disconnects += server.sessionsEnded;
-  const wholeRoom = seeing / bots;
+  const wholeRoom = hasRooms ? seeing / bots : null;
+  // Without rooms (the floor) a tick is one broadcast to every bot, not a room step of 50: the
+  // room tick's limit does not apply; the floor is carried when it moves every message.
   const carried =
-    server.tickP99Ms <= TICK_P99_LIMIT_MS &&
+    (!hasRooms || server.tickP99Ms <= TICK_P99_LIMIT_MS) &&
     disconnects === 0 &&
     server.droppedTicks === 0 &&
-    wholeRoom === 1 &&
+    (wholeRoom === null || wholeRoom === 1) &&
     snapshotsPerBotS >= KEEP_UP * RATE_HZ;
   return {
     bots,
@@ -224,16 +227,19 @@ function logStep(label: string, step: Step): void {
   // NaN crosses IPC as null.
   const ms = (v: number | null, digits = 2) =>
     v === null || !Number.isFinite(v) ? '—' : v.toFixed(digits);
+  // Without rooms (the floor), a "tick" is one broadcast pass to every bot.
+  const tick = step.wholeRoom === null ? 'broadcast' : 'tick';
   process.stderr.write(
-    `  ${label} ${step.bots} bots in ${s.rooms} rooms: server ${step.cpuUsPerBotS.toFixed(1)} µs/bot/s ` +
+    `  ${label} ${step.bots} bots ${step.wholeRoom === null ? '(no rooms)' : `in ${s.rooms} rooms`}: server ${step.cpuUsPerBotS.toFixed(1)} µs/bot/s ` +
       `(user ${perBot(s.cpuUserUs)}, system ${perBot(s.cpuSystemUs)}) ` +
       `(process ${pct(step.serverCore)} of a core, ELU ${pct(s.elu)}` +
       `${step.serverCoreBusy === null ? '' : `; core busy ${pct(step.serverCoreBusy)}, steal ${pct(step.serverCoreSteal ?? 0)}, with softirq ${step.withKernelUsPerBotS?.toFixed(1)} µs/bot/s`}), ` +
-      `tick p50 ${ms(s.tickP50Ms)} ` +
+      `${tick} p50 ${ms(s.tickP50Ms)} ` +
       `p99 ${ms(s.tickP99Ms)} max ${ms(s.tickMaxMs)} ms, lag p99 ${ms(s.lagP99Ms, 1)} ms, ` +
       `dropped ${s.droppedTicks}; bots: process ${pct(step.botCore)}` +
       `${step.botCoreBusy === null ? '' : `, core busy ${pct(step.botCoreBusy)}`}, ${step.inputsPerBotS.toFixed(1)} inputs/s ` +
-      `${step.snapshotsPerBotS.toFixed(1)} snapshots/s, whole room ${pct(step.wholeRoom)}, ` +
+      `${step.snapshotsPerBotS.toFixed(1)} snapshots/s` +
+      `${step.wholeRoom === null ? '' : `, whole room ${pct(step.wholeRoom)}`}, ` +
       `disconnects ${step.disconnects}, heap ${s.heapUsedMb.toFixed(0)} MB (${s.heapRetainedMb.toFixed(0)} MB after GC)` +
       `${step.carried ? '' : ' — NOT carried'}${step.serverSaturated ? ' — server saturated' : ''}` +
       `${step.botSaturated ? ' — bots saturated' : ''}\n`,
@@ -259,6 +265,8 @@ export interface Contender {
   label: string;
   serverScript: string;
   botScript: string;
+  /** Whether the server groups bots in rooms of ROOM_SIZE (not the plain-ws floor). */
+  rooms: boolean;
 }
 
 /** Runs the ramp of `plan` against one server implementation; returns the measured steps. */
@@ -332,6 +340,7 @@ export async function ramp(
           server: coreShare(coresBefore, coresAfter, where.server),
           bots: botBusy.length === 0 ? null : Math.max(...botBusy),
         },
+        contender.rooms,
       );
       steps.push(step);
       logStep(contender.label, step);
@@ -355,12 +364,25 @@ export const tickwire: Contender = {
   label: 'tickwire',
   serverScript: script('tickwire-server'),
   botScript: script('tickwire-bots'),
+  rooms: true,
 };
 
 export const colyseus: Contender = {
   label: 'colyseus',
   serverScript: script('colyseus-server'),
   botScript: script('colyseus-bots'),
+  rooms: true,
+};
+
+/**
+ * The floor: plain `ws` moving the same messages with no game work (a 16 B message in from
+ * each bot at 20 Hz, one shared 400 B Buffer out to each bot every 50 ms).
+ */
+export const floor: Contender = {
+  label: 'plain ws',
+  serverScript: script('floor-server'),
+  botScript: script('floor-bots'),
+  rooms: false,
 };
 
 /** The peer's steps: the first ones of the ramp, within a shorter time bound. */
@@ -371,7 +393,20 @@ const peerPlans: Record<'full' | 'quick', Plan> = {
 
 const PEER_NAME = 'colyseus 0.16';
 
-function stepRows(step: Step, peer: Step | undefined, peerName: string): Row[] {
+/** The floor's steps: the peer's (those ours measured), within a shorter time bound still. */
+const floorBudgetMs: Record<'full' | 'quick', number> = { full: 30_000, quick: 10_000 };
+
+const FLOOR_NAME = 'plain ws (no game)';
+
+/** A floor step fit to compare with: carried, its bots keeping up (else its cost is too low). */
+const floorValid = (step: Step) => step.carried && !step.botSaturated;
+
+function stepRows(
+  step: Step,
+  peer: Step | undefined,
+  peerName: string,
+  floorStep: Step | undefined,
+): Row[] {
   const name = `ws/rooms-of-${ROOM_SIZE}/${step.bots}-bots`;
   const withPeer = (value: number | null | undefined) =>
     peer === undefined || value === undefined || value === null
@@ -387,6 +422,20 @@ function stepRows(step: Step, peer: Step | undefined, peerName: string): Row[] {
       tickwire: step.cpuUsPerBotS,
       ...withPeer(peer?.cpuUsPerBotS),
     }),
+  ];
+  if (floorStep !== undefined)
+    rows.push(
+      row({
+        case: name,
+        metric: 'server_cpu_per_bot_plain_ws_floor',
+        unit: 'µs/bot/s',
+        better: 'lower',
+        tickwire: step.cpuUsPerBotS,
+        peer: FLOOR_NAME,
+        peerValue: floorStep.cpuUsPerBotS,
+      }),
+    );
+  rows.push(
     row({
       case: name,
       metric: 'server_process_cpu',
@@ -395,7 +444,7 @@ function stepRows(step: Step, peer: Step | undefined, peerName: string): Row[] {
       tickwire: step.serverCore * 100,
       ...withPeer(peer === undefined ? undefined : peer.serverCore * 100),
     }),
-  ];
+  );
   if (step.withKernelUsPerBotS !== null && step.serverCoreBusy !== null) {
     rows.push(
       row({
@@ -510,8 +559,40 @@ async function run(options: SuiteOptions): Promise<Row[]> {
     peer = { name: PEER_NAME, steps: [], note };
   }
   const peerOf = (bots: number) => peer.steps.find((step) => step.bots === bots);
+  // The floor: the same steps as the peer's, after it. Its failure leaves the other rows.
+  let floorSteps: Step[] = [];
+  try {
+    const measured = await ramp(floor, {
+      ...peerPlan,
+      steps: peerPlan.steps.filter((bots) => ours.steps.some((step) => step.bots === bots)),
+      budgetMs: floorBudgetMs[options.quick ? 'quick' : 'full'],
+    });
+    floorSteps = measured.steps;
+  } catch (error) {
+    const note = error instanceof Error ? error.message : String(error);
+    process.stderr.write(`  plain ws: failed, no floor figures: ${note}\n`);
+  }
+  const floorOf = (bots: number) => {
+    const step = floorSteps.find((s) => s.bots === bots);
+    return step !== undefined && floorValid(step) ? step : undefined;
+  };
+  // One line per floor step: the three servers' CPU per bot and each library's over the floor's.
+  for (const step of floorSteps) {
+    const base = step.cpuUsPerBotS;
+    const over = (label: string, theirs: Step | undefined) =>
+      theirs === undefined
+        ? `${label} —`
+        : `${label} ${theirs.cpuUsPerBotS.toFixed(1)} (${(theirs.cpuUsPerBotS / base).toFixed(2)}× the floor)`;
+    const ourStep = ours.steps.find((s) => s.bots === step.bots);
+    const note = floorValid(step) ? '' : ' — floor step not carried or its bots saturated: no row';
+    process.stderr.write(
+      `  over the floor at ${step.bots} bots: plain ws ${base.toFixed(1)} µs/bot/s, ` +
+        `${over('tickwire', ourStep)}, ${over('colyseus', peerOf(step.bots))}${note}\n`,
+    );
+  }
   const rows: Row[] = [];
-  for (const step of ours.steps) rows.push(...stepRows(step, peerOf(step.bots), peer.name));
+  for (const step of ours.steps)
+    rows.push(...stepRows(step, peerOf(step.bots), peer.name, floorOf(step.bots)));
   const carried = ours.steps.filter((step) => step.carried);
   // Per-bot cost from the largest step carried with the bots keeping up (else the largest).
   const valid = carried.filter((step) => !step.botSaturated);
@@ -591,7 +672,10 @@ async function run(options: SuiteOptions): Promise<Row[]> {
       metric: 'bots_seeing_whole_room',
       unit: '%',
       better: 'higher',
-      tickwire: Math.min(...ours.steps.map((step) => step.wholeRoom)) * 100,
+      tickwire:
+        Math.min(
+          ...ours.steps.flatMap((step) => (step.wholeRoom === null ? [] : [step.wholeRoom])),
+        ) * 100,
     }),
   );
   return rows;
