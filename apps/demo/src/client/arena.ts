@@ -70,7 +70,7 @@ export interface Arena {
   readonly diedAt: number;
   /**
    * Your shots: `sent` fired locally (muzzle flash), then as the server judged them (its `shot`
-   * messages, unreliable): `fired`, and those that `hits` someone.
+   * messages, reliable): `fired`, and those that `hits` someone.
    */
   readonly shots: { readonly sent: number; readonly fired: number; readonly hits: number };
   /** Your avatar's authoritative values (the replica's), if known. */
@@ -108,15 +108,17 @@ export function createArena(client: Client, room: ArenaRoom): Arena {
   // so "now" on it is serverNow() − tickOrigin. Better than fitting it from snapshot arrivals
   // (which cannot tell a late snapshot from a slow clock); NaN until the first sync sample,
   // when the interpolation falls back to the fit.
+  // The origin moves when the server drops ticks (a stall): it then says so in `timeline`.
+  let tickOrigin = metadata?.tickOrigin ?? Number.NaN;
   let syncedClock: typeof client.time = null;
   const timeline = (): number => {
     const time = client.time;
-    if (time === null || metadata === null) return Number.NaN;
+    if (time === null || !Number.isFinite(tickOrigin)) return Number.NaN;
     if (time !== syncedClock) {
       if (!time.stats().synced) return Number.NaN;
       syncedClock = time;
     }
-    return time.serverNow() - metadata.tickOrigin;
+    return time.serverNow() - tickOrigin;
   };
 
   // Others: snapshot interpolation behind an adaptive delay. Positions blend, the aim takes the
@@ -142,6 +144,10 @@ export function createArena(client: Client, room: ArenaRoom): Arena {
   // `you` is held by the room until this first listener, so it cannot be missed.
   const offYou = room.onMessage('you', ({ entityId }) => {
     myId = entityId;
+  });
+
+  const offTimeline = room.onMessage('timeline', (moved) => {
+    if (Number.isFinite(moved.tickOrigin)) tickOrigin = moved.tickOrigin;
   });
 
   const offShot = room.onMessage('shot', (shot) => {
@@ -267,6 +273,7 @@ export function createArena(client: Client, room: ArenaRoom): Arena {
     },
     dispose() {
       offYou();
+      offTimeline();
       offShot();
       offKill();
       offSnapshot();

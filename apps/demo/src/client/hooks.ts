@@ -36,7 +36,7 @@ export interface DemoState {
   status: string;
   /**
    * Your shots: `sent` with the muzzle flash (the local cooldown allowed them), `fired` as the
-   * server reported them (`shot` messages, unreliable), and of those the `hits`.
+   * server reported them (`shot` messages, reliable), and of those the `hits`.
    */
   shots: { sent: number; fired: number; hits: number };
 }

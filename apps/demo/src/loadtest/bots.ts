@@ -245,6 +245,10 @@ export function createBot(options: BotOptions): LoadBot {
     joinedRoom.onMessage('you', ({ entityId }) => {
       myId = entityId;
     });
+    // The tick timeline moved (the server dropped ticks): the metadata was only the join's.
+    joinedRoom.onMessage('timeline', (moved) => {
+      if (Number.isFinite(moved.tickOrigin)) tickOrigin = moved.tickOrigin;
+    });
     joinedRoom.onMessage('shot', ({ shooter, target }) => {
       counters.shotMessages++;
       if (shooter !== myId) return;

@@ -98,6 +98,28 @@ describe('arena: joining', () => {
     expect(h.time.now() - metadata.tickOrigin).toBeCloseTo(tickTime(3), 2);
   });
 
+  it('tells its members the new tick origin when a stall drops ticks (metadata reaches joins only)', async () => {
+    const h = setup();
+    const ada = await h.join();
+    const before = (h.room().metadata as unknown as ArenaMetadata).tickOrigin;
+    await h.tick(2);
+    expect(ada.received('timeline')).toEqual([]);
+    // The process stalls for a second: the tick loop catches up a few steps and drops the rest.
+    h.stall(1000);
+    await h.tick();
+    const dropped = h.room().stats.droppedMs;
+    expect(dropped).toBeGreaterThan(0);
+    const origin = before + dropped;
+    expect((h.room().metadata as unknown as ArenaMetadata).tickOrigin).toBe(origin);
+    expect(ada.received('timeline')).toEqual([{ tickOrigin: origin }]);
+    // Tick n runs at the new origin + n × TICK_MS on the server clock.
+    expect(h.time.now() - origin).toBeGreaterThan(tickTime(h.room().tick) - 1e-6);
+    expect(h.time.now() - origin).toBeLessThan(tickTime(h.room().tick + 1));
+    // Later joins get it in the metadata; nothing more is said while the loop keeps time.
+    await h.tick(3);
+    expect(ada.received('timeline')).toHaveLength(1);
+  });
+
   it('refuses join options that are not { name?: string }', async () => {
     const h = setup();
     const error = await h.join({ name: 42 }).catch((e: unknown) => e);
@@ -392,6 +414,23 @@ describe('arena: shooting', () => {
     expect(target.received('you')).toHaveLength(youBefore + 1);
     expect(target.received('you').at(-1)).toEqual({ entityId: targetId });
     expect(h.room().stats.hookErrors).toBe(0);
+  });
+
+  it('never hits a newcomer where a player who left stood, though it got the same entity id', async () => {
+    const { h, shooter, target } = await duel();
+    const goneId = h.player(target).entity.id;
+    const seen = tickTime(h.room().tick); // the shooter's view: the target on the lane
+    await target.leave();
+    const newcomer = await h.join({ name: 'newcomer' });
+    // The world hands the freed id to the next avatar (here, far from the lane).
+    expect(h.player(newcomer).entity.id).toBe(goneId);
+    expect(Math.abs(position(h, newcomer).y - lane.y)).toBeGreaterThan(PLAYER.radius * 4);
+    await h.tick();
+    fire(h, shooter, 0, seen);
+    await h.tick();
+    // What the shooter saw was the player who left: nobody to hit now.
+    expect(shooter.received('shot')[0]?.target).toBe(0);
+    expect(h.player(newcomer).entity.get('hp')).toBe(PLAYER.maxHp);
   });
 
   it('a player killed earlier in a tick neither shoots in it nor shields the one behind', async () => {

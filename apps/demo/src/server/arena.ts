@@ -103,8 +103,11 @@ export interface ArenaPlayer {
   readonly view: { x: number; y: number; radius: number };
   /** How bots see it (reused every tick). */
   readonly sight: { entityId: number; x: number; y: number; alive: boolean };
-  /** Its lag-compensation hitbox (reused every tick). */
-  readonly hitbox: Hitbox<number, 2> & { shape: { kind: 'circle'; x: number; y: number } };
+  /**
+   * Its lag-compensation hitbox (reused every tick), keyed by the player itself: entity ids are
+   * reused after a despawn, and a newcomer must not inherit the history of who had its id.
+   */
+  readonly hitbox: Hitbox<ArenaPlayer, 2> & { shape: { kind: 'circle'; x: number; y: number } };
 }
 
 /** Counters of an arena, for tests and `/debug`. */
@@ -127,7 +130,7 @@ export interface ArenaState {
   /** Players by avatar entity id. */
   readonly byEntity: Map<number, ArenaPlayer>;
   /** Hitboxes of the living, one record per tick at `tick × TICK_MS`. */
-  readonly lagCompensation: LagCompensation<number, 2>;
+  readonly lagCompensation: LagCompensation<ArenaPlayer, 2>;
   readonly random: SeededRandom;
   readonly minPlayers: number;
   readonly botsEnabled: boolean;
@@ -256,6 +259,10 @@ function addPlayer(state: ArenaState, id: string, name: string, bot: BotBrain | 
     name,
     lastInput: 0,
   });
+  const hitbox: ArenaPlayer['hitbox'] = {
+    id: undefined as unknown as ArenaPlayer, // set to the player below
+    shape: { kind: 'circle', x: at.x, y: at.y, radius: PLAYER.radius },
+  };
   const player: ArenaPlayer = {
     id,
     entity,
@@ -268,8 +275,9 @@ function addPlayer(state: ArenaState, id: string, name: string, bot: BotBrain | 
     respawnMs: 0,
     view: { x: at.x, y: at.y, radius: VIEW_RADIUS },
     sight: { entityId: entity.id, x: at.x, y: at.y, alive: true },
-    hitbox: { id: entity.id, shape: { kind: 'circle', x: at.x, y: at.y, radius: PLAYER.radius } },
+    hitbox,
   };
+  hitbox.id = player;
   state.players.set(id, player);
   state.byEntity.set(entity.id, player);
   return player;
@@ -286,8 +294,11 @@ function publish(room: ArenaRoom): void {
   const state = room.state;
   let bots = 0;
   for (const player of state.players.values()) if (player.bot !== null) bots++;
+  const tickOrigin = state.clockAtTickZero + room.stats.droppedMs;
+  // Members got the metadata when they joined: a moved tick timeline is news to them.
+  if (tickOrigin !== state.metadata.tickOrigin) room.broadcast('timeline', { tickOrigin });
   state.metadata = {
-    tickOrigin: state.clockAtTickZero + room.stats.droppedMs,
+    tickOrigin,
     tickRateHz: TICK_RATE_HZ,
     humans: state.players.size - bots,
     bots,
@@ -361,16 +372,18 @@ function castShot(
   shooter: ArenaPlayer,
 ): { player: ArenaPlayer; distance: number } | null {
   const lag = state.lagCompensation;
-  const options = { ignore: shooter.entity.id, maxDistance: range };
+  // Still in the room (not a player who left) and alive (not killed earlier in this tick).
+  const canBeHit = (player: ArenaPlayer) =>
+    state.players.get(player.id) === player && player.entity.get('alive');
+  const options = { ignore: shooter, maxDistance: range };
   const fast = lag.raycast(time, { origin, direction }, options);
   if (fast === null) return null;
-  const hit = state.byEntity.get(fast.id);
-  if (hit?.entity.get('alive')) return { player: hit, distance: fast.distance };
+  if (canBeHit(fast.id)) return { player: fast.id, distance: fast.distance };
   // The nearest box belongs to someone killed this tick (or gone): test the others one by one.
   let best: { player: ArenaPlayer; distance: number } | null = null;
   for (const box of lag.rewind(time)) {
-    const player = state.byEntity.get(box.id);
-    if (player === undefined || player === shooter || !player.entity.get('alive')) continue;
+    const player = box.id;
+    if (player === shooter || !canBeHit(player)) continue;
     const found = raycast2({ origin, direction }, box.shape, best?.distance ?? range);
     if (found !== null && (best === null || found.distance < best.distance))
       best = { player, distance: found.distance };
@@ -437,7 +450,7 @@ function respawn(room: ArenaRoom, player: ArenaPlayer): void {
 
 // Reused per tick: no allocation on the tick's hot path beyond what a shot needs.
 const fires: Fire[] = [];
-const hitboxes: Hitbox<number, 2>[] = [];
+const hitboxes: Hitbox<ArenaPlayer, 2>[] = [];
 const targets: BotTarget[] = [];
 const botSelf = { entityId: 0, x: 0, y: 0, angle: 0, alive: false };
 
@@ -547,7 +560,7 @@ function createArenaState(
     interest,
     players,
     byEntity,
-    lagCompensation: createLagCompensation<number>({
+    lagCompensation: createLagCompensation<ArenaPlayer>({
       dimensions: 2,
       tickMs: TICK_MS,
       windowMs: MAX_REWIND_MS,

@@ -65,6 +65,11 @@ export interface ArenaHarness {
   player(id: string | HarnessClient): ArenaPlayer;
   /** Runs `count` ticks, letting messages and acknowledgements through after each. */
   tick(count?: number): Promise<void>;
+  /**
+   * The process blocks for `ms`: the clock jumps and no timer runs meanwhile, so the next
+   * `tick()` finds the tick loop behind (it catches up a few steps and drops the rest).
+   */
+  stall(ms: number): void;
   /** Lets pending in-memory deliveries happen. */
   flush(): Promise<void>;
   close(): Promise<void>;
@@ -83,7 +88,21 @@ const macrotask = () => new Promise<void>((resolve) => setImmediate(resolve));
 /** Creates an arena harness. */
 export function createArenaHarness(options: ArenaHarnessOptions = {}): ArenaHarness {
   const { seed = 1, onTick, ...arenaOptions } = options;
-  const time = createManualTime(1_000);
+  const manual = createManualTime(1_000);
+  // The clock the room and the arena read: manual time plus the time lost to stalls.
+  let stalledMs = 0;
+  const time: ManualTime = {
+    now: () => manual.now() + stalledMs,
+    setTimeout: (callback, delayMs) => manual.setTimeout(callback, delayMs),
+    setInterval: (callback, periodMs) => manual.setInterval(callback, periodMs),
+    advance: (ms) => manual.advance(ms),
+    advanceTo: (timeMs) => manual.advanceTo(timeMs - stalledMs),
+    runNext: () => manual.runNext(),
+    runAll: (maxTimers) => manual.runAll(maxTimers),
+    get pending() {
+      return manual.pending;
+    },
+  };
   const manager = createRoomManager({ time, logger: silentLogger, random: createRandom(seed) });
   manager.define('arena', defineArena({ ...arenaOptions, time, random: createRandom(seed) }));
   let arena: ArenaRoom | undefined;
@@ -151,12 +170,24 @@ export function createArenaHarness(options: ArenaHarnessOptions = {}): ArenaHarn
     async tick(count = 1) {
       for (let i = 0; i < count; i++) {
         const current = room();
-        const due = current.state.clockAtTickZero + (current.tick + 1) * TICK_MS + 1e-3;
-        const run = () => time.advanceTo(due);
+        const due =
+          current.state.clockAtTickZero +
+          current.stats.droppedMs +
+          (current.tick + 1) * TICK_MS +
+          1e-3;
+        const before = current.tick;
+        const run = () => {
+          if (due > time.now()) time.advanceTo(due);
+          // Behind after a stall: the loop's timer is due already, run timers until it ran.
+          else for (let i = 0; i < 100 && current.tick === before && manual.runNext(); i++);
+        };
         if (onTick === undefined) run();
         else onTick(run);
         await flush();
       }
+    },
+    stall(ms) {
+      stalledMs += ms;
     },
     flush,
     async close() {

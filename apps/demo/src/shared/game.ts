@@ -131,6 +131,11 @@ export const messages = {
       }),
     },
     kill: { id: 3, schema: defineSchema({ killer: t.varuint(), victim: t.varuint() }) },
+    /**
+     * The room's new `tickOrigin` after its tick loop dropped ticks (a stalled process): the
+     * metadata carrying it reaches a client only when it joins.
+     */
+    timeline: { id: 4, schema: defineSchema({ tickOrigin: t.f64() }) },
   }),
 };
 
