@@ -867,6 +867,25 @@ describe('host and client edge cases', () => {
     throwing.deliver(frame(Opcode.Rpc, 0, 0));
     expect(guardedErrors).toEqual([ErrorCode.INTERNAL]);
   });
+
+  it('detach a client whose corrections find the connection closed, without an error', () => {
+    const Ship = defineEntityType('ship', { x: t.u16(), hp: t.u8() }, { owned: ['x'] });
+    const world = createWorld({ types: [Ship] });
+    const server = createReplicationServer({ world });
+    const host = createReplicationHost({ server });
+    const errors: string[] = [];
+    host.on('error', (_clientId, error) => errors.push(error.code));
+    const fake = fakeConnection(() => {
+      throw toError(ErrorCode.CONNECTION_CLOSED);
+    });
+    host.attach('a', fake.connection);
+    server.correct(world.spawn(Ship, { x: 1, hp: 1 }, { owner: 'a' }));
+    server.update();
+    host.sendSnapshots();
+    expect([...host.clients()]).toEqual([]);
+    expect([...server.clients()]).toEqual([]);
+    expect(errors).toEqual([]);
+  });
 });
 
 function toError(code: ErrorCode): TickwireError {

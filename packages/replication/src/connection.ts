@@ -334,6 +334,8 @@ export function createReplicationHost(options: ReplicationHostOptions): Replicat
   const sendSnapshot = (entry: Attached) => {
     const { clientId, connection } = entry;
     flushCorrections(entry);
+    // Sending them may have found the connection closed and detached the client.
+    if (attached.get(clientId) !== entry) return;
     let bytes: Uint8Array;
     try {
       if (entry.budget !== undefined) {

@@ -4,7 +4,7 @@ import { t } from '@tickwire/serialization';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { defineEntityType, type EntityType } from './entity-type.js';
-import { createFilterInterest, createGridInterest } from './interest.js';
+import { createFilterInterest, createGridInterest, type Interest } from './interest.js';
 import { encodeOwned } from './ownership.js';
 import {
   createReplica,
@@ -18,7 +18,7 @@ import {
   type ReplicationServer,
   type ReplicationServerOptions,
 } from './server.js';
-import { expectedState, replicaState } from './test-support.js';
+import { atPrecision, expectedState, replicaState } from './test-support.js';
 import { type ClientId, createWorld, type Entity, worldInternals } from './world.js';
 
 const Player = defineEntityType('player', {
@@ -439,6 +439,82 @@ describe('interest and visibility', () => {
   });
 });
 
+describe('field visibility changing while snapshots are in flight', () => {
+  const Unit = defineEntityType('unit', { a: t.u16(), b: t.u16() });
+  const setupHiding = () => {
+    const world = createWorld({ types: [Unit] });
+    const hide = { b: false };
+    const server = createReplicationServer({
+      world,
+      checksums: true,
+      fieldFilter: () => (hide.b ? 0b01 : undefined),
+    });
+    server.addClient('c');
+    const replica = createReplica({ types: [Unit] });
+    const mismatches: number[] = [];
+    replica.on('mismatch', (id) => mismatches.push(id));
+    const unit = world.spawn(Unit, { a: 1, b: 2 });
+    deliver(server, replica);
+    return { server, replica, mismatches, unit, hide };
+  };
+
+  it('shows a field again that was hidden and shown before the hiding was acknowledged', () => {
+    const { server, replica, mismatches, unit, hide } = setupHiding();
+    hide.b = true;
+    server.update();
+    replica.apply(server.snapshotFor('c')); // applied; its ack is late
+    expect(replica.get(unit.id)!.values()).toEqual({ a: 1, b: undefined });
+    const late = replica.ack();
+    hide.b = false;
+    server.update();
+    replica.apply(server.snapshotFor('c'));
+    expect(replica.get(unit.id)!.values()).toEqual({ a: 1, b: 2 });
+    expect(mismatches).toEqual([]);
+    server.receiveAck('c', late);
+    deliver(server, replica);
+    expect(replica.get(unit.id)!.values()).toEqual({ a: 1, b: 2 });
+    expect(mismatches).toEqual([]);
+  });
+
+  it('shows it again when the snapshot that showed it again was lost', () => {
+    const { server, replica, mismatches, unit, hide } = setupHiding();
+    hide.b = true;
+    server.update();
+    replica.apply(server.snapshotFor('c')); // applied; its ack is late
+    hide.b = false;
+    server.update();
+    server.snapshotFor('c'); // lost
+    server.update();
+    replica.apply(server.snapshotFor('c'));
+    expect(replica.get(unit.id)!.values()).toEqual({ a: 1, b: 2 });
+    expect(mismatches).toEqual([]);
+  });
+
+  it('stops sending an entity whole once its spawn is acknowledged, acks a snapshot late', () => {
+    const world = createWorld({ types: [Unit] });
+    const server = createReplicationServer({ world, fieldFilter: () => 0b11 });
+    server.addClient('c');
+    const replica = createReplica({ types: [Unit] });
+    const unit = world.spawn(Unit, { a: 1, b: 2 });
+    let late: Uint8Array | undefined;
+    const spawned: number[] = [];
+    replica.on('spawn', () => spawned.push(replica.lastSnapshotId));
+    const sizes: number[] = [];
+    for (let i = 0; i < 6; i++) {
+      unit.set('a', 10 + i);
+      server.update();
+      const bytes = server.snapshotFor('c');
+      sizes.push(bytes.length);
+      replica.apply(bytes);
+      if (late !== undefined) server.receiveAck('c', late);
+      late = replica.ack();
+    }
+    expect(spawned).toEqual([1]);
+    // Whole in the two snapshots sent before the first ack, then only `a`.
+    expect(sizes.slice(2).every((size) => size < sizes[0]!)).toBe(true);
+  });
+});
+
 describe('ownership and authority', () => {
   const Avatar = defineEntityType(
     'avatar',
@@ -663,6 +739,30 @@ describe('budgets and priority', () => {
     server.setBudget('c', undefined);
     deliver(server, replica);
     expect(replicaState(replica)).toEqual(expectedState(world));
+  });
+
+  it('pass over an entity larger than the budget instead of starving every other', () => {
+    const Unit = defineEntityType('unit', { x: t.u16() }, { maxInterval: 5 });
+    const Banner = defineEntityType('banner', { text: t.string({ maxBytes: 200 }) });
+    const world = createWorld({ types: [Unit, Banner] });
+    const server = createReplicationServer({ world });
+    server.addClient('c');
+    const budget = 40;
+    server.setBudget('c', budget);
+    const replica = createReplica({ types: [Unit, Banner] });
+    // First in id order, and the longest waiting once every entity is overdue.
+    world.spawn(Banner, { text: 'x'.repeat(100) });
+    const units = Array.from({ length: 4 }, (_, i) => world.spawn(Unit, { x: i }));
+    const lastSeen = new Map<number, number>();
+    replica.on('update', (e) => lastSeen.set(e.id, replica.lastSnapshotId));
+    replica.on('spawn', (e) => lastSeen.set(e.id, replica.lastSnapshotId));
+    for (let tick = 1; tick <= 100; tick++) {
+      for (const u of units) u.set('x', tick * 10 + u.id);
+      server.update();
+      expect(deliver(server, replica)).toBeLessThanOrEqual(budget);
+      for (const u of units) expect(tick - (lastSeen.get(u.id) ?? 0)).toBeLessThanOrEqual(5);
+    }
+    expect(server.statsOf('c').deferred).toBeGreaterThan(0);
   });
 
   it('update low-rate types every updateInterval snapshots', () => {
@@ -1620,7 +1720,217 @@ describe('replication under loss (property)', () => {
           expect(simulate(seed, 60, loss, historySize)).toBeGreaterThan(0);
         },
       ),
-      { numRuns: 100, seed: 6 },
+      { numRuns: 150, seed: 7 },
+    );
+  });
+});
+
+const Mover = defineEntityType('mover', {
+  x: t.quantized(0, 100, 1 / 16),
+  y: t.quantized(0, 100, 1 / 16),
+  hp: t.u8(),
+  tag: t.string({ maxBytes: 6 }),
+});
+const Crate = defineEntityType('crate', { v: t.varuint(), f: t.f32() });
+
+interface VisibilityRun {
+  checksums: boolean;
+  hysteresis: number;
+  historySize: number;
+  shareEncodings: boolean;
+  budget: boolean;
+}
+
+/**
+ * Three clients of a grid with per-client hidden fields over lossy, reordering, duplicating
+ * links: entities move across cell borders, views move, fields are hidden and shown, ids are
+ * reused, clients are resynced mid-flight and replaced. Without a budget, after every applied
+ * snapshot the replica must equal what its client saw then (and no checksum mismatches); with
+ * one, it must converge once the world is quiet.
+ */
+function simulateVisibility(seed: number, run: VisibilityRun): number {
+  const random = createRandom(seed);
+  const visibilityTypes = [Mover, Crate] as EntityType[];
+  const world = createWorld({ types: visibilityTypes });
+  const views = new Map<ClientId, { x: number; y: number; radius: number }>();
+  const grid = createGridInterest({
+    cellSize: 10,
+    hysteresis: run.hysteresis,
+    position: (entity, out) => {
+      if (entity.type !== (Mover as unknown)) return false;
+      out.x = entity.get('x' as never) as number;
+      out.y = entity.get('y' as never) as number;
+      return true;
+    },
+    view: (client) => views.get(client),
+  });
+  const seen = new Map<ClientId, number[]>();
+  const interest: Interest = {
+    prepare: (w) => grid.prepare(w),
+    visible(client, out) {
+      const start = out.length;
+      grid.visible(client, out);
+      seen.set(client, out.slice(start));
+    },
+  };
+  const hidden = new Map<string, number>();
+  const server = createReplicationServer({
+    world,
+    interest,
+    checksums: run.checksums,
+    historySize: run.historySize,
+    shareEncodings: run.shareEncodings,
+    fieldFilter: (client, entity) => {
+      const mask = hidden.get(`${client}:${entity.id}`);
+      return mask === undefined ? undefined : ~mask >>> 0;
+    },
+  });
+  interface Peer {
+    name: string;
+    replica: Replica;
+    expected: Map<number, Record<number, unknown>>;
+    delayed: Uint8Array[];
+    acks: Uint8Array[];
+    mismatches: number;
+  }
+  let count = 0;
+  const join = (): Peer => {
+    const name = `c${count++}`;
+    server.addClient(name);
+    if (run.budget) server.setBudget(name, 30 + random.int(200));
+    views.set(name, {
+      x: random.range(0, 100),
+      y: random.range(0, 100),
+      radius: random.range(15, 35),
+    });
+    const peer: Peer = {
+      name,
+      replica: createReplica({ types: visibilityTypes }),
+      expected: new Map(),
+      delayed: [],
+      acks: [],
+      mismatches: 0,
+    };
+    peer.replica.on('mismatch', () => peer.mismatches++);
+    return peer;
+  };
+  let peers = [join(), join(), join()];
+  const live: Entity[] = [];
+  let checks = 0;
+  const valuesFor = (type: EntityType): Record<string, unknown> =>
+    type === (Mover as unknown)
+      ? {
+          x: random.range(0, 100),
+          y: random.range(0, 100),
+          hp: random.int(256),
+          tag: 'abcdef'.slice(0, random.int(7)),
+        }
+      : { v: random.int(1e6), f: random.range(-500, 500) };
+  const lastTick = 200;
+  for (let tick = 1; tick <= lastTick; tick++) {
+    const quiet = tick > 60;
+    const operations = quiet ? 0 : random.int(8);
+    for (let op = 0; op < operations; op++) {
+      const roll = random.next();
+      if (roll < 0.15 || live.length === 0) {
+        const type = (random.chance(0.7) ? Mover : Crate) as EntityType;
+        live.push(world.spawn(type, valuesFor(type) as never));
+      } else if (roll < 0.27) {
+        const index = random.int(live.length);
+        world.despawn(live[index]!);
+        live.splice(index, 1);
+      } else if (roll < 0.4) {
+        const entity = live[random.int(live.length)]!;
+        const key = `${peers[random.int(peers.length)]!.name}:${entity.id}`;
+        if (random.chance(0.4)) hidden.delete(key);
+        else hidden.set(key, random.int(1 << entity.type.fieldNames.length));
+      } else if (roll < 0.5) {
+        const name = peers[random.int(peers.length)]!.name;
+        const view = views.get(name)!;
+        views.set(name, { ...view, x: Math.max(0, Math.min(100, view.x + random.range(-5, 5))) });
+      } else {
+        const entity = live[random.int(live.length)]!;
+        const field = entity.type.fieldNames[random.int(entity.type.fieldNames.length)]!;
+        // Positions jitter, so entities cross cell borders and view edges back and forth.
+        const value =
+          field === 'x' || field === 'y'
+            ? Math.max(
+                0,
+                Math.min(100, (entity.get(field as never) as number) + random.range(-1, 1)),
+              )
+            : valuesFor(entity.type)[field];
+        entity.set(field as never, value as never);
+      }
+    }
+    server.update();
+    for (const peer of [...peers]) {
+      if (!quiet && random.chance(0.02)) {
+        server.removeClient(peer.name);
+        peers = peers.map((other) => (other === peer ? join() : other));
+        continue;
+      }
+      if (!quiet && random.chance(0.04)) server.resync(peer.name);
+      const bytes = server.snapshotFor(peer.name);
+      const state: Record<number, unknown> = {};
+      for (const id of seen.get(peer.name)!) {
+        const entity = world.get(id)!;
+        const mask = hidden.get(`${peer.name}:${id}`) ?? 0;
+        const values: Record<string, unknown> = {};
+        entity.type.fieldNames.forEach((name, field) => {
+          values[name] =
+            (mask >>> field) & 1
+              ? undefined
+              : atPrecision(entity.type.fieldTypes[field]!, entity.get(name as never));
+        });
+        state[id] = { type: entity.type.name, generation: entity.generation, values };
+      }
+      peer.expected.set(server.statsOf(peer.name).snapshots, state);
+      const deliveries: Uint8Array[] = [];
+      const fate = random.next();
+      if (quiet || fate >= 0.3) deliveries.push(bytes);
+      else if (fate >= 0.2) peer.delayed.push(bytes);
+      if (!quiet && peer.delayed.length > 0 && random.chance(0.3))
+        deliveries.push(peer.delayed.shift()!);
+      if (!quiet && random.chance(0.05)) deliveries.push(bytes);
+      for (const delivery of deliveries) {
+        const applied = peer.replica.apply(delivery);
+        if (applied === undefined) continue;
+        if (!run.budget || tick === lastTick) {
+          expect(replicaState(peer.replica)).toEqual(peer.expected.get(applied));
+          checks++;
+        }
+        if (quiet || random.chance(0.8)) peer.acks.push(peer.replica.ack());
+      }
+      // Acks are late, out of order and sometimes twice.
+      peer.acks = peer.acks.filter((ack) => {
+        if (!quiet && random.chance(0.4)) return true;
+        server.receiveAck(peer.name, ack);
+        if (random.chance(0.1)) server.receiveAck(peer.name, ack);
+        return false;
+      });
+      if (!run.budget) expect(peer.mismatches).toBe(0);
+    }
+  }
+  return checks;
+}
+
+describe('visibility under loss (property)', () => {
+  it('keeps replicas equal to what their clients see as views, fields and ids change', () => {
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 0, max: 2 ** 31 - 1 }),
+        fc.record({
+          checksums: fc.boolean(),
+          hysteresis: fc.constantFrom(0, 3),
+          historySize: fc.constantFrom(4, 32),
+          shareEncodings: fc.boolean(),
+          budget: fc.boolean(),
+        }),
+        (seed, run) => {
+          expect(simulateVisibility(seed, run)).toBeGreaterThan(0);
+        },
+      ),
+      { numRuns: 150, seed: 7 },
     );
   });
 });

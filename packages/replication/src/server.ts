@@ -307,6 +307,13 @@ interface ClientState {
   /** Unresolved snapshots that spawn / remove each id. */
   pendingSpawns: Int32Array;
   pendingRemovals: Int32Array;
+  /**
+   * The field mask of the last spawn sent of each id, and the last snapshot that sent the id
+   * before spawns with that mask began: until it is acknowledged, a spawn with another mask
+   * may be what the client holds.
+   */
+  spawnMask: Uint32Array;
+  spawnMaskAfter: Int32Array;
   /** Ids whose state on the client is unknown (an ack never came for a snapshot naming them). */
   readonly uncertain: Set<number>;
   /** Ids the client may hold: known, spawned in flight or uncertain. */
@@ -829,7 +836,10 @@ export function createReplicationServer(options: ReplicationServerOptions): Repl
         knownGeneration[id] !== entity.generation ||
         knownFieldMask[id] !== fieldMask ||
         entity.metaVersion > since ||
-        pendingRemovals[id]! > 0
+        pendingRemovals[id]! > 0 ||
+        // A spawn in flight with other fields (hidden, then shown again) may be what it holds.
+        (pendingSpawns[id]! > 0 &&
+          (client.spawnMask[id] !== fieldMask || client.spawnMaskAfter[id]! > client.ackedId))
       ) {
         kind = KIND_SPAWN;
         mask = visibleMask;
@@ -926,6 +936,8 @@ export function createReplicationServer(options: ReplicationServerOptions): Repl
     };
     client.pendingSpawns = grow(client.pendingSpawns, (n) => new Int32Array(n));
     client.pendingRemovals = grow(client.pendingRemovals, (n) => new Int32Array(n));
+    client.spawnMask = grow(client.spawnMask, (n) => new Uint32Array(n));
+    client.spawnMaskAfter = grow(client.spawnMaskAfter, (n) => new Int32Array(n));
     client.lastSent = grow(client.lastSent, (n) => new Int32Array(n));
     client.waited = grow(client.waited, (n) => new Int32Array(n));
     client.accumulated = grow(client.accumulated, (n) => new Float64Array(n));
@@ -1461,13 +1473,19 @@ export function createReplicationServer(options: ReplicationServerOptions): Repl
     // Highest score first; take what fits, then verify the exact size and trim if needed.
     sortPrefix(candidates, candidateCount, (a, b) => b.score - a.score);
     let estimate = 16 + removalCount * 2;
-    let taken = 0;
-    for (; taken < candidateCount; taken++) {
-      const cost = estimateBytes(client, candidates[taken]!);
-      if (estimate + cost > budget) break;
-      estimate += cost;
-    }
+    // One that does not fit is passed over (up to 16), not a stop: an entity larger than the
+    // whole budget would otherwise hold back every other one for good. The taken move to the
+    // front of `ranked`, in score order.
     const ranked = candidates.slice(0, candidateCount);
+    let taken = 0;
+    for (let i = 0; i < candidateCount && i - taken < 16; i++) {
+      const candidate = ranked[i]!;
+      const cost = estimateBytes(client, candidate);
+      if (estimate + cost > budget) continue;
+      estimate += cost;
+      ranked[i] = ranked[taken]!;
+      ranked[taken++] = candidate;
+    }
     for (;;) {
       deferred = candidateCount - taken;
       const chosen = ranked.slice(0, taken).sort(byId);
@@ -1570,6 +1588,11 @@ export function createReplicationServer(options: ReplicationServerOptions): Repl
       const id = spawns[i]!.entity.id;
       client.pendingSpawns[id] = client.pendingSpawns[id]! + 1;
       client.held.add(id);
+      const fieldMask = spawns[i]!.fieldMask;
+      if (client.spawnMask[id] !== fieldMask) {
+        client.spawnMask[id] = fieldMask;
+        client.spawnMaskAfter[id] = client.lastSent[id]!;
+      }
     }
     for (let list = 0; list < 2; list++) {
       const chosen = list === 0 ? spawns : updates;
@@ -1712,6 +1735,8 @@ export function createReplicationServer(options: ReplicationServerOptions): Repl
         known: new KnownTable(world.types, maxFields()),
         pendingSpawns: new Int32Array(0),
         pendingRemovals: new Int32Array(0),
+        spawnMask: new Uint32Array(0),
+        spawnMaskAfter: new Int32Array(0),
         uncertain: new Set(),
         held: new Set(),
         visibleIds: [],
