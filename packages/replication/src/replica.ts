@@ -12,7 +12,7 @@ import {
 import { type DeltaDecoder, deltaDecoderOf, K_BITS, PLAIN, validParam } from './field-coding.js';
 import { readIds } from './id-coding.js';
 import { decodeOwned, encodeOwned, type OwnedEntry } from './ownership.js';
-import { ACK_WINDOW, encodeAck, entityChecksum, SNAPSHOT_FORMAT } from './server.js';
+import { ACK_WINDOW, encodeAck, entityChecksum, MAX_HISTORY, SNAPSHOT_FORMAT } from './server.js';
 import { frozenCopy, valuesEqual } from './values.js';
 import { checkField } from './world.js';
 
@@ -299,6 +299,12 @@ class ReplicaRecord<S extends Shape = Shape> implements ReplicaEntity<S> {
       this.images[field] = image;
       return;
     }
+    // A change more than the largest history back is needed by no later snapshot, even while
+    // no ack reaches the server and its baseline stays put: by then the server has either had
+    // that snapshot acknowledged (a baseline at or after it) or dropped it unacknowledged,
+    // and sends the entity whole from then on until a newer baseline holds it. That bounds
+    // the log.
+    if (baseline < snapshotId - MAX_HISTORY - 1) baseline = snapshotId - MAX_HISTORY - 1;
     let undo = this.undo;
     if (undo === undefined) undo = this.undo = [];
     else if (this.undoNewest <= baseline) {

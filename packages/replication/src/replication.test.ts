@@ -182,6 +182,33 @@ describe('snapshots', () => {
     expect(replicaState(replica)).toEqual(expectedState(world));
   });
 
+  it('keep the replica undo log bounded when no ack ever reaches the server', () => {
+    const { world, server, replica } = setup();
+    const p = world.spawn(Player, { x: 0, y: 0, angle: 0, hp: 1 });
+    // One that changes rarely, one not until the end: their updates reach back to the baseline.
+    const rare = world.spawn(Player, { x: 5, y: 5, angle: 0, hp: 1 });
+    const late = world.spawn(Player, { x: 9, y: 9, angle: 0, hp: 1 });
+    deliver(server, replica);
+    const undoOf = () => (replica.get(p.id) as unknown as { undo: number[] }).undo;
+    let largest = 0;
+    for (let i = 1; i <= 5000; i++) {
+      p.set('x', i * 0.25);
+      p.set('y', (i * 7) % 1024);
+      if (i % 1500 === 0) rare.set('x', rare.get('x') + 1);
+      if (i === 4990) late.set('y', 10);
+      server.update();
+      // Applied, acknowledged by the replica, but the acks are all lost.
+      expect(replica.apply(server.snapshotFor('c'))).toBe(i + 1);
+      largest = Math.max(largest, undoOf().length);
+      if (i % 500 === 0 || i >= 4990) expect(replicaState(replica)).toEqual(expectedState(world));
+    }
+    // Two fields a snapshot, no baseline further back than the largest history (1024
+    // snapshots): at most ~2,050 live entries (6,150 slots), twice that before compacting.
+    expect(largest).toBeLessThanOrEqual(12_400);
+    deliver(server, replica);
+    expect(replicaState(replica)).toEqual(expectedState(world));
+  });
+
   it('survive a lost snapshot: the next one is a delta against the older acknowledged baseline', () => {
     const { world, server, replica } = setup();
     const a = world.spawn(Player, { x: 0, y: 0, angle: 0, hp: 1 });

@@ -201,6 +201,12 @@ export const SNAPSHOT_FORMAT = 1;
 /** Snapshots named by one ack: the acked one and the 32 before it. */
 export const ACK_WINDOW = 32;
 
+/**
+ * The largest `historySize`. A sent snapshot is acknowledged, or dropped (its entities then sent
+ * whole until acknowledged again), within this many snapshots: replicas rely on it.
+ */
+export const MAX_HISTORY = 1024;
+
 const KIND_REMOVE = 0;
 const KIND_SPAWN = 1;
 const KIND_UPDATE = 2;
@@ -400,7 +406,7 @@ export function createReplicationServer(options: ReplicationServerOptions): Repl
   const priorityOf = options.priority;
   const internals = worldInternals(world);
   const historySize = options.historySize ?? 64;
-  if (!Number.isInteger(historySize) || historySize < 2 || historySize > 1024)
+  if (!Number.isInteger(historySize) || historySize < 2 || historySize > MAX_HISTORY)
     throw new TickwireError(
       ErrorCode.INVALID_ARGUMENT,
       `historySize must be an integer in [2, 1024], got ${historySize}`,
