@@ -129,7 +129,8 @@ export interface LimitsConfig {
   handshakesPerSecondPerAddress?: number;
   /**
    * Live sessions (connected or within their grace period) at most; beyond it new sessions are
-   * refused with CloseCode.ServerFull.
+   * refused with CloseCode.ServerFull. A handshake whose auth hook (or session store) is still
+   * running holds a place too, so concurrent handshakes cannot together exceed the limit.
    * @default 100000
    */
   maxSessions?: number;

@@ -149,7 +149,10 @@ export interface ServerStats {
   rejections: Record<string, number>;
 }
 
-/** Events of a {@link TickwireServer}. */
+/**
+ * Events of a {@link TickwireServer}. A listener that throws does not stop the others nor the
+ * server: its error is logged (level `error`, with the event name) and the server carries on.
+ */
 export type TickwireServerEvents = {
   /** A session opened (`new`), resumed or was restored after a restart. */
   session: [sessionId: string, kind: ResumeKind];
@@ -206,6 +209,8 @@ interface Accepted {
   closing: boolean;
   /** The token generation sent in the Welcome, until the client speaks and so confirms it. */
   confirmGen: number | null;
+  /** Holds one of `limits.maxSessions` while its new session is being opened (auth, store). */
+  reserved: boolean;
 }
 
 /** Frames replication and time sync consume on the link (never an error, in a room or not). */
@@ -241,7 +246,12 @@ export function createServer(options: TickwireServerOptions = {}): TickwireServe
   const time = givenTime ?? systemTime;
   const metrics = givenMetrics ?? createPromMetrics();
   const serverMetrics: ServerMetrics = createServerMetrics(metrics);
-  const emitter = new Emitter<TickwireServerEvents>();
+  // A game's listener that throws is logged, as the rooms' are: rethrown it would be an uncaught
+  // error, and one buggy `sessionEnd` listener would take every session down with the process.
+  const emitter = new Emitter<TickwireServerEvents>({
+    onListenerError: (error, event) =>
+      logger.error({ err: error, event }, `server '${event}' listener threw`),
+  });
   const signer = createTokenSigner({ secret: config.session.secret });
   const sessions = createSessionRegistry({
     signer,
@@ -276,6 +286,11 @@ export function createServer(options: TickwireServerOptions = {}): TickwireServe
   };
   const rejections: Record<string, number> = {};
   const lives = new Map<string, Live>();
+  /**
+   * Sessions being opened (the auth hook or the store still running): they count against
+   * `limits.maxSessions` with the live ones, or concurrent handshakes could together exceed it.
+   */
+  let reserved = 0;
   const accepted = new Set<Accepted>();
   const startedAt = time.now();
   let status: HealthStatus = 'starting';
@@ -587,8 +602,15 @@ export function createServer(options: TickwireServerOptions = {}): TickwireServe
     goodbye(item.guarded, code, error.message);
   };
 
+  /** Gives back the slot `item` reserved (once): its handshake ended, with a session or not. */
+  const releaseSlot = (item: Accepted): void => {
+    if (!item.reserved) return;
+    item.reserved = false;
+    reserved--;
+  };
+
   const openSession = async (item: Accepted, hello: HelloFrame): Promise<void> => {
-    if (lives.size >= config.limits.maxSessions) {
+    if (lives.size + reserved >= config.limits.maxSessions) {
       refuse(
         item,
         'max-sessions',
@@ -597,6 +619,18 @@ export function createServer(options: TickwireServerOptions = {}): TickwireServe
       );
       return;
     }
+    // Taken before the first await, given back when the session is live (it then counts in
+    // `lives`) or the handshake failed; a connection that closes meanwhile gives it back at once.
+    item.reserved = true;
+    reserved++;
+    try {
+      await authorizeAndOpen(item, hello);
+    } finally {
+      releaseSlot(item);
+    }
+  };
+
+  const authorizeAndOpen = async (item: Accepted, hello: HelloFrame): Promise<void> => {
     let result: AuthResult = true;
     if (auth !== undefined) {
       try {
@@ -624,6 +658,8 @@ export function createServer(options: TickwireServerOptions = {}): TickwireServe
       );
       return;
     }
+    // Closed or timed out while the hook ran: open nothing (no record to write and revoke).
+    if (item.closing || item.guarded.state !== 'open') return;
     const userId = typeof result === 'object' ? result.userId : undefined;
     const userData = typeof result === 'object' ? result.userData : undefined;
     const grant = await sessions.create({
@@ -841,6 +877,7 @@ export function createServer(options: TickwireServerOptions = {}): TickwireServe
       timer: null,
       closing: false,
       confirmGen: null,
+      reserved: false,
     };
     const entry = item;
     accepted.add(entry);
@@ -858,6 +895,7 @@ export function createServer(options: TickwireServerOptions = {}): TickwireServe
     }, config.handshakeTimeoutMs);
     guarded.on('close', (_info: CloseInfo) => {
       entry.timer?.cancel();
+      releaseSlot(entry);
       accepted.delete(entry);
       addressLimiter.release(address);
       guarded.release();
