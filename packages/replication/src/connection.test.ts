@@ -736,6 +736,50 @@ describe('authority and diagnosis over connections', () => {
   });
 });
 
+describe('owner changes and a throwing validateChange', () => {
+  it('refuses and rolls back the one change at once; the frame is not malformed', async () => {
+    const Avatar = defineEntityType(
+      'avatar',
+      { x: t.quantized(0, 100, 0.01), hp: t.u8() },
+      { owned: ['x'] },
+    );
+    const world = createWorld({ types: [Avatar] });
+    let faulty = -1;
+    const server = createReplicationServer({
+      world,
+      validateChange: (_c, entity) => {
+        if (entity.id === faulty) throw new Error('validator bug');
+        return true;
+      },
+    });
+    const host = createReplicationHost({ server });
+    const events: string[] = [];
+    host.on('rejected', (clientId, error) => events.push(`rejected ${clientId} ${error.code}`));
+    host.on('error', (clientId, error) => events.push(`error ${clientId} ${error.code}`));
+    const replica = createReplica({ types: [Avatar], ownership: ownedFields });
+    const [serverSide, clientSide] = createMemoryConnectionPair();
+    host.attach('p', serverSide);
+    const link = connectReplica(replica, clientSide);
+    const first = world.spawn(Avatar, { x: 1, hp: 10 }, { owner: 'p' });
+    const second = world.spawn(Avatar, { x: 2, hp: 10 }, { owner: 'p' });
+    server.update();
+    host.sendSnapshots();
+    await settle();
+    faulty = first.id;
+    replica.set(replica.get(first.id)!, 'x', 20);
+    replica.set(replica.get(second.id)!, 'x', 30);
+    link.sendChanges();
+    await settle();
+    await settle();
+    expect(events).toEqual([`rejected p ${ErrorCode.INTERNAL}`]);
+    expect(host.stats).toMatchObject({ changes: 1, corrections: 1, malformed: 0 });
+    expect([first.get('x'), second.get('x')]).toEqual([1, 30]);
+    // Rolled back without waiting for the next snapshot.
+    expect(replica.get(first.id)!.get('x')).toBe(1);
+    expect(replica.get(second.id)!.get('x')).toBe(30);
+  });
+});
+
 describe('host and client edge cases', () => {
   it('check their options', () => {
     const server = createReplicationServer({ world: createWorld({ types }) });

@@ -160,7 +160,8 @@ export type ReplicationHostEvents = {
   error: [clientId: ClientId, error: TickwireError];
   /**
    * A client's write to an owned field was refused (FORBIDDEN, NOT_FOUND, VALIDATION_FAILED,
-   * CONFLICT); the client gets a correction that rolls it back.
+   * CONFLICT; INTERNAL when `validateChange` threw); the client gets a correction that rolls
+   * it back.
    */
   rejected: [clientId: ClientId, error: TickwireError];
 };

@@ -1,6 +1,6 @@
 import { createRandom, ErrorCode, isTickwireError } from '@tickwire/core';
 import { createMemoryMetrics } from '@tickwire/core/memory';
-import { t } from '@tickwire/serialization';
+import { BinaryReader, t } from '@tickwire/serialization';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { defineEntityType, type EntityType } from './entity-type.js';
@@ -656,6 +656,110 @@ describe('ownership and authority', () => {
       ErrorCode.NOT_FOUND,
     ]);
     expect(codeOf(() => owner.applyCorrections(new Uint8Array([5])))).toBe(ErrorCode.DECODE_FAILED);
+  });
+
+  it('refuses the one change a throwing validateChange was asked about, and handles the others', () => {
+    const boom = new Error('validator bug');
+    let faulty = -1;
+    const { world, server, owner, avatar, tick } = setupOwned({
+      validateChange: (_c, entity) => {
+        if (entity.id === faulty) throw boom;
+        return true;
+      },
+    });
+    const second = world.spawn(Avatar, { x: 2, y: 2, hp: 100 }, { owner: 'owner' });
+    const third = world.spawn(Avatar, { x: 3, y: 3, hp: 100 }, { owner: 'owner' });
+    tick();
+    faulty = second.id;
+    for (const entity of [avatar, second, third]) owner.set(owner.get(entity.id)!, 'x', 9);
+    const result = server.receiveChanges('owner', owner.takeChanges()!);
+    expect(result.accepted).toBe(2);
+    expect(result.rejected.map((e) => [e.code, e.details, e.cause])).toEqual([
+      [ErrorCode.INTERNAL, { entity: second.id, field: 'x' }, boom],
+    ]);
+    expect(result.rejected[0]!.message).toBe(
+      `change to entity ${second.id}: validateChange threw on 'x': validator bug`,
+    );
+    expect([avatar.get('x'), second.get('x'), third.get('x')]).toEqual([9, 2, 9]);
+    expect(server.statsOf('owner')).toMatchObject({ changesAccepted: 2, changesRejected: 1 });
+    // The refused change is rolled back on the owner like any refusal.
+    owner.applyCorrections(server.takeCorrections('owner')!);
+    expect(owner.get(second.id)!.get('x')).toBe(2);
+    expect(owner.get(third.id)!.get('x')).toBe(9);
+  });
+
+  it('applies nothing from a changes message that does not decode', () => {
+    const { world, server, owner, avatar, tick } = setupOwned();
+    const second = world.spawn(Avatar, { x: 2, y: 2, hp: 100 }, { owner: 'owner' });
+    tick();
+    for (const entity of [avatar, second]) owner.set(owner.get(entity.id)!, 'x', 9);
+    const bytes = owner.takeChanges()!;
+    const broken = [
+      bytes.subarray(0, bytes.length - 1), // truncated in the last entry
+      new Uint8Array([...bytes, 0xff]), // trailing bytes
+      new Uint8Array(0),
+      'not bytes' as never,
+    ];
+    for (const malformed of broken)
+      expect(codeOf(() => server.receiveChanges('owner', malformed))).toBe(ErrorCode.DECODE_FAILED);
+    expect([avatar.get('x'), second.get('x')]).toEqual([1, 2]);
+    expect(server.statsOf('owner')).toMatchObject({ changesAccepted: 0, changesRejected: 0 });
+    expect(server.takeCorrections('owner')).toBeUndefined();
+    // Well-formed entries naming a dead entity, a wrong generation or a field not owned are
+    // refused one by one (typed), and the others applied.
+    const gone = world.spawn(Avatar, { x: 4, y: 4, hp: 100 }, { owner: 'owner' });
+    world.despawn(gone);
+    const forged = encodeOwned(world.types, {
+      sequence: 9,
+      snapshotId: owner.lastSnapshotId,
+      entries: [
+        { id: avatar.id, generation: 0, typeIndex: 0, mask: 0b001, values: [5] },
+        { id: second.id, generation: 1, typeIndex: 0, mask: 0b001, values: [5] },
+        { id: gone.id, generation: 0, typeIndex: 0, mask: 0b001, values: [5] },
+        { id: 500, generation: 0, typeIndex: 0, mask: 0b001, values: [5] },
+      ],
+    });
+    const result = server.receiveChanges('owner', forged);
+    expect(result.accepted).toBe(1);
+    expect(result.rejected.map((e) => e.code)).toEqual([
+      ErrorCode.NOT_FOUND,
+      ErrorCode.NOT_FOUND,
+      ErrorCode.NOT_FOUND,
+    ]);
+    expect([avatar.get('x'), second.get('x')]).toEqual([5, 2]);
+  });
+
+  it('ignores a late ack or changes message from the previous life of a re-added client', () => {
+    const world = createWorld({ types: [Avatar] });
+    const server = createReplicationServer({ world });
+    server.addClient('owner');
+    const avatar = world.spawn(Avatar, { x: 1, y: 1, hp: 100 }, { owner: 'owner' });
+    const before = createReplica({ types: [Avatar], ownership: ownedFields });
+    server.update();
+    before.apply(server.snapshotFor('owner'));
+    const lateAck = before.ack(); // still in flight when the client leaves
+    before.set(before.get(avatar.id)!, 'x', 7); // based on snapshot 1
+    const lateChanges = before.takeChanges()!;
+    avatar.set('x', 40); // the server's write, which that client never saw
+    server.removeClient('owner');
+    server.addClient('owner');
+    const after = createReplica({ types: [Avatar], ownership: ownedFields });
+    server.update();
+    server.snapshotFor('owner'); // lost: the new replica never applies it
+    expect(server.receiveAck('owner', lateAck)).toBe(false);
+    expect(server.baselineOf('owner')).toBe(0);
+    expect(server.statsOf('owner').acks).toBe(0);
+    // Not based on anything the new life was sent: the server's write wins.
+    expect(server.receiveChanges('owner', lateChanges).rejected.map((e) => e.code)).toEqual([
+      ErrorCode.CONFLICT,
+    ]);
+    expect(avatar.get('x')).toBe(40);
+    // The new replica still gets the avatar whole.
+    server.update();
+    expect(after.apply(server.snapshotFor('owner'))).toBeDefined();
+    expect(replicaState(after)).toEqual(expectedState(world));
+    server.receiveAck('owner', after.ack());
+    expect(server.baselineOf('owner')).toBeGreaterThan(0);
   });
 
   it('needs the ownership option exactly when a type has owned fields', () => {
@@ -1775,6 +1879,13 @@ interface VisibilityRun {
  * snapshot the replica must equal what its client saw then (and no checksum mismatches); with
  * one, it must converge once the world is quiet.
  */
+/** The id in a snapshot's header (after the 2-bit format). */
+function snapshotIdOf(bytes: Uint8Array): number {
+  const reader = new BinaryReader().reset(bytes);
+  reader.readBits(2);
+  return reader.readVarUint();
+}
+
 function simulateVisibility(seed: number, run: VisibilityRun): number {
   const random = createRandom(seed);
   const visibilityTypes = [Mover, Crate] as EntityType[];
@@ -1911,7 +2022,7 @@ function simulateVisibility(seed: number, run: VisibilityRun): number {
         });
         state[id] = { type: entity.type.name, generation: entity.generation, values };
       }
-      peer.expected.set(server.statsOf(peer.name).snapshots, state);
+      peer.expected.set(snapshotIdOf(bytes), state);
       const deliveries: Uint8Array[] = [];
       const fate = random.next();
       if (quiet || fate >= 0.3) deliveries.push(bytes);

@@ -68,7 +68,9 @@ export interface ReplicationServerOptions {
   shareEncodings?: boolean;
   /**
    * Accepts or refuses one client write to a field it owns (after type validation). Return
-   * false to refuse: the change is rolled back on that client.
+   * false to refuse: the change is rolled back on that client. A throw refuses the change too
+   * (an INTERNAL rejection with the thrown value as `cause`): the other entities of the message
+   * are handled as usual.
    */
   validateChange?(
     clientId: ClientId,
@@ -89,7 +91,10 @@ export interface ReplicationServerOptions {
 export interface ChangesResult {
   /** Entities whose changes were applied. */
   accepted: number;
-  /** One typed error per refused entity (FORBIDDEN, NOT_FOUND, VALIDATION_FAILED, CONFLICT). */
+  /**
+   * One typed error per refused entity (FORBIDDEN, NOT_FOUND, VALIDATION_FAILED, CONFLICT;
+   * INTERNAL when `validateChange` threw, with the thrown value as `cause`).
+   */
   rejected: TickwireError[];
 }
 
@@ -132,7 +137,11 @@ export interface ClientStats {
 
 /** Encodes per-client delta snapshots of a world. */
 export interface ReplicationServer {
-  /** Starts tracking a client; its first snapshot carries the full state it may see. */
+  /**
+   * Starts tracking a client; its first snapshot carries the full state it may see. Snapshot
+   * ids of a client added after a removal start past every id sent to the removed one, so a
+   * late ack or changes message of a client's previous life (same id) is ignored.
+   */
   addClient(clientId: ClientId): void;
   /** Forgets a client. */
   removeClient(clientId: ClientId): void;
@@ -179,7 +188,9 @@ export interface ReplicationServer {
    * Applies a client's writes to fields it owns (the bytes of `replica.takeChanges()`). Each
    * entity's change is validated (ownership, field, type, `validateChange`, conflict policy)
    * and applied whole or refused whole; refused ones are rolled back on the client by the
-   * next `takeCorrections`. Throws DECODE_FAILED on malformed bytes (nothing applied).
+   * next `takeCorrections`. A `validateChange` that throws refuses only the change it was asked
+   * about (INTERNAL). Throws DECODE_FAILED on malformed bytes (nothing applied); ignores a
+   * message from an unknown client.
    */
   receiveChanges(clientId: ClientId, bytes: Uint8Array): ChangesResult;
   /**
@@ -425,6 +436,12 @@ export function createReplicationServer(options: ReplicationServerOptions): Repl
   const profileBits: number[][] = [];
   let tick = 0;
   let preparedVersion = -1;
+  /**
+   * The last snapshot id sent to a removed client. A client added later numbers its snapshots
+   * past it, so an ack or changes message still in flight from a removed client's life names
+   * no snapshot of a later one (of the same client id).
+   */
+  let retiredId = 0;
 
   const codersOf = (typeIndex: number): FieldCoder[] => {
     let list = coders[typeIndex];
@@ -1666,9 +1683,16 @@ export function createReplicationServer(options: ReplicationServerOptions): Repl
       basis !== undefined && basis.id === message.snapshotId ? basis.record.worldVersion : -1;
     for (const entry of message.entries) {
       const entity = internals.slots[entry.id];
-      const refuse = (code: ErrorCode, reason: string, field?: string, rollback = true) => {
+      const refuse = (
+        code: ErrorCode,
+        reason: string,
+        field?: string,
+        rollback = true,
+        cause?: unknown,
+      ) => {
         result.rejected.push(
           new TickwireError(code, `change to entity ${entry.id}: ${reason}`, {
+            cause,
             details: { entity: entry.id, ...(field === undefined ? {} : { field }) },
           }),
         );
@@ -1696,11 +1720,31 @@ export function createReplicationServer(options: ReplicationServerOptions): Repl
       for (let field = 0; field < type.fieldNames.length && !refused; field++) {
         if (((entry.mask >>> field) & 1) === 0) continue;
         const name = type.fieldNames[field]!;
-        const value = entry.values[field];
-        if (
-          validate !== undefined &&
-          !validate(clientId, entity, name, value, entity.fieldValues[field])
-        ) {
+        let valid = true;
+        // A throwing hook refuses this entity's change only: the message's other entities get
+        // their usual handling, and this one is rolled back like any refusal.
+        if (validate !== undefined)
+          try {
+            valid = validate(
+              clientId,
+              entity,
+              name,
+              entry.values[field],
+              entity.fieldValues[field],
+            );
+          } catch (error) {
+            const text = error instanceof Error ? error.message : String(error);
+            refuse(
+              ErrorCode.INTERNAL,
+              `validateChange threw on '${name}': ${text}`,
+              name,
+              true,
+              error,
+            );
+            refused = true;
+            continue;
+          }
+        if (!valid) {
           refuse(ErrorCode.VALIDATION_FAILED, `'${name}' refused by validateChange`, name);
           refused = true;
         } else if (
@@ -1732,7 +1776,7 @@ export function createReplicationServer(options: ReplicationServerOptions): Repl
         );
       clients.set(clientId, {
         clientId,
-        nextSnapshotId: 1,
+        nextSnapshotId: retiredId + 1,
         // Every new client holds the world of version 0 (nothing), and nothing is in flight.
         cleanAt: 0,
         unresolved: 0,
@@ -1775,6 +1819,7 @@ export function createReplicationServer(options: ReplicationServerOptions): Repl
       const client = clients.get(clientId);
       if (client === undefined) return;
       clients.delete(clientId);
+      retiredId = Math.max(retiredId, client.nextSnapshotId - 1);
       for (const sent of client.history) if (sent !== undefined) release(sent.record);
       // Bodies of this tick may have carried its records: encode afresh.
       sharedCount = 0;
