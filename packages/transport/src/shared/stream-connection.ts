@@ -249,6 +249,18 @@ export abstract class StreamConnection implements Connection {
     this.emitMessage(data, channel);
   }
 
+  /**
+   * Whether a ping from the peer gets its pong now: not while more than
+   * unreliableDropThresholdBytes is buffered, like an unreliable send, so that a peer that pings
+   * without reading cannot grow the send buffer without bound.
+   */
+  protected mayAnswerPing(): boolean {
+    return (
+      this.connectionState === 'open' &&
+      this.bufferedAmount <= this.options.unreliableDropThresholdBytes
+    );
+  }
+
   /** A pong echoed `sentAtMs` of one of our pings: one RTT sample (RFC 6298 smoothing, α = 1/8). */
   protected pongReceived(sentAtMs: number): void {
     const sample = this.options.time.now() - sentAtMs;

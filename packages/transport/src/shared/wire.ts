@@ -1,5 +1,5 @@
 // Wire constants shared by the WebSocket, browser and TCP adapters. Browser-safe: no Node APIs.
-import { CloseCode, ErrorCode, TickwireError } from '@tickwire/core';
+import { CloseCode, checkCloseArgs, ErrorCode, TickwireError } from '@tickwire/core';
 
 /**
  * The kind byte that starts every WebSocket message and follows the length of every TCP frame.
@@ -85,7 +85,10 @@ export function decodeCloseBody(
     throw new TickwireError(ErrorCode.PROTOCOL_ERROR, `close frame body of ${length} bytes`);
   }
   const code = ((source[offset] ?? 0) << 8) | (source[offset + 1] ?? 0);
-  if (code < 1000 || code > 4999) {
+  // Only codes a peer may send (checkCloseArgs): never 1005, 1006 or 1015, which report local states.
+  try {
+    checkCloseArgs(code, '');
+  } catch {
     throw new TickwireError(ErrorCode.PROTOCOL_ERROR, `close frame with invalid code ${code}`);
   }
   const reason = new TextDecoder().decode(source.subarray(offset + 2, offset + length));

@@ -113,11 +113,7 @@ export class TcpConnection extends StreamConnection {
     this.onClosed?.(this);
     if (this.socketClosed) return;
     this.writeClose(code, reason);
-    this.socket.end();
-    this.destroyTimer = this.options.time.setTimeout(
-      () => this.socket.destroy(),
-      this.options.closeTimeoutMs,
-    );
+    this.endSocket();
   }
 
   protected writeMessage(data: Uint8Array, kind: number): void {
@@ -266,8 +262,7 @@ export class TcpConnection extends StreamConnection {
     switch (kind) {
       case FrameKind.Ping:
         if (this.connectionState === 'connecting') break;
-        if (this.connectionState === 'open')
-          this.writeFrame(FrameKind.Pong, source, offset, length);
+        if (this.mayAnswerPing()) this.writeFrame(FrameKind.Pong, source, offset, length);
         return;
       case FrameKind.Pong:
         if (this.connectionState === 'connecting') break;
@@ -307,7 +302,19 @@ export class TcpConnection extends StreamConnection {
     // Open: the peer closed first. Connecting: the server refused us (connect() rejects).
     this.finish({ code, reason, local: false });
     this.batchLength = 0;
-    if (!this.socketClosed) this.socket.end();
+    if (!this.socketClosed) this.endSocket();
+  }
+
+  /**
+   * Ends the socket after what is queued; destroys it if the peer has not closed its side within
+   * closeTimeoutMs, so that a half-open socket never outlives its connection.
+   */
+  private endSocket(): void {
+    this.socket.end();
+    this.destroyTimer ??= this.options.time.setTimeout(
+      () => this.socket.destroy(),
+      this.options.closeTimeoutMs,
+    );
   }
 
   private onSocketClose(): void {

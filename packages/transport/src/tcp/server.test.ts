@@ -9,7 +9,13 @@ import {
 } from '@tickwire/core';
 import { nextEvent, withTimeout } from '@tickwire/core/testing';
 import { afterEach, describe, expect, it } from 'vitest';
-import { FrameKind, HELLO_BODY_BYTES, writeHelloBody } from '../shared/wire.js';
+import {
+  encodeCloseBody,
+  FrameKind,
+  HELLO_BODY_BYTES,
+  PING_BODY_BYTES,
+  writeHelloBody,
+} from '../shared/wire.js';
 import { parseTcpUrl } from './client.js';
 import { encodeFrame, FrameDecoder, writeVarint } from './frame.js';
 import { createTcpClient, createTcpServer, type TcpServerOptions } from './index.js';
@@ -38,9 +44,10 @@ function helloFrame(maxMessageBytes = 1 << 20): Uint8Array {
   return encodeFrame(FrameKind.Hello, body);
 }
 
-async function rawPeer(url: string, sendHello = true): Promise<RawPeer> {
+async function rawPeer(url: string, sendHello = true, allowHalfOpen = false): Promise<RawPeer> {
   const { host, port } = parseTcpUrl(url);
-  const socket = netConnect({ host, port });
+  // allowHalfOpen: the peer does not close its side when the server closes its own.
+  const socket = netConnect({ host, port, allowHalfOpen });
   const frames: RawFrame[] = [];
   const waiting: Array<() => void> = [];
   const decoder = new FrameDecoder(1 << 20, (kind, source, offset, length) => {
@@ -265,6 +272,58 @@ describe('tcp server', () => {
       local: true,
     });
     expect(server.connections.size).toBe(0);
+  });
+
+  it('destroys a socket whose peer sent Close but never closes its side, open or not', async () => {
+    const url = await start({ closeTimeoutMs: 100 });
+    const closeFrame = encodeFrame(FrameKind.Close, encodeCloseBody(CloseCode.Normal, 'bye'));
+    // Open: the connection closes at once, then the half-open socket must not outlive it.
+    const accepted = nextEvent(server, 'connection', MS);
+    const open = await rawPeer(url, true, true);
+    const [connection] = await accepted;
+    const closed = nextEvent(connection, 'close', MS);
+    open.socket.write(closeFrame);
+    expect((await closed)[0]).toEqual({ code: CloseCode.Normal, reason: 'bye', local: false });
+    // Before the handshake: the Close also ends the handshake timer.
+    const early = await rawPeer(url, false, true);
+    early.socket.write(closeFrame);
+    // node:net's close() waits for every socket: it returns once both are destroyed.
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    await withTimeout(server.close(), 2_000, 'server.close() with half-open sockets');
+  });
+
+  it('refuses a Close frame with a code no peer may send (1006) as a protocol error', async () => {
+    const url = await start();
+    const { peer, connection } = await acceptRaw(url);
+    const error = nextEvent(connection, 'error', MS);
+    const closed = nextEvent(connection, 'close', MS);
+    peer.socket.write(encodeFrame(FrameKind.Close, encodeCloseBody(1006, 'forged')));
+    expect((await error)[0].code).toBe(ErrorCode.PROTOCOL_ERROR);
+    expect((await closed)[0]).toMatchObject({ code: CloseCode.ProtocolError, local: true });
+  });
+
+  it('answers pings without growing the send buffer of a peer that does not read', async () => {
+    const url = await start({ unreliableDropThresholdBytes: 65_536 });
+    const { peer, connection } = await acceptRaw(url);
+    peer.socket.pause();
+    const ping = encodeFrame(FrameKind.Ping, new Uint8Array(PING_BODY_BYTES));
+    const chunk = new Uint8Array(ping.length * 100_000);
+    for (let i = 0; i < 100_000; i++) chunk.set(ping, i * ping.length);
+    let most = 0;
+    connection.on('message', () => {});
+    // 20 MB of pings: far more than the kernel's buffers take, so unread pongs pile up here.
+    for (let i = 0; i < 20; i++) {
+      await withTimeout(
+        new Promise<void>((resolve) => peer.socket.write(chunk, () => resolve())),
+        MS,
+        'write pings',
+      );
+      most = Math.max(most, connection.bufferedAmount);
+    }
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    most = Math.max(most, connection.bufferedAmount);
+    expect(most).toBeLessThanOrEqual(65_536 + ping.length);
+    expect(connection.state).toBe('open');
   });
 
   it('refuses clients beyond maxConnections with ServerFull', async () => {

@@ -230,7 +230,7 @@ export class WsConnection extends StreamConnection {
     switch (kind) {
       case FrameKind.Ping:
         if (state === 'connecting') break;
-        if (state === 'open') {
+        if (this.mayAnswerPing()) {
           const pong = Buffer.from(data);
           pong[0] = FrameKind.Pong;
           this.ws.send(pong);

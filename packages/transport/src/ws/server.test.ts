@@ -341,6 +341,35 @@ describe('ws server', () => {
     expect(connection.state).toBe('open');
   });
 
+  it('answers ping messages without growing the send buffer of a peer that does not read', async () => {
+    const url = await start();
+    const accepted = nextEvent(server, 'connection', MS);
+    const socket = await stalledUpgrade(url);
+    cleanups.push(() => {
+      socket.destroy();
+    });
+    const [connection] = await accepted;
+    socket.pause();
+    // A masked binary frame (mask key 0) carrying a kind-2 ping, as browsers send them.
+    const ping = Uint8Array.of(0x82, 0x80 | 9, 0, 0, 0, 0, FrameKind.Ping, 0, 0, 0, 0, 0, 0, 0, 0);
+    const chunk = new Uint8Array(ping.length * 100_000);
+    for (let i = 0; i < 100_000; i++) chunk.set(ping, i * ping.length);
+    let most = 0;
+    // 15 MB of pings: far more than the kernel's buffers take, so unread pongs pile up here.
+    for (let i = 0; i < 10; i++) {
+      await withTimeout(
+        new Promise<void>((resolve) => socket.write(chunk, () => resolve())),
+        MS,
+        'write pings',
+      );
+      most = Math.max(most, connection.bufferedAmount);
+    }
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    most = Math.max(most, connection.bufferedAmount);
+    expect(most).toBeLessThanOrEqual(65_536 + 16);
+    expect(connection.state).toBe('open');
+  });
+
   it('closes with Backpressure when reliable sends outgrow maxBufferedBytes', async () => {
     const url = await start({ maxBufferedBytes: 256 * 1024, maxMessageBytes: 16 * 1024 });
     const accepted = nextEvent(server, 'connection', MS);
