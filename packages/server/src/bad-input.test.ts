@@ -1,5 +1,8 @@
 // The bad-input catalogue: one test per kind of hostile or broken client. Each checks the
 // typed refusal and that the server keeps serving a healthy client afterwards.
+
+import { once } from 'node:events';
+import { connect } from 'node:net';
 import {
   CloseCode,
   type CloseInfo,
@@ -346,6 +349,31 @@ describe('bad input', () => {
     );
     expect((await again.closed).code).toBe(CloseCode.SessionExpired);
     await healthy();
+  });
+
+  it('slowloris over HTTP: a request whose headers never end is cut off after the handshake timeout', async () => {
+    const { server: slow, http } = await startServer({ handshakeTimeoutMs: 300 });
+    try {
+      const { port } = new URL(http);
+      const socket = connect(Number(port), '127.0.0.1');
+      await once(socket, 'connect');
+      const started = Date.now();
+      // The request line and one header, then nothing: headers that never end.
+      socket.write('GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n');
+      socket.resume();
+      await Promise.race([
+        once(socket, 'close'),
+        new Promise((_, reject) =>
+          setTimeout(() => reject(new Error('still open after 5 s')), 5000),
+        ),
+      ]);
+      // Node's default would hold it for 60 s; the handshake timeout (300 ms) plus one check.
+      expect(Date.now() - started).toBeLessThan(3000);
+      const health = await fetch(`${http}/health`);
+      expect(health.status).toBe(200);
+    } finally {
+      await slow.close();
+    }
   });
 
   it('slowloris: a connection that sends no Hello is closed after the handshake timeout', async () => {

@@ -948,7 +948,17 @@ export function createServer(options: TickwireServerOptions = {}): TickwireServe
         ...(requestHandler === undefined ? {} : { fallback: requestHandler }),
         logger,
       });
-      const httpServer = createHttpServer(handler);
+      // A client that drips its request line or headers, or never finishes a request, is cut
+      // off like a transport peer that sends no Hello: Node's defaults (60 s for the headers,
+      // checked every 30 s) would let slow clients hold sockets for a minute or more.
+      const httpServer = createHttpServer(
+        {
+          headersTimeout: config.handshakeTimeoutMs,
+          requestTimeout: config.handshakeTimeoutMs,
+          connectionsCheckingInterval: Math.max(100, Math.min(1000, config.handshakeTimeoutMs)),
+        },
+        handler,
+      );
       http = httpServer;
       const found: Record<string, TransportAddress> = {};
       const transportLimits = {
