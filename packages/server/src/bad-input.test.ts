@@ -2,7 +2,7 @@
 // typed refusal and that the server keeps serving a healthy client afterwards.
 
 import { once } from 'node:events';
-import { connect } from 'node:net';
+import { connect, type Socket } from 'node:net';
 import {
   CloseCode,
   type CloseInfo,
@@ -84,6 +84,7 @@ const chatFrame = (text: string) =>
 describe('bad input', () => {
   let server: TickwireServer;
   let url: string;
+  let tcpUrl: string;
   const options: TickwireServerOptions = {
     handshakeTimeoutMs: 300,
     session: { graceMs: 200, tokenTtlMs: 400 },
@@ -100,6 +101,7 @@ describe('bad input', () => {
     const started = await startServer(options);
     server = started.server;
     url = started.url('ws');
+    tcpUrl = started.url('tcp');
   });
   afterAll(() => server.close());
 
@@ -376,6 +378,29 @@ describe('bad input', () => {
     }
   });
 
+  it('slowloris over TCP: a socket that never sends the transport hello is closed after the handshake timeout', async () => {
+    const { hostname, port } = new URL(tcpUrl);
+    const socket = connect(Number(port), hostname);
+    socket.on('error', () => {});
+    await once(socket, 'connect');
+    const started = Date.now();
+    socket.resume();
+    try {
+      await Promise.race([
+        once(socket, 'close'),
+        new Promise((_, reject) =>
+          setTimeout(() => reject(new Error('still open after 4 s')), 4000),
+        ),
+      ]);
+      // The server's handshakeTimeoutMs (300 ms), not the transport's default of 5 s.
+      expect(Date.now() - started).toBeGreaterThanOrEqual(250);
+      expect(Date.now() - started).toBeLessThan(3000);
+    } finally {
+      socket.destroy();
+    }
+    await healthy();
+  });
+
   it('slowloris: a connection that sends no Hello is closed after the handshake timeout', async () => {
     const started = Date.now();
     const r = await raw(url);
@@ -384,6 +409,44 @@ describe('bad input', () => {
     expect(Date.now() - started).toBeGreaterThanOrEqual(250);
     expect(server.stats().rejections['handshake-timeout']).toBeGreaterThanOrEqual(1);
     await healthy();
+  });
+});
+
+describe('idle TCP sockets from one address', () => {
+  it('beyond maxConnectionsPerAddress are refused with ServerFull before their transport hello', async () => {
+    const { server, url } = await startServer({
+      handshakeTimeoutMs: 5000,
+      limits: { maxConnectionsPerAddress: 2 },
+    });
+    const sockets: Socket[] = [];
+    try {
+      const { hostname, port } = new URL(url('tcp'));
+      const open = async (): Promise<Socket> => {
+        const socket = connect(Number(port), hostname);
+        socket.on('error', () => {});
+        sockets.push(socket);
+        await once(socket, 'connect');
+        return socket;
+      };
+      await open();
+      await open();
+      const refused = await open();
+      const chunks: Buffer[] = [];
+      refused.on('data', (chunk: Buffer) => chunks.push(chunk));
+      await Promise.race([
+        once(refused, 'close'),
+        new Promise((_, reject) =>
+          setTimeout(() => reject(new Error('still open after 3 s')), 3000),
+        ),
+      ]);
+      // One Close frame: length, kind 4, then the close code (u16 big-endian).
+      const frame = Buffer.concat(chunks);
+      expect(frame[1]).toBe(4);
+      expect(frame.readUInt16BE(2)).toBe(CloseCode.ServerFull);
+    } finally {
+      for (const socket of sockets) socket.destroy();
+      await server.close();
+    }
   });
 });
 

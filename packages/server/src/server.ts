@@ -965,10 +965,19 @@ export function createServer(options: TickwireServerOptions = {}): TickwireServe
         maxMessageBytes: config.limits.maxMessageBytes,
         maxConnections: config.limits.maxConnections,
       };
+      // A socket that has not finished the transport handshake (TCP hello, verified WebSocket
+      // upgrade) gets the same time as the Tickwire Hello, not the transports' own 5 s default,
+      // and counts toward the per-address limit there (the address limiter takes over once the
+      // transport hands the connection to `accept`).
+      const handshakeLimits = {
+        handshakeTimeoutMs: config.handshakeTimeoutMs,
+        maxHandshakesPerAddress: config.limits.maxConnectionsPerAddress,
+      };
       if (config.transports.ws !== false) {
         const ws = createWsServer({
           server: httpServer,
           ...transportLimits,
+          ...handshakeLimits,
           ...(config.transports.ws.path === undefined ? {} : { path: config.transports.ws.path }),
           ...(config.allowedOrigins === undefined ? {} : { allowedOrigins: config.allowedOrigins }),
         });
@@ -1007,6 +1016,7 @@ export function createServer(options: TickwireServerOptions = {}): TickwireServe
             host: config.host,
             port: config.transports.tcp.port,
             ...transportLimits,
+            ...handshakeLimits,
           }),
         );
       if (config.transports.udp !== false)

@@ -135,14 +135,45 @@ export interface ListenOptions {
    * @default 5000
    */
   handshakeTimeoutMs?: number;
+  /**
+   * Clients from one IP address still in the handshake (TCP: before their Hello; WebSocket:
+   * while `verifyUpgrade` runs) beyond this many are refused with CloseCode.ServerFull. Those
+   * in the handshake also count toward maxConnections.
+   * @default maxConnections
+   */
+  maxHandshakesPerAddress?: number;
 }
 
 /** {@link ListenOptions} with defaults applied and ranges checked (INVALID_ARGUMENT). */
 export function resolveListenOptions(options: ListenOptions): Required<ListenOptions> {
+  const maxConnections = intOption('maxConnections', options.maxConnections ?? 10_000, 1);
   return {
     host: options.host ?? '127.0.0.1',
     port: intOption('port', options.port ?? 0, 0, 65_535),
-    maxConnections: intOption('maxConnections', options.maxConnections ?? 10_000, 1),
+    maxConnections,
     handshakeTimeoutMs: intOption('handshakeTimeoutMs', options.handshakeTimeoutMs ?? 5_000, 1),
+    maxHandshakesPerAddress: intOption(
+      'maxHandshakesPerAddress',
+      options.maxHandshakesPerAddress ?? maxConnections,
+      1,
+    ),
+  };
+}
+
+/** Counts clients per address (handshakes in progress); an address at zero is forgotten. */
+export function countPerAddress(): {
+  count(address: string): number;
+  add(address: string): void;
+  remove(address: string): void;
+} {
+  const counts = new Map<string, number>();
+  return {
+    count: (address) => counts.get(address) ?? 0,
+    add: (address) => counts.set(address, (counts.get(address) ?? 0) + 1),
+    remove(address) {
+      const current = counts.get(address) ?? 0;
+      if (current <= 1) counts.delete(address);
+      else counts.set(address, current - 1);
+    },
   };
 }

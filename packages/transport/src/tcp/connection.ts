@@ -72,8 +72,11 @@ export class TcpConnection extends StreamConnection {
       Math.max(MIN_BATCH_BYTES, options.unreliableDropThresholdBytes),
     );
     this.batch = Buffer.allocUnsafeSlow(Math.min(INITIAL_BATCH_BYTES, this.maxBatchBytes));
-    this.decoder = new FrameDecoder(options.maxMessageBytes, (kind, source, offset, length) =>
-      this.onFrame(kind, source, offset, length),
+    // Until the peer's Hello, a frame header is refused unless a Hello or a Close could follow.
+    this.decoder = new FrameDecoder(
+      options.maxMessageBytes,
+      (kind, source, offset, length) => this.onFrame(kind, source, offset, length),
+      true,
     );
     socket.on('data', (chunk: Buffer) => this.onData(chunk));
     socket.on('error', (error) => {
@@ -279,6 +282,7 @@ export class TcpConnection extends StreamConnection {
       }
       case FrameKind.Hello:
         if (this.connectionState !== 'connecting') break;
+        this.decoder.helloReceived();
         this.helloReceived(readHelloBody(source, offset, length));
         return;
     }

@@ -132,6 +132,49 @@ describe('FrameDecoder', () => {
     }
   });
 
+  it('before hello, refuses from its header any frame but a small hello or close', () => {
+    const awaiting = (): { decoder: FrameDecoder; frames: number[] } => {
+      const frames: number[] = [];
+      const decoder = new FrameDecoder(
+        1 << 20,
+        (kind) => {
+          frames.push(kind);
+          if (kind === FrameKind.Hello) decoder.helloReceived();
+        },
+        true,
+      );
+      return { decoder, frames };
+    };
+    const header = (length: number, kind?: number): Uint8Array => {
+      const bytes = new Uint8Array(6);
+      const end = writeVarint(bytes, 0, length);
+      if (kind === undefined) return bytes.subarray(0, end);
+      bytes[end] = kind;
+      return bytes.subarray(0, end + 1);
+    };
+    // A length too big for a hello is refused before its kind byte arrives.
+    for (const refused of [header(126), header(1 << 20), header(3, FrameKind.Reliable)]) {
+      const { decoder } = awaiting();
+      let caught: unknown;
+      try {
+        decoder.push(refused);
+      } catch (error) {
+        caught = error;
+      }
+      expect(isTickwireError(caught, ErrorCode.PROTOCOL_ERROR)).toBe(true);
+      expect(decoder.pendingBytes).toBe(0);
+    }
+    // Hello then a big message in one chunk: the limit lifts with the hello.
+    const { decoder, frames } = awaiting();
+    decoder.push(
+      concat([
+        encodeFrame(FrameKind.Hello, new Uint8Array(5)),
+        encodeFrame(FrameKind.Reliable, new Uint8Array(5000)),
+      ]),
+    );
+    expect(frames).toEqual([FrameKind.Hello, FrameKind.Reliable]);
+  });
+
   it('any byte string, in any chunks, is decoded or rejected with a TickwireError', () => {
     fc.assert(
       fc.property(

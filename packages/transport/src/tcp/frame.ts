@@ -5,6 +5,10 @@
 // `length` is the body length as an unsigned LEB128 varint (1–5 bytes: 1 below 128 B, 2 below
 // 16 KiB, 3 below 2 MiB), so a small message costs 2 bytes of framing. `kind` is a FrameKind
 // (0 reliable, 1 unreliable, 2 ping, 3 pong, 4 close, 5 hello; see ../shared/wire.ts).
+//
+// Until the peer's Hello, the only frames it may send are a Hello and a Close, neither larger than
+// MAX_CONTROL_BODY_BYTES: a decoder created with `awaitHello` refuses any other frame from its
+// header, so a peer that has not said Hello can make it hold at most that many bytes.
 import { ErrorCode, TickwireError } from '@tickwire/core';
 import { FrameKind, MAX_CONTROL_BODY_BYTES, MAX_FRAME_KIND } from '../shared/wire.js';
 
@@ -53,7 +57,9 @@ export function encodeFrame(kind: number, body: Uint8Array): Uint8Array {
  * Splits a byte stream into frames. Frames inside one chunk are handed out as views of that chunk
  * (no copy); a frame split across chunks is assembled in one array of its exact size, the only
  * allocation. Throws TickwireError (PROTOCOL_ERROR, or MESSAGE_TOO_LARGE for a message body over
- * `maxMessageBytes`, detected from the header alone) and stays failed afterwards.
+ * `maxMessageBytes`, detected from the header alone) and stays failed afterwards. With
+ * `awaitHello`, every frame but a Hello or a Close is a PROTOCOL_ERROR (from its header) until
+ * `helloReceived()`.
  */
 export class FrameDecoder {
   private readonly maxMessageBytes: number;
@@ -68,11 +74,18 @@ export class FrameDecoder {
   private parsedLength = 0;
   private parsedKind = 0;
   private failed: TickwireError | null = null;
+  private awaitingHello: boolean;
 
-  constructor(maxMessageBytes: number, onFrame: FrameHandler) {
+  constructor(maxMessageBytes: number, onFrame: FrameHandler, awaitHello = false) {
     this.maxMessageBytes = maxMessageBytes;
     this.maxBodyBytes = Math.max(maxMessageBytes, MAX_CONTROL_BODY_BYTES);
     this.onFrame = onFrame;
+    this.awaitingHello = awaitHello;
+  }
+
+  /** The peer's Hello was read: frames of every kind and size are accepted from now on. */
+  helloReceived(): void {
+    this.awaitingHello = false;
   }
 
   /** Bytes of an incomplete frame held between chunks. */
@@ -174,11 +187,22 @@ export class FrameDecoder {
         scale *= 0x80;
       }
     }
+    if (this.awaitingHello && length > MAX_CONTROL_BODY_BYTES) {
+      throw new TickwireError(
+        ErrorCode.PROTOCOL_ERROR,
+        `frame with a ${length}-byte body before hello (at most ${MAX_CONTROL_BODY_BYTES})`,
+      );
+    }
     if (length > this.maxBodyBytes) throw this.tooLarge(length);
     if (at >= end) return 0;
     const kind = source[at++]!;
     if (kind > MAX_FRAME_KIND) {
       throw new TickwireError(ErrorCode.PROTOCOL_ERROR, `unknown frame kind ${kind}`, {
+        details: { kind },
+      });
+    }
+    if (this.awaitingHello && kind !== FrameKind.Hello && kind !== FrameKind.Close) {
+      throw new TickwireError(ErrorCode.PROTOCOL_ERROR, `frame of kind ${kind} before hello`, {
         details: { kind },
       });
     }

@@ -81,6 +81,15 @@ async function rawPeer(url: string, sendHello = true, allowHalfOpen = false): Pr
   return peer;
 }
 
+async function caught(promise: Promise<unknown>): Promise<unknown> {
+  try {
+    await promise;
+  } catch (error) {
+    return error;
+  }
+  throw new Error('expected a rejection');
+}
+
 function closeCodeOf(frame: RawFrame): number {
   return ((frame.body[0] ?? 0) << 8) | (frame.body[1] ?? 0);
 }
@@ -342,6 +351,69 @@ describe('tcp server', () => {
     expect(server.connections.size).toBe(1);
   });
 
+  it('counts sockets still in the handshake toward maxConnections', async () => {
+    const url = await start({ maxConnections: 2, handshakeTimeoutMs: 30_000 });
+    const idle = [await rawPeer(url, false), await rawPeer(url, false)];
+    const refused = await rawPeer(url, false);
+    expect(closeCodeOf(await refused.frame(FrameKind.Close))).toBe(CloseCode.ServerFull);
+    await refused.closed();
+    const error = await caught(createTcpClient().connect(url, { timeoutMs: MS }));
+    expect((error as TickwireError).details).toMatchObject({ closeCode: CloseCode.ServerFull });
+    // A handshaking socket that leaves frees its place.
+    idle[0]!.socket.destroy();
+    await idle[0]!.closed();
+    const deadline = Date.now() + MS;
+    for (;;) {
+      const client = await createTcpClient()
+        .connect(url, { timeoutMs: MS })
+        .catch(() => null);
+      if (client !== null) {
+        expect(client.state).toBe('open');
+        client.close();
+        break;
+      }
+      if (Date.now() > deadline) throw new Error('no place freed');
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+  });
+
+  it('refuses handshakes from one address beyond maxHandshakesPerAddress; open ones do not count', async () => {
+    const url = await start({ maxHandshakesPerAddress: 1, handshakeTimeoutMs: 30_000 });
+    const idle = await rawPeer(url, false);
+    const error = await caught(createTcpClient().connect(url, { timeoutMs: MS }));
+    expect((error as TickwireError).details).toMatchObject({ closeCode: CloseCode.ServerFull });
+    const accepted = nextEvent(server, 'connection', MS);
+    idle.socket.write(helloFrame());
+    await accepted;
+    await idle.frame(FrameKind.Hello);
+    const second = await createTcpClient().connect(url, { timeoutMs: MS });
+    expect(second.state).toBe('open');
+    expect(server.connections.size).toBe(2);
+    second.close();
+  });
+
+  it('refuses a frame header bigger than a hello before the handshake, at once', async () => {
+    const url = await start({ handshakeTimeoutMs: 30_000 });
+    for (const kind of [FrameKind.Reliable, FrameKind.Hello]) {
+      const error = nextEvent(server, 'error', MS);
+      const peer = await rawPeer(url, false);
+      const header = new Uint8Array(8);
+      const end = writeVarint(header, 0, 1_000_000);
+      header[end] = kind;
+      peer.socket.write(header.subarray(0, end + 1));
+      expect(closeCodeOf(await peer.frame(FrameKind.Close))).toBe(CloseCode.ProtocolError);
+      expect((await error)[0].code).toBe(ErrorCode.PROTOCOL_ERROR);
+      await peer.closed();
+    }
+    // A small message frame before the hello is refused from its header too.
+    const peer = await rawPeer(url, false);
+    peer.socket.write(Uint8Array.of(100, FrameKind.Reliable));
+    expect(closeCodeOf(await peer.frame(FrameKind.Close))).toBe(CloseCode.ProtocolError);
+    await peer.closed();
+    expect(server.connections.size).toBe(0);
+    await stillServes(url);
+  });
+
   it('fails listen with ADDRESS_IN_USE on a taken port', async () => {
     const url = await start();
     const { port } = parseTcpUrl(url);
@@ -359,6 +431,9 @@ describe('tcp server', () => {
       expect.objectContaining({ code: ErrorCode.INVALID_ARGUMENT }),
     );
     expect(() => createTcpServer({ port: 70_000 })).toThrow(
+      expect.objectContaining({ code: ErrorCode.INVALID_ARGUMENT }),
+    );
+    expect(() => createTcpServer({ maxHandshakesPerAddress: 0 })).toThrow(
       expect.objectContaining({ code: ErrorCode.INVALID_ARGUMENT }),
     );
   });

@@ -20,6 +20,7 @@ import {
   type TransportAddress,
 } from '@tickwire/core';
 import {
+  countPerAddress,
   hostPort,
   intOption,
   type ListenOptions,
@@ -60,7 +61,8 @@ export function configureSocket(socket: Socket, noDelay: boolean, keepAliveDelay
 /** A TCP {@link ServerTransport} (`node:net`, length-prefixed frames) on `tcp://host:port`. */
 export function createTcpServer(options: TcpServerOptions = {}): ServerTransport {
   const resolved = resolveStreamOptions(options);
-  const { host, port, maxConnections, handshakeTimeoutMs } = resolveListenOptions(options);
+  const { host, port, maxConnections, handshakeTimeoutMs, maxHandshakesPerAddress } =
+    resolveListenOptions(options);
   const noDelay = options.noDelay ?? true;
   const keepAliveDelayMs = intOption(
     'keepAliveInitialDelayMs',
@@ -72,6 +74,7 @@ export function createTcpServer(options: TcpServerOptions = {}): ServerTransport
   const events = new Emitter<ServerTransportEvents>();
   const connections = new Set<TcpConnection>();
   const handshaking = new Set<TcpConnection>();
+  const handshakesPerAddress = countPerAddress();
   let server: Server | null = null;
   let address: TransportAddress | null = null;
   let heartbeat: Timer | null = null;
@@ -85,18 +88,28 @@ export function createTcpServer(options: TcpServerOptions = {}): ServerTransport
     configureSocket(socket, noDelay, keepAliveDelayMs);
     const remote = hostPort(socket.remoteAddress, socket.remotePort);
     const connection = new TcpConnection(socket, nextConnectionId('tcp'), remote, resolved, false);
+    // Sockets still in the handshake count too, or idle ones could pile up without bound.
+    const ip = socket.remoteAddress ?? '';
+    if (
+      connections.size + handshaking.size >= maxConnections ||
+      handshakesPerAddress.count(ip) >= maxHandshakesPerAddress
+    ) {
+      connection.refuse(CloseCode.ServerFull, 'server full');
+      return;
+    }
     handshaking.add(connection);
+    handshakesPerAddress.add(ip);
     const handshakeTimer = time.setTimeout(() => {
       connection.refuse(CloseCode.Timeout, 'handshake timeout');
     }, handshakeTimeoutMs);
-    connection.onClosed = () => {
+    const handshakeDone = (): void => {
       handshakeTimer.cancel();
-      handshaking.delete(connection);
+      if (handshaking.delete(connection)) handshakesPerAddress.remove(ip);
     };
+    connection.onClosed = handshakeDone;
     connection.onHandshakeError = (error) => events.emit('error', error);
     connection.onHello = (accepted, peerMaxMessageBytes) => {
-      handshakeTimer.cancel();
-      handshaking.delete(accepted);
+      handshakeDone();
       if (connections.size >= maxConnections) {
         accepted.onClosed = null;
         accepted.refuse(CloseCode.ServerFull, 'server full');

@@ -306,6 +306,48 @@ describe('ws server', () => {
     expect(first.state).toBe('open');
   });
 
+  it('counts upgrades still being verified toward maxConnections', async () => {
+    let pending = 0;
+    const url = await start({
+      maxConnections: 1,
+      handshakeTimeoutMs: 30_000,
+      verifyUpgrade: (request) =>
+        request.headers['x-stall'] === undefined ? true : new Promise<boolean>(() => pending++),
+    });
+    const stalled = createWsClient({ headers: { 'x-stall': '1' } }).connect(url, { timeoutMs: MS });
+    stalled.catch(() => {});
+    const deadline = Date.now() + MS;
+    while (pending === 0 && Date.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+    expect(pending).toBe(1);
+    const error = await caught(createWsClient().connect(url, { timeoutMs: MS }));
+    expect(isTickwireError(error, ErrorCode.CONNECT_FAILED)).toBe(true);
+    expect((error as TickwireError).details).toMatchObject({ closeCode: CloseCode.ServerFull });
+    expect(server.connections.size).toBe(0);
+  });
+
+  it('refuses upgrades from one address beyond maxHandshakesPerAddress while verifying', async () => {
+    let pending = 0;
+    const url = await start({
+      maxHandshakesPerAddress: 1,
+      handshakeTimeoutMs: 30_000,
+      verifyUpgrade: (request) =>
+        request.headers['x-stall'] === undefined
+          ? Promise.resolve(true)
+          : new Promise<boolean>(() => pending++),
+    });
+    const stalled = createWsClient({ headers: { 'x-stall': '1' } }).connect(url, { timeoutMs: MS });
+    stalled.catch(() => {});
+    const deadline = Date.now() + MS;
+    while (pending === 0 && Date.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+    expect(pending).toBe(1);
+    const error = await caught(createWsClient().connect(url, { timeoutMs: MS }));
+    expect((error as TickwireError).details).toMatchObject({ closeCode: CloseCode.ServerFull });
+  });
+
   it('closes a peer that stops answering pings with Timeout', async () => {
     const url = await start({ heartbeatIntervalMs: 20, heartbeatTimeoutMs: 60 });
     const { connection } = await acceptRaw(url, { autoPong: false });

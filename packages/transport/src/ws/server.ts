@@ -34,6 +34,7 @@ import {
 } from '@tickwire/core';
 import { type WebSocket, WebSocketServer } from 'ws';
 import {
+  countPerAddress,
   hostPort,
   type ListenOptions,
   nextConnectionId,
@@ -138,7 +139,8 @@ export function createWsServer(options: WsServerOptions = {}): ServerTransport {
   const resolved = resolveStreamOptions(options);
   // With `server`, host and port are ignored; an unverified upgrade is refused with HTTP 503
   // after handshakeTimeoutMs.
-  const { host, port, maxConnections, handshakeTimeoutMs } = resolveListenOptions(options);
+  const { host, port, maxConnections, handshakeTimeoutMs, maxHandshakesPerAddress } =
+    resolveListenOptions(options);
   const path = options.path;
   const allowedOrigins = options.allowedOrigins ? new Set(options.allowedOrigins) : null;
   const verifyUpgrade = options.verifyUpgrade;
@@ -146,7 +148,17 @@ export function createWsServer(options: WsServerOptions = {}): ServerTransport {
   const ownsServer = options.server === undefined;
   const events = new Emitter<ServerTransportEvents>();
   const connections = new Set<WsConnection>();
-  const upgrading = new Set<Duplex>();
+  /** Upgrades not yet completed or refused, with their client's IP address. */
+  const upgrading = new Map<Duplex, string>();
+  const upgradesPerAddress = countPerAddress();
+  /** Takes `socket` out of `upgrading`; false if it was not there. */
+  const upgradeDone = (socket: Duplex): boolean => {
+    const ip = upgrading.get(socket);
+    if (ip === undefined) return false;
+    upgrading.delete(socket);
+    upgradesPerAddress.remove(ip);
+    return true;
+  };
   const wss = new WebSocketServer({
     noServer: true,
     clientTracking: false,
@@ -189,7 +201,7 @@ export function createWsServer(options: WsServerOptions = {}): ServerTransport {
     head: Buffer,
     closeWith: { code: number; reason: string } | null,
   ): void => {
-    if (!upgrading.delete(socket) || socket.destroyed) return;
+    if (!upgradeDone(socket) || socket.destroyed) return;
     wss.handleUpgrade(request, socket, head, (ws) => {
       socket.off('error', onEarlySocketError);
       if (closeWith) {
@@ -202,7 +214,7 @@ export function createWsServer(options: WsServerOptions = {}): ServerTransport {
   };
 
   const refuse = (socket: Duplex, status: number, reason?: string): void => {
-    if (!upgrading.delete(socket)) return;
+    if (!upgradeDone(socket)) return;
     socket.off('error', onEarlySocketError);
     socket.on('error', () => {});
     refuseUpgrade(socket, status, reason);
@@ -234,7 +246,7 @@ export function createWsServer(options: WsServerOptions = {}): ServerTransport {
   };
 
   function onEarlySocketError(this: Duplex): void {
-    upgrading.delete(this);
+    upgradeDone(this);
     this.destroy();
   }
 
@@ -251,9 +263,19 @@ export function createWsServer(options: WsServerOptions = {}): ServerTransport {
       }
     }
     socket.on('error', onEarlySocketError);
-    upgrading.add(socket);
+    const ip = request.socket.remoteAddress ?? '';
+    upgrading.set(socket, ip);
+    upgradesPerAddress.add(ip);
     if (closed) {
       refuse(socket, 503, 'server closing');
+      return;
+    }
+    // Upgrades still being verified count too, or stalled ones could pile up without bound.
+    if (
+      connections.size + upgrading.size > maxConnections ||
+      upgradesPerAddress.count(ip) > maxHandshakesPerAddress
+    ) {
+      complete(request, socket, head, { code: CloseCode.ServerFull, reason: 'server full' });
       return;
     }
     const origin = request.headers.origin;
@@ -378,7 +400,7 @@ export function createWsServer(options: WsServerOptions = {}): ServerTransport {
         server && ownsServer
           ? new Promise<void>((resolve) => server.close(() => resolve()))
           : Promise.resolve();
-      for (const socket of [...upgrading]) refuse(socket, 503, 'server closing');
+      for (const socket of [...upgrading.keys()]) refuse(socket, 503, 'server closing');
       await Promise.all(
         [...connections].map(
           (connection) =>
