@@ -9,7 +9,10 @@ export interface Compressor {
   readonly name: string;
   /** Compresses a payload. */
   compress(bytes: Uint8Array): Uint8Array;
-  /** Decompresses, throwing once the output exceeds `maxOutputBytes`. */
+  /**
+   * Decompresses, throwing once the output exceeds `maxOutputBytes` (a `RangeError` for that
+   * lets the message registry report MESSAGE_TOO_LARGE rather than DECODE_FAILED).
+   */
   decompress(bytes: Uint8Array, maxOutputBytes: number): Uint8Array;
 }
 
@@ -35,8 +38,12 @@ export const CompressionFlag = {
 export interface CompressionFrame {
   /** Wraps a payload, compressing it when at least `thresholdBytes` long and smaller compressed. */
   wrap(payload: Uint8Array): Uint8Array;
-  /** Unwraps a frame; DECODE_FAILED on an unknown flag, a bad stream or a payload above the cap. */
-  unwrap(frame: Uint8Array): Uint8Array;
+  /**
+   * Unwraps a frame; DECODE_FAILED on an unknown flag, a bad stream or a payload above the cap.
+   * Given `maxMessageBytes` below the cap (the registry's limit), a compressed payload is not
+   * inflated past it and one above it is MESSAGE_TOO_LARGE.
+   */
+  unwrap(frame: Uint8Array, maxMessageBytes?: number): Uint8Array;
 }
 
 function failure(message: string, cause?: unknown): TickwireError {
@@ -74,30 +81,30 @@ export function createCompressionFrame(options: CompressionOptions): Compression
       }
       return frame(CompressionFlag.NONE, payload);
     },
-    unwrap(bytes) {
+    unwrap(bytes, maxMessageBytes = maxDecompressedBytes) {
       if (bytes.length === 0) throw failure('empty frame: missing the compression flag');
       const flag = bytes[0];
       const body = bytes.subarray(1);
-      if (flag === CompressionFlag.NONE) {
-        if (body.length > maxDecompressedBytes)
-          throw failure(
-            `payload of ${body.length} bytes exceeds maxDecompressedBytes (${maxDecompressedBytes})`,
-          );
-        return body;
-      }
-      if (flag !== CompressionFlag.COMPRESSED) throw failure(`unknown compression flag ${flag}`);
-      let out: Uint8Array;
-      try {
-        out = compressor.decompress(body, maxDecompressedBytes);
-      } catch (error) {
-        const text = error instanceof Error ? error.message : String(error);
-        throw failure(
-          `${compressor.name}: cannot decompress (limit ${maxDecompressedBytes} bytes): ${text}`,
-          error,
+      // A registry's message is bounded by its maxMessageBytes, compressed or not, as on encode.
+      const limit = Math.min(maxMessageBytes, maxDecompressedBytes);
+      let out: Uint8Array | undefined = body;
+      if (flag === CompressionFlag.COMPRESSED) {
+        try {
+          out = compressor.decompress(body, limit);
+        } catch (error) {
+          // A RangeError is the overflow (zlib's maxOutputLength), anything else a bad stream.
+          if (!(error instanceof RangeError)) {
+            const text = error instanceof Error ? error.message : String(error);
+            throw failure(`${compressor.name}: cannot decompress: ${text}`, error);
+          }
+          out = undefined;
+        }
+      } else if (flag !== CompressionFlag.NONE) throw failure(`unknown compression flag ${flag}`);
+      if (!out || out.length > limit)
+        throw new TickwireError(
+          limit < maxDecompressedBytes ? ErrorCode.MESSAGE_TOO_LARGE : ErrorCode.DECODE_FAILED,
+          `payload exceeds ${limit} bytes`,
         );
-      }
-      if (out.length > maxDecompressedBytes)
-        throw failure(`decompressed size exceeds maxDecompressedBytes (${maxDecompressedBytes})`);
       return out;
     },
   };

@@ -150,6 +150,12 @@ describe('quantized floats and angles', () => {
     expectCode(() => schema.decode(new Uint8Array([3])), 'VALIDATION_FAILED', /above the maximum/);
   });
 
+  it('packed.unpack of an out-of-range quantized image throws a TickwireError (INVALID_ARGUMENT)', () => {
+    const packed = t.quantized(0, 2, 1).packed!; // 3 levels in 2 bits
+    expect(packed.unpack(2)).toBe(2);
+    expectCode(() => packed.unpack(3), 'INVALID_ARGUMENT', /quantized step 3 above the maximum 2/);
+  });
+
   it('angles decode into [-π, π) within π / 2^bits, modulo 2π', () => {
     for (const bits of [8, 10, 16]) {
       const schema = defineSchema(t.angle(bits));

@@ -95,7 +95,7 @@ function imageLeaf(
   expected: string,
   imageOf: (value: unknown) => number,
   pack: (value: number) => number,
-  unpack: (image: number) => number,
+  unpack: (image: number, read?: 1) => number,
 ): Type<number> {
   const problem = (v: unknown) =>
     imageOf(v) < 0 ? `expected ${expected}, got ${describe(v)}` : undefined;
@@ -109,7 +109,7 @@ function imageLeaf(
       if (image < 0) throw invalidValue(problem, v);
       w.writeBits(image, bits);
     },
-    (r) => unpack(r.readBits(bits)),
+    (r) => unpack(r.readBits(bits), 1),
     { bits, wrap, pack, imageOf, unpack },
   );
 }
@@ -240,10 +240,12 @@ function quantizedType(
   // The step is at most `precision`, so a value in range decodes within precision / 2.
   const step = (max - min) / steps;
   const clamp = options.clamp === true;
-  const unpack = (q: number): number => {
+  // `read` set: called by `read` (a FieldError gets the field path); unset: by `packed.unpack`.
+  const unpack = (q: number, read?: 1): number => {
     if (q >= steps) {
       if (q === steps) return max;
-      throw new FieldError(VALIDATION, `quantized step ${q} above the maximum ${steps}`);
+      const reason = `quantized step ${q} above the maximum ${steps}`;
+      throw read ? new FieldError(VALIDATION, reason) : invalidArgument(reason);
     }
     return min + q * step;
   };

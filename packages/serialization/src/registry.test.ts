@@ -187,6 +187,61 @@ describe('message registry', () => {
   });
 });
 
+describe('compressed messages and maxMessageBytes', () => {
+  const codeOf = (fn: () => unknown): string | undefined => {
+    try {
+      fn();
+    } catch (error) {
+      return isTickwireError(error) ? error.code : `not a TickwireError: ${String(error)}`;
+    }
+    return undefined;
+  };
+  it('decode refuses a compressed message that inflates above maxMessageBytes (MESSAGE_TOO_LARGE)', () => {
+    const zlib = zlibCompressor();
+    const blob = defineSchema(t.bytes({ maxBytes: 1 << 16 }));
+    const options = { compression: { compressor: zlib, thresholdBytes: 0 } };
+    const small = defineMessages(
+      { blob: { id: 1, schema: blob } },
+      { ...options, maxMessageBytes: 100 },
+    );
+    const large = defineMessages({ blob: { id: 1, schema: blob } }, options);
+    // encode refuses the message above maxMessageBytes...
+    expect(codeOf(() => small.encode('blob', new Uint8Array(1000)))).toBe('MESSAGE_TOO_LARGE');
+    // ...so decode must too, though compressed it is far below the limit on the wire.
+    const wire = large.encode('blob', new Uint8Array(1000));
+    expect(wire.length).toBeLessThan(100);
+    expect(codeOf(() => small.decode(wire))).toBe('MESSAGE_TOO_LARGE');
+    // Without inflating far past the limit: a 64 MiB bomb costs at most the limit.
+    const bomb = zlibCompressor({ level: 9 }).compress(new Uint8Array(64 << 20));
+    const frame = Uint8Array.from([1, ...bomb]);
+    const tiny = defineMessages(
+      { blob: { id: 1, schema: blob } },
+      { ...options, maxMessageBytes: 4096 },
+    );
+    const before = process.memoryUsage().arrayBuffers;
+    expect(codeOf(() => tiny.decode(frame))).toBe('MESSAGE_TOO_LARGE');
+    expect(process.memoryUsage().arrayBuffers - before).toBeLessThan(16 << 20);
+    // Exactly at the limit is accepted; maxDecompressedBytes still applies below it.
+    const raw = defineMessages({ blob: { id: 1, schema: blob } });
+    let n = 0;
+    while (raw.encode('blob', new Uint8Array(n + 1)).length <= 100) n++;
+    const exact = large.encode('blob', new Uint8Array(n)); // exactly 100 bytes decompressed
+    expect(exact[0]).toBe(1);
+    expect(small.decode(exact).value).toEqual(new Uint8Array(n));
+    expect(codeOf(() => small.decode(large.encode('blob', new Uint8Array(n + 1))))).toBe(
+      'MESSAGE_TOO_LARGE',
+    );
+    const capped = defineMessages(
+      { blob: { id: 1, schema: blob } },
+      { compression: { ...options.compression, maxDecompressedBytes: 50 }, maxMessageBytes: 100 },
+    );
+    expect(codeOf(() => capped.decode(large.encode('blob', new Uint8Array(60))))).toBe(
+      'DECODE_FAILED',
+    );
+    expect(codeOf(() => small.decode(Uint8Array.from([1, 0xff, 0xff])))).toBe('DECODE_FAILED');
+  });
+});
+
 describe('fuzzing the registry decoder', () => {
   it('100,000 arbitrary and 100,000 mutated byte strings: each decodes or throws TickwireError', () => {
     const random = createRandom(21);

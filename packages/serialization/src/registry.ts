@@ -52,7 +52,10 @@ export interface MessageRegistryOptions {
   json?: MessageJsonOptions;
   /** Opt-in compression of whole messages above a threshold (adds a flag byte in front). */
   compression?: CompressionOptions;
-  /** Largest message on the wire. @default 16777216 */
+  /**
+   * Largest message, on encode and decode; with compression, also decompressed (inflating stops
+   * there, MESSAGE_TOO_LARGE). @default 16777216
+   */
   maxMessageBytes?: number;
 }
 
@@ -201,7 +204,7 @@ export function defineMessages<const M extends MessageDefinitions>(
   // Returns the entry and its decoded payload, not yet validated for Standard Schema entries.
   const read = (bytes: Uint8Array): { entry: Entry; value: unknown } => {
     checkDecodeInput(bytes, maxMessageBytes, frame === undefined ? 0 : 1);
-    const body = frame === undefined ? bytes : frame.unwrap(bytes);
+    const body = frame === undefined ? bytes : frame.unwrap(bytes, maxMessageBytes);
     reader.reset(body);
     let id: number;
     try {

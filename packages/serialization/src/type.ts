@@ -49,7 +49,7 @@ export interface Packed<T> {
    * Optional: a type without it is validated with `check`, then packed.
    */
   imageOf?(value: unknown): number;
-  /** The value of an image; throws for an image `read` would reject. */
+  /** The value of an image; INVALID_ARGUMENT for an image `read` would reject. */
   unpack(image: number): T;
 }
 
