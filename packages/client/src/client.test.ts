@@ -384,6 +384,34 @@ describe('connect', () => {
     expect(info.url).toBe('memory://other');
   });
 
+  it('counts the transport connect against connectTimeoutMs: one deadline per endpoint', async () => {
+    server.refuse('silent');
+    const inner = createMemoryClient({ network });
+    const slow: ClientTransport = {
+      // The transport takes 1500 ms of the client's clock to connect.
+      connect: (url, options) =>
+        new Promise<void>((resolve) => time.setTimeout(resolve, 1500)).then(() =>
+          inner.connect(url, options),
+        ),
+    };
+    const client = makeClient({
+      connectTimeoutMs: 2000,
+      endpoints: [{ url: server.url, transport: slow }],
+    });
+    const connecting = rejection(client.connect());
+    time.advance(1500);
+    await flush();
+    expect(server.hellos).toHaveLength(1);
+    time.advance(499);
+    await flush();
+    expect(client.state).toBe('connecting');
+    time.advance(1);
+    await flush();
+    expect(client.state).toBe('closed');
+    expect((await connecting).code).toBe(ErrorCode.TIMEOUT);
+    expect(server.connections[0]!.state).toBe('closed');
+  });
+
   it.each([
     [CloseCode.VersionMismatch, ErrorCode.PROTOCOL_ERROR],
     [CloseCode.Unauthorized, ErrorCode.UNAUTHORIZED],
@@ -483,6 +511,56 @@ describe('connect', () => {
     expect(server.hellos).toHaveLength(0);
     expect(server.sessions.size).toBe(0);
   });
+  it.each([
+    ['connect()', false],
+    ['a reconnection attempt', true],
+  ])(
+    'close() while the transport connects in %s: the late connection is closed at once, nothing emitted',
+    async (_, resume) => {
+      const inner = createMemoryClient({ network });
+      let release = (): void => {};
+      let delayed = false;
+      const gated: ClientTransport = {
+        connect: (url, options) =>
+          delayed
+            ? new Promise<void>((resolve) => {
+                release = resolve;
+              }).then(() => inner.connect(url, options))
+            : inner.connect(url, options),
+      };
+      const client = makeClient({ endpoints: [{ url: server.url, transport: gated }] });
+      let connecting: Promise<unknown> = Promise.resolve();
+      if (resume) {
+        await client.connect();
+        delayed = true;
+        server.cut(server.session());
+        await flush();
+        time.advance(FIRST_DELAY_MAX);
+        await flush();
+        expect(client.state).toBe('reconnecting');
+      } else {
+        delayed = true;
+        connecting = rejection(client.connect());
+        await flush();
+      }
+      const events = log(client);
+      client.close();
+      expect(events).toEqual([
+        ['state', 'closed'],
+        ['close', 1000, undefined],
+      ]);
+      const before = server.connections.length;
+      release(); // the transport connects after the close
+      await flush();
+      if (!resume)
+        expect(((await connecting) as TickwireError).code).toBe(ErrorCode.CONNECTION_CLOSED);
+      expect(server.connections).toHaveLength(before + 1);
+      expect(server.connections.at(-1)!.state).toBe('closed');
+      expect(server.hellos).toHaveLength(resume ? 1 : 0);
+      expect(events).toHaveLength(2);
+      expect(client.state).toBe('closed');
+    },
+  );
 });
 
 describe('errorOfClose', () => {
@@ -582,7 +660,7 @@ describe('rooms', () => {
     await expect(client.join('arena')).rejects.toMatchObject({ code: ErrorCode.INTERNAL });
   });
 
-  it('times out a join without answer, and gives back a seat answered late', async () => {
+  it('times out a join without answer and gives back the seat the server may still take', async () => {
     const client = makeClient({ requestTimeoutMs: 3000 });
     await client.connect();
     server.options.onJoin = () => 'ignore';
@@ -592,17 +670,54 @@ describe('rooms', () => {
     const error = await joining;
     expect(error.code).toBe(ErrorCode.TIMEOUT);
     expect(error.message).toBe("no answer to joining 'arena' within 3000 ms");
+    await flush();
+    // Sent at the timeout, ahead of any retry.
+    expect(server.session().frames.map((f) => f.opcode)).toEqual([
+      Opcode.JoinRoom,
+      Opcode.LeaveRoom,
+    ]);
     server.send(
       server.session(),
       encodeRoomJoined({ requestId: 1, roomId: 'arena-1', name: 'arena', metadata: undefined }),
     );
     await flush();
+    // The late answer is ignored: the seat was given back already.
     expect(client.room).toBeNull();
-    // The server seated the client after all: the client leaves that room.
-    expect(server.session().frames.at(-1)?.opcode).toBe(Opcode.LeaveRoom);
+    expect(server.session().frames).toHaveLength(2);
     // A new request can go out.
     server.options.onJoin = undefined;
     await expect(client.join('arena')).resolves.toBeDefined();
+  });
+
+  it('a retry after a join timeout is not refused because the first join was answered late', async () => {
+    const client = makeClient({ requestTimeoutMs: 3000 });
+    await client.connect();
+    const session = server.session();
+    server.options.onJoin = (join, seated) => {
+      if (join.requestId === 1) {
+        // Seated, but the answer is slow to come.
+        seated.roomId = 'arena-1';
+        return 'ignore';
+      }
+      if (seated.roomId !== null) return { error: 'CONFLICT', message: 'already in a room' };
+      return { roomId: 'arena-2', name: 'arena' };
+    };
+    const first = rejection(client.join('arena'));
+    await flush();
+    // The RoomJoined is on its way as the request times out, and the user retries at once.
+    server.send(
+      session,
+      encodeRoomJoined({ requestId: 1, roomId: 'arena-1', name: 'arena', metadata: undefined }),
+    );
+    time.advance(3000);
+    const retry = client.join('arena');
+    expect((await first).code).toBe(ErrorCode.TIMEOUT);
+    const room = await retry;
+    expect(room.id).toBe('arena-2');
+    await flush();
+    expect(room.state).toBe('joined');
+    expect(client.room).toBe(room);
+    expect(session.roomId).toBe('arena-2');
   });
 
   it('refuses a second join while in a room or while a join is pending (CONFLICT)', async () => {

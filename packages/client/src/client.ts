@@ -392,11 +392,8 @@ export function createClient(options: ClientOptions): Client {
         case Opcode.RoomJoined: {
           const joined = decodeRoomJoined(data);
           const request = takeRequest(joined.requestId);
-          if (request === undefined) {
-            // The request timed out here but the server seated us: give the seat back.
-            if (room === null) link?.send(encodeLeaveRoom(), 'reliable');
-            return;
-          }
+          // A request that timed out: its seat was given back then.
+          if (request === undefined) return;
           const { room: created, handle } = createClientRoom(
             joined,
             link!,
@@ -529,6 +526,8 @@ export function createClient(options: ClientOptions): Client {
   /** Connects to one endpoint and completes the handshake. */
   const handshake = async (index: number): Promise<SessionInfo> => {
     const endpoint = options.endpoints[index]!;
+    // One deadline for connecting and the Welcome.
+    const deadline = time.now() + connectTimeoutMs;
     const connection = await endpoint.transport.connect(endpoint.url, {
       timeoutMs: connectTimeoutMs,
     });
@@ -557,7 +556,7 @@ export function createClient(options: ClientOptions): Client {
               `no Welcome from ${endpoint.url} within ${connectTimeoutMs} ms`,
             ),
           ),
-        connectTimeoutMs,
+        Math.max(0, deadline - time.now()),
       );
       const offMessage = connection.on('message', (data) => {
         try {
@@ -741,6 +740,12 @@ export function createClient(options: ClientOptions): Client {
     return new Promise<ClientRoom<C, S>>((resolve, reject) => {
       const timer = time.setTimeout(() => {
         requests.delete(requestId);
+        // The server may seat us yet: give the seat back before any retry's JoinRoom.
+        try {
+          link!.send(encodeLeaveRoom(), 'reliable');
+        } catch {
+          // The link is closed: no seat to give back.
+        }
         reject(
           new TickwireError(
             ErrorCode.TIMEOUT,
