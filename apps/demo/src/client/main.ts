@@ -9,6 +9,7 @@ import './style.css';
 import { type Position, TICK_MS } from '../shared/game.js';
 import type { ArenaView } from './arena.js';
 import { createEffects } from './effects.js';
+import { startFrameLoop } from './frame-loop.js';
 import { installHooks } from './hooks.js';
 import { createHud } from './hud.js';
 import { createPlayerInput } from './input.js';
@@ -119,8 +120,12 @@ function frame(now: number): void {
   }
   renderer.draw(view, arena?.effects ?? idleEffects, now);
   hud.update(view, arena, now);
-  requestAnimationFrame(frame);
 }
 
 start();
-requestAnimationFrame(frame);
+// A frame that throws does not stop the game: the loop goes on and the error is reported once
+// (as an uncaught error: the console shows it, and the end-to-end test fails on it).
+startFrameLoop(frame, {
+  requestFrame: (callback) => requestAnimationFrame(callback),
+  onError: (error) => reportError(error),
+});

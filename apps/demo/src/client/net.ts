@@ -95,6 +95,13 @@ export function startArenaSession(options: ArenaSessionOptions): ArenaSession {
     setStatus({ state: 'joining' });
     try {
       const room = await joinArena(client, name);
+      if (ended()) {
+        // close() ran while the join was pending: leave the room rather than play in it.
+        room.leave().catch(() => {
+          // The link is gone: the server drops the member with it.
+        });
+        return;
+      }
       // Synchronously after the await: the room holds `you` until the first listener.
       arena = createArena(client, room);
       room.on('leave', (code, reason) => onLeft(code, reason));

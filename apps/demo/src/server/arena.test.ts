@@ -15,7 +15,13 @@ import {
   VIEW_RADIUS,
   WEAPON,
 } from '../shared/game.js';
-import { cleanName, inputsToConsume, MAX_QUEUED_INPUTS, tickTime } from './arena.js';
+import {
+  cleanName,
+  inputsToConsume,
+  MAX_INPUTS_PER_TICK,
+  MAX_QUEUED_INPUTS,
+  tickTime,
+} from './arena.js';
 import {
   type ArenaHarness,
   type ArenaHarnessOptions,
@@ -414,6 +420,26 @@ describe('arena: shooting', () => {
     expect(target.received('you')).toHaveLength(youBefore + 1);
     expect(target.received('you').at(-1)).toEqual({ entityId: targetId });
     expect(h.room().stats.hookErrors).toBe(0);
+  });
+
+  it('counts the inputs still queued when a player is killed as dropped', async () => {
+    const { h, shooter, target } = await duel();
+    const shotsToKill = Math.ceil(PLAYER.maxHp / WEAPON.damage);
+    for (let i = 0; i < shotsToKill - 1; i++) {
+      fire(h, shooter, 0);
+      await cool(h, shooter);
+    }
+    const dropped = h.room().state.stats.droppedInputs;
+    const applied = h.room().state.stats.inputs;
+    // The killing shot's tick: the target sends six idle inputs (a burst), the step takes four,
+    // and the two left in the queue die with the player.
+    fire(h, shooter, 0);
+    for (let i = 0; i < 6; i++) target.send('input', input(next(target)));
+    await h.tick();
+    expect(h.player(target).entity.get('alive')).toBe(false);
+    expect(h.player(target).inputs).toHaveLength(0);
+    expect(h.room().state.stats.inputs).toBe(applied + 1 + MAX_INPUTS_PER_TICK);
+    expect(h.room().state.stats.droppedInputs).toBe(dropped + 6 - MAX_INPUTS_PER_TICK);
   });
 
   it('never hits a newcomer where a player who left stood, though it got the same entity id', async () => {

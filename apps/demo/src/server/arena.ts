@@ -114,7 +114,10 @@ export interface ArenaPlayer {
 export interface ArenaStats {
   /** Inputs applied (humans and bots). */
   inputs: number;
-  /** Inputs dropped: a full queue, a repeated or old `seq`, or a player that is gone. */
+  /**
+   * Inputs dropped: a full queue, a repeated or old `seq`, a player that is gone, or inputs
+   * still queued when their player is killed.
+   */
   droppedInputs: number;
   shots: number;
   hits: number;
@@ -430,6 +433,8 @@ function resolveFire(room: ArenaRoom, fire: Fire, nowMs: number): void {
   if (hp > 0) return;
   victim.set('alive', false);
   hit.player.respawnMs = nowMs + RESPAWN_MS;
+  // The inputs still queued are never applied: dropped, and counted as such.
+  state.stats.droppedInputs += hit.player.inputs.length;
   hit.player.inputs.length = 0;
   shooter.entity.set('score', Math.min(0xffff, shooter.entity.get('score') + 1));
   state.stats.kills++;
