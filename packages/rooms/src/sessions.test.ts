@@ -102,17 +102,58 @@ describe('createSessionRegistry', () => {
     expect(await reasonOf(registry.resume(lost.token))).toBe('replayed');
   });
 
-  it('of two concurrent resumes with one confirmed token, the generations stay consistent', async () => {
+  it('of two concurrent resumes with one token, the loser is refused as replayed', async () => {
+    // Writes are held until both resumes have read the record: their read-modify-writes overlap.
+    const inner = createMemoryStore();
+    const held: (() => void)[] = [];
+    let hold = false;
+    const store: Store = Object.assign(Object.create(inner) as Store, {
+      compareAndSet: async (...args: Parameters<Store['compareAndSet']>) => {
+        if (hold) await new Promise<void>((resolve) => held.push(resolve));
+        return inner.compareAndSet(...args);
+      },
+    });
+    const { registry } = setup({ store });
+    const { token } = await registry.create();
+    hold = true;
+    const racing = [registry.resume(token), registry.resume(token)];
+    for (let i = 0; i < 20 && held.length < 2; i++) await flush();
+    expect(held).toHaveLength(2); // both read generation 0
+    hold = false;
+    for (const release of held.splice(0)) release();
+    const results = await Promise.allSettled(racing);
+    const won = results.filter((r) => r.status === 'fulfilled');
+    expect(won).toHaveLength(1);
+    const lost = results.find((r) => r.status === 'rejected') as PromiseRejectedResult;
+    expect(lost.reason).toMatchObject({
+      code: ErrorCode.UNAUTHORIZED,
+      details: { reason: 'replayed', sessionId: 'id1' },
+    });
+    expect((await registry.get('id1'))?.gen).toBe(1);
+    // The winner's token is the one that resumes.
+    const winner = (won[0] as PromiseFulfilledResult<{ token: string }>).value.token;
+    expect((await registry.resume(winner)).session.gen).toBe(2);
+  });
+
+  it('without held writes, two concurrent resumes with one token still open one generation', async () => {
     const { registry } = setup();
     const { token } = await registry.create();
     const results = await Promise.allSettled([registry.resume(token), registry.resume(token)]);
-    expect(results.every((r) => r.status === 'fulfilled')).toBe(true);
-    expect((await registry.get('id1'))?.gen).toBe(2);
-    const tokens = results.map((r) => (r as PromiseFulfilledResult<{ token: string }>).value.token);
-    await registry.confirm('id1', 2);
-    // Only the token of the newest generation resumes now.
-    const outcomes = await Promise.allSettled(tokens.map((t) => registry.resume(t)));
-    expect(outcomes.filter((o) => o.status === 'fulfilled')).toHaveLength(1);
+    expect(results.filter((r) => r.status === 'fulfilled')).toHaveLength(1);
+    expect((await registry.get('id1'))?.gen).toBe(1);
+  });
+
+  it('two holders of one token cannot take turns with the previous-token allowance', async () => {
+    const { registry } = setup();
+    const { token } = await registry.create();
+    const first = await registry.resume(token); // holder A, unconfirmed
+    const second = await registry.resume(token); // holder B, with the previous token
+    expect(second.session.gen).toBe(2);
+    // A's token is now the previous one, but gen 2 was itself issued for a previous token.
+    expect(await reasonOf(registry.resume(first.token))).toBe('replayed');
+    expect((await registry.resume(second.token)).session.gen).toBe(3);
+    // A normal resume restores the allowance for a lost Welcome.
+    expect((await registry.resume(second.token)).session.gen).toBe(4);
   });
 
   it('refuses tampered, malformed and expired tokens with their reason', async () => {

@@ -99,7 +99,9 @@ export interface SessionRegistry extends Subscribable<SessionRegistryEvents> {
   /**
    * Resumes the session of `token` and rotates its token: UNAUTHORIZED with `details.reason`
    * 'malformed', 'signature', 'expired' (token or session), 'revoked' or 'replayed' (an older
-   * token, or the loser of two concurrent resumes). Cancels the grace timer like `attached`.
+   * token, or the loser of two concurrent resumes with one token: a resume whose read-modify-write
+   * overlaps another's that wins). The previous token works once more while the newest is
+   * unconfirmed (see `confirm`), but not twice in a row. Cancels the grace timer like `attached`.
    */
   resume(token: string): Promise<SessionGrant>;
   /**
@@ -129,6 +131,8 @@ interface StoredSession {
   gen: number;
   /** The newest generation whose token the client is known to hold (see `confirm`). */
   confirmed?: number;
+  /** The current generation was issued for the previous token (see `resume`). */
+  retried?: true;
   createdAt: number;
   roomId?: string;
   data?: unknown;
@@ -174,7 +178,7 @@ function toJson(what: string, value: unknown): string {
 }
 
 function publicRecord(stored: StoredSession): SessionRecord {
-  const { revoked: _revoked, confirmed: _confirmed, ...record } = stored;
+  const { revoked: _revoked, confirmed: _confirmed, retried: _retried, ...record } = stored;
   return record;
 }
 
@@ -336,14 +340,28 @@ export function createSessionRegistry(options: SessionRegistryOptions): SessionR
     async resume(token) {
       const payload = signer.verify(token);
       const sessionId = payload.sid;
+      // The generation seen by the first read: if another resume bumps it before our write
+      // lands, that resume used the same token concurrently and wins; this one is refused.
+      let seenGen: number | undefined;
       const next = await modify(sessionId, (record) => {
         if (record.revoked) {
           throw rejected('revoked', sessionId, `session ${sessionId} was revoked`);
         }
+        seenGen ??= record.gen;
+        if (record.gen !== seenGen) {
+          throw rejected(
+            'replayed',
+            sessionId,
+            `token of generation ${payload.gen} for session ${sessionId} was used by a concurrent resume`,
+          );
+        }
         // The previous token still works while the newest was never confirmed: the Welcome
-        // that carried it may have been lost with the connection.
+        // that carried it may have been lost with the connection. Only once in a row: if the
+        // newest generation was itself issued for a previous token, two holders are alternating.
         const unconfirmedPrevious =
-          payload.gen === record.gen - 1 && (record.confirmed ?? -1) < record.gen;
+          payload.gen === record.gen - 1 &&
+          (record.confirmed ?? -1) < record.gen &&
+          record.retried !== true;
         if (record.gen !== payload.gen && !unconfirmedPrevious) {
           throw rejected(
             'replayed',
@@ -351,7 +369,10 @@ export function createSessionRegistry(options: SessionRegistryOptions): SessionR
             `token of generation ${payload.gen} for session ${sessionId} was already used (current generation ${record.gen}): replayed or resumed twice`,
           );
         }
-        return { ...record, gen: record.gen + 1 };
+        const { retried: _retried, ...rest } = record;
+        return unconfirmedPrevious
+          ? { ...rest, gen: record.gen + 1, retried: true }
+          : { ...rest, gen: record.gen + 1 };
       });
       if (next === null) {
         throw rejected(

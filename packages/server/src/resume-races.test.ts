@@ -147,6 +147,53 @@ describe('resume attempts while the session is connected', () => {
   });
 });
 
+describe('two resumes racing with one token', () => {
+  it('one wins; the other is refused as replayed (Unauthorized), not welcomed then Replaced', async () => {
+    // Writes are held until both resumes have read the record: their compare-and-sets overlap.
+    const inner = createMemoryStore();
+    const held: (() => void)[] = [];
+    let hold = false;
+    const store: Store = Object.assign(Object.create(inner) as Store, {
+      compareAndSet: async (...args: Parameters<Store['compareAndSet']>) => {
+        if (hold) await new Promise<void>((resolve) => held.push(resolve));
+        return inner.compareAndSet(...args);
+      },
+    });
+    const { server, connect } = await start(store);
+    const first = await connect();
+    hello(first, '', 0);
+    const welcome = await welcomed(first);
+    first.connection.close(CloseCode.GoingAway, 'gone');
+    await until(() => server.stats().connections === 0, 3000, 'the close');
+
+    const genBefore = (await server.sessions.get(welcome.sessionId))!.gen;
+    hold = true;
+    const racers = [await connect(), await connect()];
+    for (const racer of racers) hello(racer, welcome.token, 0);
+    await until(() => held.length === 2, 3000, 'both resumes at their store write');
+    hold = false;
+    for (const release of held.splice(0)) release();
+    await until(
+      () =>
+        racers.every(
+          (racer) =>
+            racer.closed() !== undefined || racer.frames.some((d) => d[0] === Opcode.Welcome),
+        ),
+      3000,
+      'both handshakes to end',
+    );
+    await settle();
+    const winners = racers.filter((racer) => racer.frames.some((d) => d[0] === Opcode.Welcome));
+    const losers = racers.filter((racer) => racer.closed()?.code === CloseCode.Unauthorized);
+    expect(winners).toHaveLength(1);
+    expect(losers).toHaveLength(1);
+    expect(winners[0]!.closed()).toBeUndefined();
+    expect(server.stats().rejections['token-replayed']).toBe(1);
+    expect(server.stats().sessions).toBe(1);
+    expect((await server.sessions.get(welcome.sessionId))?.gen).toBe(genBefore + 1);
+  });
+});
+
 describe('a connection replaced by a resume', () => {
   it('cannot flood the session on the new connection: its late frames are dropped unseen', async () => {
     // No warning allowed: the first frame over the burst closes; the manual clock never refills.

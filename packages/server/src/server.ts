@@ -228,6 +228,25 @@ const JOIN_METHODS = {
   [JoinMode.JoinById]: 'joinById',
 } as const;
 
+/**
+ * The session id a reconnect token names, read without checking its signature (`verify` does
+ * that): only to tell whether the session is live here. Undefined if it cannot be read, in which
+ * case `verify` refuses the token too.
+ */
+function tokenSessionId(token: string): string | undefined {
+  const dot = token.indexOf('.');
+  if (dot <= 0) return undefined;
+  try {
+    const payload: unknown = JSON.parse(
+      Buffer.from(token.slice(0, dot), 'base64url').toString('utf8'),
+    );
+    const sid = (payload as { sid?: unknown } | null)?.sid;
+    return typeof sid === 'string' && sid.length > 0 ? sid : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 /** Creates the engine; nothing listens until `listen()`. Throws INVALID_ARGUMENT on bad config. */
 export function createServer(options: TickwireServerOptions = {}): TickwireServer {
   const {
@@ -675,6 +694,30 @@ export function createServer(options: TickwireServerOptions = {}): TickwireServe
   };
 
   const resumeSession = async (item: Accepted, hello: HelloFrame): Promise<void> => {
+    // A session not live here would be restored (a restart with a shared store): it needs a
+    // slot of `limits.maxSessions` like a new one, taken before the store rotates its token.
+    const sessionId = tokenSessionId(hello.token);
+    if (sessionId !== undefined && !lives.has(sessionId)) {
+      if (lives.size + reserved >= config.limits.maxSessions) {
+        refuse(
+          item,
+          'max-sessions',
+          CloseCode.ServerFull,
+          new TickwireError(ErrorCode.LIMIT_EXCEEDED, 'server is full (session limit)'),
+        );
+        return;
+      }
+      item.reserved = true;
+      reserved++;
+    }
+    try {
+      await resumeOrRestore(item, hello);
+    } finally {
+      releaseSlot(item);
+    }
+  };
+
+  const resumeOrRestore = async (item: Accepted, hello: HelloFrame): Promise<void> => {
     let grant: SessionGrant;
     try {
       grant = await sessions.resume(hello.token);
@@ -719,6 +762,16 @@ export function createServer(options: TickwireServerOptions = {}): TickwireServe
       return;
     }
     // The record outlived the process that held the link: a restart with a shared store.
+    // (Without a slot only if the session ended here during the resume: check the limit again.)
+    if (!item.reserved && lives.size + reserved >= config.limits.maxSessions) {
+      refuse(
+        item,
+        'max-sessions',
+        CloseCode.ServerFull,
+        new TickwireError(ErrorCode.LIMIT_EXCEEDED, 'server is full (session limit)'),
+      );
+      return;
+    }
     const restored = makeLive(grant.session, grant.session.auth);
     welcome(item, restored, grant, 'restored', 0);
   };

@@ -40,11 +40,14 @@ interface PendingAuth {
   reject: (error: unknown) => void;
 }
 
-async function start(store?: Store): Promise<{
+async function start(
+  store?: Store,
+  secret?: string,
+): Promise<{
   server: TickwireServer;
   time: ManualTime;
   pending: PendingAuth[];
-  connect: () => Promise<Peer>;
+  connect: (token?: string) => Promise<Peer>;
 }> {
   const time = createManualTime(1_000_000);
   const network = createMemoryNetwork();
@@ -54,6 +57,7 @@ async function start(store?: Store): Promise<{
     time,
     limits: { maxSessions: MAX_SESSIONS },
     ...(store === undefined ? {} : { store }),
+    ...(secret === undefined ? {} : { session: { secret } }),
     auth: (context) =>
       new Promise<AuthResult>((resolve, reject) => {
         pending.push({ context, resolve, reject });
@@ -63,7 +67,7 @@ async function start(store?: Store): Promise<{
   const addresses = await server.listen();
   cleanup.push(() => server.close());
   const url = addresses.transports.memory!.url;
-  const connect = async (): Promise<Peer> => {
+  const connect = async (token = ''): Promise<Peer> => {
     const connection = await createMemoryClient({ network }).connect(url);
     const frames: Uint8Array[] = [];
     let info: CloseInfo | undefined;
@@ -72,7 +76,7 @@ async function start(store?: Store): Promise<{
       info = closeInfo;
     });
     connection.send(
-      encodeHello({ version: PROTOCOL_VERSION, token: '', received: 0, auth: undefined }),
+      encodeHello({ version: PROTOCOL_VERSION, token, received: 0, auth: undefined }),
     );
     return {
       connection,
@@ -211,6 +215,112 @@ describe('maxSessions under concurrent handshakes', () => {
     await until(() => pending.length === 2 * MAX_SESSIONS, 3000, 'the later auth calls');
     for (const call of pending.slice(MAX_SESSIONS)) call.resolve(true);
     await until(() => later.every((peer) => peer.welcomed()), 3000, 'the later Welcomes');
+    expect(server.stats().sessions).toBe(MAX_SESSIONS);
+  });
+});
+
+describe('maxSessions for sessions restored from a shared store', () => {
+  const SECRET = 'session-limit-test-secret-32-bytes!';
+
+  /** Opens one session on a first server sharing `store`, then closes that server. */
+  async function sessionFromAnotherProcess(store: Store): Promise<{ id: string; token: string }> {
+    const first = await start(store, SECRET);
+    const peer = await first.connect();
+    await until(() => first.pending.length === 1, 3000, 'the auth call');
+    first.pending[0]!.resolve(true);
+    await until(() => peer.welcomed(), 3000, 'the Welcome');
+    const welcome = decodeWelcome(peer.frames.find((data) => data[0] === Opcode.Welcome)!);
+    await first.server.close();
+    return { id: welcome.sessionId, token: welcome.token };
+  }
+
+  it('refuses a restore with ServerFull when full, without rotating its token', async () => {
+    const store = createMemoryStore();
+    const restored = await sessionFromAnotherProcess(store);
+    const genBefore = (await store.get(`tickwire:session:${restored.id}`)) as string;
+
+    const { server, pending, connect } = await start(store, SECRET);
+    const peers = await Promise.all(Array.from({ length: MAX_SESSIONS }, () => connect()));
+    await until(() => pending.length === MAX_SESSIONS, 3000, 'the auth calls');
+    // Full with pending handshakes: the restore is refused before it touches the store.
+    const refused = await connect(restored.token);
+    await until(() => refused.closed() !== undefined, 3000, 'the refusal');
+    expect(refused.closed()!.code).toBe(CloseCode.ServerFull);
+    expect(refused.closed()!.reason).toBe('server is full (session limit)');
+    expect(server.stats().rejections['max-sessions']).toBe(1);
+    expect(await store.get(`tickwire:session:${restored.id}`)).toBe(genBefore);
+
+    // Full with live sessions too.
+    for (const call of pending) call.resolve(true);
+    await until(() => peers.every((peer) => peer.welcomed()), 3000, 'the Welcomes');
+    const again = await connect(restored.token);
+    await until(() => again.closed() !== undefined, 3000, 'the second refusal');
+    expect(again.closed()!.code).toBe(CloseCode.ServerFull);
+    expect(server.stats().sessions).toBe(MAX_SESSIONS);
+
+    // A freed seat takes it, with the same (never rotated) token.
+    const gone = decodeWelcome(peers[0]!.frames.find((data) => data[0] === Opcode.Welcome)!);
+    expect(await server.kick(gone.sessionId)).toBe(true);
+    const later = await connect(restored.token);
+    await until(() => later.welcomed(), 3000, 'the restore');
+    const welcome = decodeWelcome(later.frames.find((data) => data[0] === Opcode.Welcome)!);
+    expect(welcome.sessionId).toBe(restored.id);
+    expect(welcome.resume).toBe('restored');
+    expect(server.stats().sessions).toBe(MAX_SESSIONS);
+  });
+
+  it('a restore in progress holds a slot: concurrent new handshakes cannot overfill', async () => {
+    const inner = createMemoryStore();
+    let gate: Promise<void> | null = null;
+    const store: Store = Object.assign(Object.create(inner) as Store, {
+      compareAndSet: async (...args: Parameters<Store['compareAndSet']>) => {
+        if (gate !== null) await gate;
+        return inner.compareAndSet(...args);
+      },
+    });
+    const restored = await sessionFromAnotherProcess(store);
+    const { server, pending, connect } = await start(store, SECRET);
+    const peers = await Promise.all(Array.from({ length: MAX_SESSIONS - 1 }, () => connect()));
+    await until(() => pending.length === MAX_SESSIONS - 1, 3000, 'the auth calls');
+
+    let open!: () => void;
+    gate = new Promise<void>((resolve) => {
+      open = resolve;
+    });
+    const restoring = await connect(restored.token);
+    await settle(); // the restore waits on its store write, holding the last slot
+    const extra = await connect();
+    await until(() => extra.closed() !== undefined, 3000, 'the refusal');
+    expect(extra.closed()!.code).toBe(CloseCode.ServerFull);
+
+    gate = null;
+    open();
+    for (const call of pending) call.resolve(true);
+    await until(
+      () => restoring.welcomed() && peers.every((peer) => peer.welcomed()),
+      3000,
+      'the Welcomes',
+    );
+    expect(server.stats().sessions).toBe(MAX_SESSIONS);
+    expect(pending).toHaveLength(MAX_SESSIONS - 1);
+  });
+
+  it('a refused or abandoned restore gives its slot back', async () => {
+    const store = createMemoryStore();
+    const restored = await sessionFromAnotherProcess(store);
+    const { server, pending, connect } = await start(store, SECRET);
+    // A forged token naming a session not live here takes a slot, then is refused.
+    const [body] = restored.token.split('.') as [string];
+    const forged = await connect(`${body}.${'A'.repeat(43)}`);
+    await until(() => forged.closed() !== undefined, 3000, 'the refusal');
+    expect(forged.closed()!.code).toBe(CloseCode.Unauthorized);
+
+    const peers = await Promise.all(Array.from({ length: MAX_SESSIONS - 1 }, () => connect()));
+    await until(() => pending.length === MAX_SESSIONS - 1, 3000, 'the auth calls');
+    const restoring = await connect(restored.token);
+    await until(() => restoring.welcomed(), 3000, 'the restore');
+    for (const call of pending) call.resolve(true);
+    await until(() => peers.every((peer) => peer.welcomed()), 3000, 'the Welcomes');
     expect(server.stats().sessions).toBe(MAX_SESSIONS);
   });
 });
