@@ -1,14 +1,6 @@
 // Room messages that arrive while their sender's join runs: no handler sees them before the join
 // completes; then they are handled in order, or dropped with an Error frame when it fails.
-import {
-  type Connection,
-  createManualTime,
-  ErrorCode,
-  Opcode,
-  PROTOCOL_VERSION,
-  silentLogger,
-} from '@tickwire/core';
-import { createMemoryClient, createMemoryNetwork, createMemoryServer } from '@tickwire/core/memory';
+import { createManualTime, ErrorCode, Opcode, PROTOCOL_VERSION } from '@tickwire/core';
 import { defineRoom, MAX_MESSAGES_WHILE_JOINING } from '@tickwire/rooms';
 import {
   decodeError,
@@ -21,8 +13,7 @@ import {
 } from '@tickwire/rooms/protocol';
 import { defineMessages, defineSchema, t } from '@tickwire/serialization';
 import { describe, expect, it } from 'vitest';
-import { createServer } from './server.js';
-import { cleanupAfterEach, until } from './test-game.js';
+import { cleanupAfterEach, startMemoryServer, until } from './test-game.js';
 
 const cleanup = cleanupAfterEach();
 
@@ -49,21 +40,15 @@ async function start() {
       },
     },
   });
-  const network = createMemoryNetwork();
-  const server = createServer({
-    logger: silentLogger,
-    time: createManualTime(1_000_000),
-    rooms: { slow },
-    extraTransports: [{ name: 'memory', transport: createMemoryServer({ network }) }],
-  });
+  const started = await startMemoryServer(
+    { time: createManualTime(1_000_000), rooms: { slow } },
+    cleanup,
+  );
+  const { server } = started;
   server.rooms.on('joined', (client) => joined.add(client.sessionId));
-  const addresses = await server.listen();
-  cleanup.push(() => server.close());
-  const url = addresses.transports.memory!.url;
   const connect = async () => {
-    const connection: Connection = await createMemoryClient({ network }).connect(url);
-    const frames: Uint8Array[] = [];
-    connection.on('message', (data) => frames.push(data));
+    const peer = await started.connect();
+    const { connection, frames } = peer;
     connection.send(encodeHello({ version: PROTOCOL_VERSION, token: '', received: 0, auth: null }));
     await until(() => frames.some((data) => data[0] === Opcode.Welcome), 3000, 'Welcome');
     const errors = (): ErrorFrame[] =>

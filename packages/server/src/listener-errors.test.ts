@@ -1,19 +1,7 @@
 // A game's listener of the server's own events (`session`, `sessionEnd`, `rejected`) that throws
 // is logged, like a room's: never rethrown as an uncaught error that would end the process.
-import {
-  CloseCode,
-  type CloseInfo,
-  type Connection,
-  createManualTime,
-  Opcode,
-  PROTOCOL_VERSION,
-} from '@tickwire/core';
-import {
-  createMemoryClient,
-  createMemoryLogger,
-  createMemoryNetwork,
-  createMemoryServer,
-} from '@tickwire/core/memory';
+import { CloseCode, createManualTime, Opcode, PROTOCOL_VERSION } from '@tickwire/core';
+import { createMemoryLogger } from '@tickwire/core/memory';
 import { catchMicrotaskErrors } from '@tickwire/core/testing';
 import {
   decodeWelcome,
@@ -23,15 +11,11 @@ import {
   JoinMode,
 } from '@tickwire/rooms/protocol';
 import { describe, expect, it } from 'vitest';
-import { createServer } from './server.js';
-import { arena, cleanupAfterEach, until } from './test-game.js';
+import { arena, cleanupAfterEach, type MemoryPeer, startMemoryServer, until } from './test-game.js';
 
 const cleanup = cleanupAfterEach();
 
-interface Peer {
-  connection: Connection;
-  frames: Uint8Array[];
-  closed: () => CloseInfo | undefined;
+interface Peer extends MemoryPeer {
   sessionId: string;
 }
 
@@ -40,30 +24,20 @@ async function start() {
   const caught = catchMicrotaskErrors();
   cleanup.push(async () => caught.restore());
   const logger = createMemoryLogger();
-  const network = createMemoryNetwork();
-  const server = createServer({
-    logger,
-    time: createManualTime(1_000_000),
-    rooms: { arena },
-    extraTransports: [{ name: 'memory', transport: createMemoryServer({ network }) }],
-  });
-  const addresses = await server.listen();
-  cleanup.push(() => server.close());
-  const url = addresses.transports.memory!.url;
+  const started = await startMemoryServer(
+    { logger, time: createManualTime(1_000_000), rooms: { arena } },
+    cleanup,
+  );
+  const { server } = started;
   const connect = async (): Promise<Peer> => {
-    const connection = await createMemoryClient({ network }).connect(url);
-    const frames: Uint8Array[] = [];
-    let info: CloseInfo | undefined;
-    connection.on('message', (data) => frames.push(data));
-    connection.on('close', (closeInfo) => {
-      info = closeInfo;
-    });
-    connection.send(
+    const peer = await started.connect();
+    peer.connection.send(
       encodeHello({ version: PROTOCOL_VERSION, token: '', received: 0, auth: undefined }),
     );
+    const { frames } = peer;
     await until(() => frames.some((data) => data[0] === Opcode.Welcome), 3000, 'Welcome');
     const welcome = decodeWelcome(frames.find((data) => data[0] === Opcode.Welcome)!);
-    return { connection, frames, closed: () => info, sessionId: welcome.sessionId };
+    return { ...peer, sessionId: welcome.sessionId };
   };
   return { server, logger, caught, connect };
 }

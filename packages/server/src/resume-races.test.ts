@@ -3,21 +3,13 @@
 // resumes that succeed: the connection they replace can no longer reach (or end) the session.
 import {
   CloseCode,
-  type CloseInfo,
-  type Connection,
   createManualTime,
   type ManualTime,
   Opcode,
   PROTOCOL_VERSION,
   type Store,
-  silentLogger,
 } from '@tickwire/core';
-import {
-  createMemoryClient,
-  createMemoryNetwork,
-  createMemoryServer,
-  createMemoryStore,
-} from '@tickwire/core/memory';
+import { createMemoryStore } from '@tickwire/core/memory';
 import {
   decodeRoomJoined,
   decodeWelcome,
@@ -29,46 +21,29 @@ import {
 } from '@tickwire/rooms/protocol';
 import { describe, expect, it } from 'vitest';
 import type { LimitsConfig } from './config.js';
-import { createServer, type TickwireServer } from './server.js';
-import { arena, cleanupAfterEach, until } from './test-game.js';
+import type { TickwireServer } from './server.js';
+import { arena, cleanupAfterEach, type MemoryPeer, startMemoryServer, until } from './test-game.js';
 
 const cleanup = cleanupAfterEach();
 const GRACE_MS = 1000;
 
-interface Peer {
-  connection: Connection;
-  frames: Uint8Array[];
-  closed: () => CloseInfo | undefined;
-}
+type Peer = MemoryPeer;
 
 async function start(
   store?: Store,
   limits?: LimitsConfig,
 ): Promise<{ server: TickwireServer; time: ManualTime; connect: () => Promise<Peer> }> {
   const time = createManualTime(1_000_000);
-  const network = createMemoryNetwork();
-  const server = createServer({
-    logger: silentLogger,
-    time,
-    rooms: { arena },
-    session: { graceMs: GRACE_MS },
-    ...(store === undefined ? {} : { store }),
-    ...(limits === undefined ? {} : { limits }),
-    extraTransports: [{ name: 'memory', transport: createMemoryServer({ network }) }],
-  });
-  const addresses = await server.listen();
-  cleanup.push(() => server.close());
-  const url = addresses.transports.memory!.url;
-  const connect = async (): Promise<Peer> => {
-    const connection = await createMemoryClient({ network }).connect(url);
-    const frames: Uint8Array[] = [];
-    let info: CloseInfo | undefined;
-    connection.on('message', (data) => frames.push(data));
-    connection.on('close', (closeInfo) => {
-      info = closeInfo;
-    });
-    return { connection, frames, closed: () => info };
-  };
+  const { server, connect } = await startMemoryServer(
+    {
+      time,
+      rooms: { arena },
+      session: { graceMs: GRACE_MS },
+      ...(store === undefined ? {} : { store }),
+      ...(limits === undefined ? {} : { limits }),
+    },
+    cleanup,
+  );
   return { server, time, connect };
 }
 

@@ -628,7 +628,13 @@ export function createServer(options: TickwireServerOptions = {}): TickwireServe
     reserved--;
   };
 
-  const openSession = async (item: Accepted, hello: HelloFrame): Promise<void> => {
+  /**
+   * Takes one of `limits.maxSessions` for `item`'s handshake, or refuses it (ServerFull) and
+   * returns false. Taken before the first await, given back when the session is live (it then
+   * counts in `lives`) or the handshake failed; a connection that closes meanwhile gives it
+   * back at once.
+   */
+  const takeSlot = (item: Accepted): boolean => {
     if (lives.size + reserved >= config.limits.maxSessions) {
       refuse(
         item,
@@ -636,12 +642,15 @@ export function createServer(options: TickwireServerOptions = {}): TickwireServe
         CloseCode.ServerFull,
         new TickwireError(ErrorCode.LIMIT_EXCEEDED, 'server is full (session limit)'),
       );
-      return;
+      return false;
     }
-    // Taken before the first await, given back when the session is live (it then counts in
-    // `lives`) or the handshake failed; a connection that closes meanwhile gives it back at once.
     item.reserved = true;
     reserved++;
+    return true;
+  };
+
+  const openSession = async (item: Accepted, hello: HelloFrame): Promise<void> => {
+    if (!takeSlot(item)) return;
     try {
       await authorizeAndOpen(item, hello);
     } finally {
@@ -697,19 +706,7 @@ export function createServer(options: TickwireServerOptions = {}): TickwireServe
     // A session not live here would be restored (a restart with a shared store): it needs a
     // slot of `limits.maxSessions` like a new one, taken before the store rotates its token.
     const sessionId = tokenSessionId(hello.token);
-    if (sessionId !== undefined && !lives.has(sessionId)) {
-      if (lives.size + reserved >= config.limits.maxSessions) {
-        refuse(
-          item,
-          'max-sessions',
-          CloseCode.ServerFull,
-          new TickwireError(ErrorCode.LIMIT_EXCEEDED, 'server is full (session limit)'),
-        );
-        return;
-      }
-      item.reserved = true;
-      reserved++;
-    }
+    if (sessionId !== undefined && !lives.has(sessionId) && !takeSlot(item)) return;
     try {
       await resumeOrRestore(item, hello);
     } finally {
@@ -763,15 +760,7 @@ export function createServer(options: TickwireServerOptions = {}): TickwireServe
     }
     // The record outlived the process that held the link: a restart with a shared store.
     // (Without a slot only if the session ended here during the resume: check the limit again.)
-    if (!item.reserved && lives.size + reserved >= config.limits.maxSessions) {
-      refuse(
-        item,
-        'max-sessions',
-        CloseCode.ServerFull,
-        new TickwireError(ErrorCode.LIMIT_EXCEEDED, 'server is full (session limit)'),
-      );
-      return;
-    }
+    if (!item.reserved && !takeSlot(item)) return;
     const restored = makeLive(grant.session, grant.session.auth);
     welcome(item, restored, grant, 'restored', 0);
   };

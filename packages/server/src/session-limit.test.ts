@@ -3,33 +3,22 @@
 // and every handshake that does not end in a session gives its slot back.
 import {
   CloseCode,
-  type CloseInfo,
-  type Connection,
   createManualTime,
   type ManualTime,
   Opcode,
   PROTOCOL_VERSION,
   type Store,
-  silentLogger,
 } from '@tickwire/core';
-import {
-  createMemoryClient,
-  createMemoryNetwork,
-  createMemoryServer,
-  createMemoryStore,
-} from '@tickwire/core/memory';
+import { createMemoryStore } from '@tickwire/core/memory';
 import { decodeWelcome, encodeHello } from '@tickwire/rooms/protocol';
 import { describe, expect, it } from 'vitest';
-import { type AuthContext, type AuthResult, createServer, type TickwireServer } from './server.js';
-import { cleanupAfterEach, until } from './test-game.js';
+import type { AuthContext, AuthResult, TickwireServer } from './server.js';
+import { cleanupAfterEach, type MemoryPeer, startMemoryServer, until } from './test-game.js';
 
 const cleanup = cleanupAfterEach();
 const MAX_SESSIONS = 3;
 
-interface Peer {
-  connection: Connection;
-  frames: Uint8Array[];
-  closed: () => CloseInfo | undefined;
+interface Peer extends MemoryPeer {
   welcomed: () => boolean;
 }
 
@@ -50,40 +39,27 @@ async function start(
   connect: (token?: string) => Promise<Peer>;
 }> {
   const time = createManualTime(1_000_000);
-  const network = createMemoryNetwork();
   const pending: PendingAuth[] = [];
-  const server = createServer({
-    logger: silentLogger,
-    time,
-    limits: { maxSessions: MAX_SESSIONS },
-    ...(store === undefined ? {} : { store }),
-    ...(secret === undefined ? {} : { session: { secret } }),
-    auth: (context) =>
-      new Promise<AuthResult>((resolve, reject) => {
-        pending.push({ context, resolve, reject });
-      }),
-    extraTransports: [{ name: 'memory', transport: createMemoryServer({ network }) }],
-  });
-  const addresses = await server.listen();
-  cleanup.push(() => server.close());
-  const url = addresses.transports.memory!.url;
+  const started = await startMemoryServer(
+    {
+      time,
+      limits: { maxSessions: MAX_SESSIONS },
+      ...(store === undefined ? {} : { store }),
+      ...(secret === undefined ? {} : { session: { secret } }),
+      auth: (context) =>
+        new Promise<AuthResult>((resolve, reject) => {
+          pending.push({ context, resolve, reject });
+        }),
+    },
+    cleanup,
+  );
+  const { server } = started;
   const connect = async (token = ''): Promise<Peer> => {
-    const connection = await createMemoryClient({ network }).connect(url);
-    const frames: Uint8Array[] = [];
-    let info: CloseInfo | undefined;
-    connection.on('message', (data) => frames.push(data));
-    connection.on('close', (closeInfo) => {
-      info = closeInfo;
-    });
-    connection.send(
+    const peer = await started.connect();
+    peer.connection.send(
       encodeHello({ version: PROTOCOL_VERSION, token, received: 0, auth: undefined }),
     );
-    return {
-      connection,
-      frames,
-      closed: () => info,
-      welcomed: () => frames.some((data) => data[0] === Opcode.Welcome),
-    };
+    return { ...peer, welcomed: () => peer.frames.some((data) => data[0] === Opcode.Welcome) };
   };
   return { server, time, pending, connect };
 }

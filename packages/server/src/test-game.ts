@@ -2,7 +2,13 @@
 // helpers that start a server and connect clients over a given transport, on loopback.
 
 import { type Client, type ClientOptions, createClient } from '@tickwire/client';
-import { type ClientTransport, silentLogger } from '@tickwire/core';
+import {
+  type ClientTransport,
+  type CloseInfo,
+  type Connection,
+  silentLogger,
+} from '@tickwire/core';
+import { createMemoryClient, createMemoryNetwork, createMemoryServer } from '@tickwire/core/memory';
 import { defineEntityType } from '@tickwire/replication';
 import { defineRoom } from '@tickwire/rooms';
 import { defineMessages, defineSchema, t } from '@tickwire/serialization';
@@ -147,4 +153,42 @@ export function cleanupAfterEach(): (() => Promise<void>)[] {
     for (const fn of cleanup.splice(0).reverse()) await fn();
   });
   return cleanup;
+}
+
+/** A raw connection to a server on core's memory transport, with what it received. */
+export interface MemoryPeer {
+  connection: Connection;
+  frames: Uint8Array[];
+  /** How it closed, once it has. */
+  closed: () => CloseInfo | undefined;
+}
+
+/**
+ * Starts a server (options as given, `logger` silent unless set) on core's memory transport
+ * only, closed by `cleanup`; `connect` opens a raw peer to it (no Hello sent).
+ */
+export async function startMemoryServer(
+  options: TickwireServerOptions,
+  cleanup: (() => Promise<void>)[],
+): Promise<{ server: TickwireServer; connect: () => Promise<MemoryPeer> }> {
+  const network = createMemoryNetwork();
+  const server = createServer({
+    logger: silentLogger,
+    ...options,
+    extraTransports: [{ name: 'memory', transport: createMemoryServer({ network }) }],
+  });
+  const addresses = await server.listen();
+  cleanup.push(() => server.close());
+  const url = addresses.transports.memory!.url;
+  const connect = async (): Promise<MemoryPeer> => {
+    const connection = await createMemoryClient({ network }).connect(url);
+    const frames: Uint8Array[] = [];
+    let info: CloseInfo | undefined;
+    connection.on('message', (data) => frames.push(data));
+    connection.on('close', (closeInfo) => {
+      info = closeInfo;
+    });
+    return { connection, frames, closed: () => info };
+  };
+  return { server, connect };
 }
