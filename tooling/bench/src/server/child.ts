@@ -3,7 +3,7 @@
 // one request at a time, every request with a deadline, always killed at the end.
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { availableParallelism } from 'node:os';
-import { performance } from 'node:perf_hooks';
+import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import type { RoomView } from './protocol.js';
@@ -178,6 +178,66 @@ export function beginUsage(): () => Usage {
       cpuSystemUs: used.system,
       elu: performance.eventLoopUtilization(elu).utilization,
     };
+  };
+}
+
+/**
+ * One timer for every bot of a process: each of `slots` slots of a period of `periodMs` runs
+ * `send` for the bots added to it. Slots follow the clock, not the timer's count (setInterval
+ * drifts late): a late timer runs every slot that came due since, at most one period's worth
+ * (a saturated process falls behind).
+ */
+export function startSlots<B>(
+  periodMs: number,
+  slots: number,
+  send: (bot: B) => void,
+): { add: (index: number, bot: B) => void; stop: () => void } {
+  const groups: B[][] = Array.from({ length: slots }, () => []);
+  const slotMs = periodMs / slots;
+  const start = performance.now();
+  let slot = 0;
+  const timer = setInterval(() => {
+    const due = Math.floor((performance.now() - start) / slotMs);
+    if (due - slot > slots) slot = due - slots;
+    for (; slot < due; slot++) for (const bot of groups[slot % slots]!) send(bot);
+  }, slotMs);
+  return {
+    add: (index, bot) => groups[index % slots]!.push(bot),
+    stop: () => clearInterval(timer),
+  };
+}
+
+/**
+ * A bot process's measurement window: `begin` starts it (CPU, event-loop delay, and the
+ * `applied` count of snapshots), `end` reads it.
+ */
+export function botWindow(applied: () => number): {
+  begin: () => void;
+  end: () => Usage & { snapshots: number; loopDelayP99Ms: number };
+} {
+  let window: {
+    usage: () => Usage;
+    snapshots: number;
+    delay: ReturnType<typeof monitorEventLoopDelay>;
+  } | null = null;
+  return {
+    begin() {
+      const delay = monitorEventLoopDelay({ resolution: 10 });
+      delay.enable();
+      window = { usage: beginUsage(), snapshots: applied(), delay };
+    },
+    end() {
+      if (window === null) throw new Error("'end' without 'begin'");
+      const usage = window.usage();
+      window.delay.disable();
+      const read = {
+        ...usage,
+        snapshots: applied() - window.snapshots,
+        loopDelayP99Ms: window.delay.percentile(99) / 1e6,
+      };
+      window = null;
+      return read;
+    },
   };
 }
 

@@ -1,22 +1,21 @@
 // A bot process of the `server` suite for the peer: colyseus.js 0.16 clients (ws), each joining
 // a room of 50 with joinOrCreate, sending an 'input' at 20 Hz and decoding every state patch.
 // Same IPC protocol and figures as tickwire-bots.ts.
-import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
+import { performance } from 'node:perf_hooks';
 import { Client, type Room } from 'colyseus.js';
 import {
-  beginUsage,
+  botWindow,
   describeError,
   exitWithParent,
   roomViews,
   serveCommands,
-  type Usage,
+  startSlots,
 } from './child.js';
 import { RATE_HZ, ROOM_NAME, stick } from './game.js';
 import type { BotCommand, BotReply, BotReport } from './protocol.js';
 
 const CONCURRENCY = 32;
 const SLOTS = 10;
-const SLOT_MS = 1000 / RATE_HZ / SLOTS;
 
 interface BenchState {
   avatars: { size: number };
@@ -31,7 +30,6 @@ interface Bot {
 }
 
 const bots: Bot[] = [];
-const slots: Bot[][] = Array.from({ length: SLOTS }, () => []);
 let disconnects = 0;
 let errors = 0;
 let firstError: string | null = null;
@@ -72,7 +70,7 @@ async function grow(url: string, total: number, firstIndex: number): Promise<Bot
       try {
         const bot = await startBot(url, index);
         bots.push(bot);
-        slots[index % SLOTS]!.push(bot);
+        driver.add(index, bot);
       } catch (error) {
         failed++;
         growError ??= describeError(error);
@@ -90,31 +88,16 @@ async function grow(url: string, total: number, firstIndex: number): Promise<Bot
   };
 }
 
-// One timer for every bot: each slot of a 50 ms period sends the inputs of a tenth of them.
-// Slots follow the clock, not the timer's count (setInterval drifts late): a late timer runs
-// every slot that came due since, at most one period's worth (a saturated process falls behind).
-const driverStart = performance.now();
-let slot = 0;
-const driver = setInterval(() => {
-  const due = Math.floor((performance.now() - driverStart) / SLOT_MS);
-  if (due - slot > SLOTS) slot = due - SLOTS;
-  for (; slot < due; slot++) {
-    for (const bot of slots[slot % SLOTS]!) {
-      if (bot.left) continue;
-      bot.room.send('input', stick(bot.index, bot.inputs++));
-      inputsSent++;
-    }
-  }
-}, SLOT_MS);
+// Each slot of a 20 Hz period sends the inputs of a tenth of the bots.
+const driver = startSlots<Bot>(1000 / RATE_HZ, SLOTS, (bot) => {
+  if (bot.left) return;
+  bot.room.send('input', stick(bot.index, bot.inputs++));
+  inputsSent++;
+});
 
 const patchesApplied = () => bots.reduce((sum, bot) => sum + bot.patches, 0);
 
-interface Window {
-  usage: () => Usage;
-  snapshots: number;
-  delay: ReturnType<typeof monitorEventLoopDelay>;
-}
-let window: Window | null = null;
+const window = botWindow(patchesApplied);
 
 function handle(command: BotCommand): Promise<void> | void {
   switch (command.type) {
@@ -123,21 +106,16 @@ function handle(command: BotCommand): Promise<void> | void {
         reply(grown);
       });
     case 'begin': {
-      const delay = monitorEventLoopDelay({ resolution: 10 });
-      delay.enable();
+      window.begin();
       inputsSent = 0;
-      window = { usage: beginUsage(), snapshots: patchesApplied(), delay };
       reply({ type: 'begun' });
       return;
     }
     case 'end': {
-      if (window === null) throw new Error("'end' without 'begin'");
-      const usage = window.usage();
-      window.delay.disable();
+      const measured = window.end();
       const report: BotReport = {
-        ...usage,
+        ...measured,
         bots: bots.length,
-        snapshots: patchesApplied() - window.snapshots,
         inputsSent,
         inputsDropped: 0,
         disconnects,
@@ -148,15 +126,13 @@ function handle(command: BotCommand): Promise<void> | void {
           (bot) => bot.room.roomId,
           (bot) => bot.room.state?.avatars?.size ?? 0,
         ),
-        loopDelayP99Ms: window.delay.percentile(99) / 1e6,
       };
-      window = null;
       reply({ type: 'report', report });
       return;
     }
     case 'stop':
       stopping = true;
-      clearInterval(driver);
+      driver.stop();
       for (const bot of bots) if (!bot.left) void bot.room.leave(true).catch(() => undefined);
       setTimeout(() => process.exit(0), 500).unref();
       return;

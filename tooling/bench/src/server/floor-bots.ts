@@ -2,9 +2,9 @@
 // sending one 16 B binary message (the size of an input) at 20 Hz and counting the messages the
 // server broadcasts (checking their size). No rooms, nothing decoded. Same IPC protocol and
 // figures as tickwire-bots.ts; a "snapshot" is one broadcast message received.
-import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
+import { performance } from 'node:perf_hooks';
 import WebSocket, { type RawData } from 'ws';
-import { beginUsage, describeError, exitWithParent, serveCommands, type Usage } from './child.js';
+import { botWindow, describeError, exitWithParent, serveCommands, startSlots } from './child.js';
 import { RATE_HZ } from './game.js';
 import type { BotCommand, BotReply, BotReport } from './protocol.js';
 
@@ -12,7 +12,6 @@ import type { BotCommand, BotReply, BotReport } from './protocol.js';
 const CONCURRENCY = 32;
 /** Inputs are spread over this many slots of one 20 Hz period. */
 const SLOTS = 10;
-const SLOT_MS = 1000 / RATE_HZ / SLOTS;
 /** Size of the server's broadcast (SNAPSHOT_BYTES in floor-server.ts). */
 const SNAPSHOT_BYTES = 400;
 /** One input: 16 B of 7 (floor-server.ts checks the first byte). */
@@ -24,7 +23,6 @@ interface Bot {
 }
 
 const bots: Bot[] = [];
-const slots: Bot[][] = Array.from({ length: SLOTS }, () => []);
 let disconnects = 0;
 let errors = 0;
 let firstError: string | null = null;
@@ -78,7 +76,7 @@ async function grow(url: string, total: number, firstIndex: number): Promise<Bot
       try {
         const bot = await startBot(url);
         bots.push(bot);
-        slots[index % SLOTS]!.push(bot);
+        driver.add(index, bot);
       } catch (error) {
         failed++;
         growError ??= describeError(error);
@@ -96,31 +94,16 @@ async function grow(url: string, total: number, firstIndex: number): Promise<Bot
   };
 }
 
-// One timer for every bot: each slot of a 50 ms period sends the inputs of a tenth of them.
-// Slots follow the clock, not the timer's count (setInterval drifts late): a late timer runs
-// every slot that came due since, at most one period's worth (a saturated process falls behind).
-const driverStart = performance.now();
-let slot = 0;
-const driver = setInterval(() => {
-  const due = Math.floor((performance.now() - driverStart) / SLOT_MS);
-  if (due - slot > SLOTS) slot = due - SLOTS;
-  for (; slot < due; slot++) {
-    for (const bot of slots[slot % SLOTS]!) {
-      if (bot.socket.readyState !== WebSocket.OPEN) continue;
-      bot.socket.send(input);
-      inputsSent++;
-    }
-  }
-}, SLOT_MS);
+// Each slot of a 20 Hz period sends the inputs of a tenth of the bots.
+const driver = startSlots<Bot>(1000 / RATE_HZ, SLOTS, (bot) => {
+  if (bot.socket.readyState !== WebSocket.OPEN) return;
+  bot.socket.send(input);
+  inputsSent++;
+});
 
 const received = () => bots.reduce((sum, bot) => sum + bot.received, 0);
 
-interface Window {
-  usage: () => Usage;
-  snapshots: number;
-  delay: ReturnType<typeof monitorEventLoopDelay>;
-}
-let window: Window | null = null;
+const window = botWindow(received);
 
 function handle(command: BotCommand): Promise<void> | void {
   switch (command.type) {
@@ -129,21 +112,16 @@ function handle(command: BotCommand): Promise<void> | void {
         reply(grown);
       });
     case 'begin': {
-      const delay = monitorEventLoopDelay({ resolution: 10 });
-      delay.enable();
+      window.begin();
       inputsSent = 0;
-      window = { usage: beginUsage(), snapshots: received(), delay };
       reply({ type: 'begun' });
       return;
     }
     case 'end': {
-      if (window === null) throw new Error("'end' without 'begin'");
-      const usage = window.usage();
-      window.delay.disable();
+      const measured = window.end();
       const report: BotReport = {
-        ...usage,
+        ...measured,
         bots: bots.length,
-        snapshots: received() - window.snapshots,
         inputsSent,
         // ws.send never refuses a message: it queues it.
         inputsDropped: 0,
@@ -152,15 +130,13 @@ function handle(command: BotCommand): Promise<void> | void {
         firstError,
         // No rooms: the floor's bots are not grouped.
         rooms: {},
-        loopDelayP99Ms: window.delay.percentile(99) / 1e6,
       };
-      window = null;
       reply({ type: 'report', report });
       return;
     }
     case 'stop':
       stopping = true;
-      clearInterval(driver);
+      driver.stop();
       for (const bot of bots) bot.socket.terminate();
       setTimeout(() => process.exit(0), 500).unref();
       return;

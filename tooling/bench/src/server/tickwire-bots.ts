@@ -2,16 +2,16 @@
 // createWsClient, no reconnection), each joining a room of 50 with joinOrCreate, sending an
 // unreliable 'input' at 20 Hz and applying every snapshot to its replica. Started by
 // suites/server.ts, pinned to a core other than the server's when the machine allows.
-import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
+import { performance } from 'node:perf_hooks';
 import { type Client, createClient } from '@tickwire/client';
 import { createWsClient } from '@tickwire/transport/ws';
 import {
-  beginUsage,
+  botWindow,
   describeError,
   exitWithParent,
   roomViews,
   serveCommands,
-  type Usage,
+  startSlots,
 } from './child.js';
 import { Avatar, benchMessages, RATE_HZ, ROOM_NAME, stick } from './game.js';
 import type { BotCommand, BotReply, BotReport } from './protocol.js';
@@ -20,7 +20,6 @@ import type { BotCommand, BotReply, BotReport } from './protocol.js';
 const CONCURRENCY = 32;
 /** Inputs are spread over this many slots of one 20 Hz period. */
 const SLOTS = 10;
-const SLOT_MS = 1000 / RATE_HZ / SLOTS;
 
 const roomOptions = { messages: benchMessages, replication: { types: [Avatar] } };
 const joinBench = (client: Client) => client.joinOrCreate(ROOM_NAME, {}, roomOptions);
@@ -34,7 +33,6 @@ interface Bot {
 }
 
 const bots: Bot[] = [];
-const slots: Bot[][] = Array.from({ length: SLOTS }, () => []);
 let disconnects = 0;
 let errors = 0;
 let firstError: string | null = null;
@@ -85,7 +83,7 @@ async function grow(url: string, total: number, firstIndex: number): Promise<Bot
       try {
         const bot = await startBot(url, index);
         bots.push(bot);
-        slots[index % SLOTS]!.push(bot);
+        driver.add(index, bot);
       } catch (error) {
         failed++;
         growError ??= describeError(error);
@@ -103,23 +101,13 @@ async function grow(url: string, total: number, firstIndex: number): Promise<Bot
   };
 }
 
-// One timer for every bot: each slot of a 50 ms period sends the inputs of a tenth of them.
-// Slots follow the clock, not the timer's count (setInterval drifts late): a late timer runs
-// every slot that came due since, at most one period's worth (a saturated process falls behind).
-const driverStart = performance.now();
-let slot = 0;
-const driver = setInterval(() => {
-  const due = Math.floor((performance.now() - driverStart) / SLOT_MS);
-  if (due - slot > SLOTS) slot = due - SLOTS;
-  for (; slot < due; slot++) {
-    for (const bot of slots[slot % SLOTS]!) {
-      if (bot.room.state !== 'joined') continue;
-      const ok = bot.room.send('input', stick(bot.index, bot.inputs++), { reliable: false });
-      if (ok) inputsSent++;
-      else inputsDropped++;
-    }
-  }
-}, SLOT_MS);
+// Each slot of a 20 Hz period sends the inputs of a tenth of the bots.
+const driver = startSlots<Bot>(1000 / RATE_HZ, SLOTS, (bot) => {
+  if (bot.room.state !== 'joined') return;
+  const ok = bot.room.send('input', stick(bot.index, bot.inputs++), { reliable: false });
+  if (ok) inputsSent++;
+  else inputsDropped++;
+});
 
 const snapshotsApplied = () => {
   let sum = 0;
@@ -127,12 +115,7 @@ const snapshotsApplied = () => {
   return sum;
 };
 
-interface Window {
-  usage: () => Usage;
-  snapshots: number;
-  delay: ReturnType<typeof monitorEventLoopDelay>;
-}
-let window: Window | null = null;
+const window = botWindow(snapshotsApplied);
 
 function handle(command: BotCommand): Promise<void> | void {
   switch (command.type) {
@@ -141,22 +124,17 @@ function handle(command: BotCommand): Promise<void> | void {
         reply(grown);
       });
     case 'begin': {
-      const delay = monitorEventLoopDelay({ resolution: 10 });
-      delay.enable();
+      window.begin();
       inputsSent = 0;
       inputsDropped = 0;
-      window = { usage: beginUsage(), snapshots: snapshotsApplied(), delay };
       reply({ type: 'begun' });
       return;
     }
     case 'end': {
-      if (window === null) throw new Error("'end' without 'begin'");
-      const usage = window.usage();
-      window.delay.disable();
+      const measured = window.end();
       const report: BotReport = {
-        ...usage,
+        ...measured,
         bots: bots.length,
-        snapshots: snapshotsApplied() - window.snapshots,
         inputsSent,
         inputsDropped,
         disconnects,
@@ -167,15 +145,13 @@ function handle(command: BotCommand): Promise<void> | void {
           (bot) => bot.room.id,
           (bot) => bot.room.replica?.size ?? 0,
         ),
-        loopDelayP99Ms: window.delay.percentile(99) / 1e6,
       };
-      window = null;
       reply({ type: 'report', report });
       return;
     }
     case 'stop': {
       stopping = true;
-      clearInterval(driver);
+      driver.stop();
       for (const bot of bots) bot.client.close();
       setTimeout(() => process.exit(0), 500).unref();
       return;
