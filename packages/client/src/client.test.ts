@@ -501,6 +501,14 @@ describe('connect', () => {
     expect(server.connections[0]!.state).toBe('closed');
   });
 
+  it("rejects with CONNECTION_CLOSED when an 'open' listener closes the client", async () => {
+    const client = makeClient();
+    client.on('open', () => client.close());
+    const error = await rejection(client.connect());
+    expect(error.code).toBe(ErrorCode.CONNECTION_CLOSED);
+    expect(client.state).toBe('closed');
+  });
+
   it('stays closed when close() is called while the transport connects', async () => {
     const client = makeClient();
     const connecting = rejection(client.connect());

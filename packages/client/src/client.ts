@@ -264,6 +264,9 @@ interface PendingRequest {
   readonly cancel: () => void;
 }
 
+const closedError = (): TickwireError =>
+  new TickwireError(ErrorCode.CONNECTION_CLOSED, 'client closed');
+
 function positive(name: string, value: number): number {
   if (!Number.isInteger(value) || value <= 0)
     throw new TickwireError(
@@ -373,7 +376,7 @@ export function createClient(options: ClientOptions): Client {
     retryTimer?.cancel();
     retryTimer = null;
     setState('closed');
-    abortHandshake?.(new TickwireError(ErrorCode.CONNECTION_CLOSED, 'client closed'));
+    abortHandshake?.(closedError());
     const current = link;
     linkOff?.();
     linkOff = null;
@@ -381,7 +384,7 @@ export function createClient(options: ClientOptions): Client {
     timesync?.close();
     timesync = null;
     if (current !== null && current.state === 'open') current.close(CloseCode.Normal, '');
-    failRequests(error ?? new TickwireError(ErrorCode.CONNECTION_CLOSED, 'client closed'));
+    failRequests(error ?? closedError());
     leaveRoom(info.code, info.reason);
     emitter.emit('close', info, error);
   };
@@ -533,7 +536,7 @@ export function createClient(options: ClientOptions): Client {
     });
     if (state === 'closed') {
       connection.close(CloseCode.Normal, '');
-      throw new TickwireError(ErrorCode.CONNECTION_CLOSED, 'client closed');
+      throw closedError();
     }
     return new Promise<SessionInfo>((resolve, reject) => {
       let goodbye: CloseInfo | null = null;
@@ -579,7 +582,9 @@ export function createClient(options: ClientOptions): Client {
           cleanup();
           onWelcome(welcome, connection, endpoint.url);
           preferred = index;
-          resolve(session!);
+          // An 'open' listener may have closed the client.
+          if (state === 'closed') reject(closedError());
+          else resolve(session!);
         } catch (error) {
           fail(toTickwireError(error, ErrorCode.PROTOCOL_ERROR, 'bad Welcome'));
         }
