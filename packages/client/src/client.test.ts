@@ -1240,6 +1240,19 @@ describe('close', () => {
     expect((await joining).code).toBe(ErrorCode.CONNECTION_CLOSED);
   });
 
+  it('refuses a close code no connection may close with (INVALID_ARGUMENT), sending nothing', async () => {
+    const client = makeClient();
+    await client.connect();
+    for (const code of [999, 1005, 5000, 4000.5]) {
+      expect(() => client.close(code)).toThrow(
+        expect.objectContaining({ code: ErrorCode.INVALID_ARGUMENT }),
+      );
+    }
+    await flush();
+    expect(client.state).toBe('open');
+    expect(server.goodbyes).toEqual([]);
+  });
+
   it('before connect() closes without a Goodbye', () => {
     const client = makeClient();
     const closes: number[] = [];

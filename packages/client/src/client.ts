@@ -4,6 +4,7 @@ import {
   type CloseInfo,
   type Connection,
   type ConnectionStats,
+  checkCloseArgs,
   createConnectionStats,
   Emitter,
   ErrorCode,
@@ -189,7 +190,8 @@ export interface Client extends Subscribable<ClientEvents> {
   stats(): ClientStats;
   /**
    * Ends the session and closes; idempotent. While connected the server frees the seat at once;
-   * while reconnecting it cannot be told, and frees the seat when the grace period ends.
+   * while reconnecting it cannot be told, and frees the seat when the grace period ends. Throws
+   * INVALID_ARGUMENT for a code a connection may not close with (see `checkCloseArgs`).
    */
   close(code?: number, reason?: string): void;
 }
@@ -822,6 +824,7 @@ export function createClient(options: ClientOptions): Client {
     },
     close(code = CloseCode.Normal, reason = '') {
       if (state === 'closed') return;
+      checkCloseArgs(code, '');
       const transport = link?.transport;
       if (transport && transport.state === 'open') {
         try {
