@@ -228,25 +228,6 @@ const JOIN_METHODS = {
   [JoinMode.JoinById]: 'joinById',
 } as const;
 
-/**
- * The session id a reconnect token names, read without checking its signature (`verify` does
- * that): only to tell whether the session is live here. Undefined if it cannot be read, in which
- * case `verify` refuses the token too.
- */
-function tokenSessionId(token: string): string | undefined {
-  const dot = token.indexOf('.');
-  if (dot <= 0) return undefined;
-  try {
-    const payload: unknown = JSON.parse(
-      Buffer.from(token.slice(0, dot), 'base64url').toString('utf8'),
-    );
-    const sid = (payload as { sid?: unknown } | null)?.sid;
-    return typeof sid === 'string' && sid.length > 0 ? sid : undefined;
-  } catch {
-    return undefined;
-  }
-}
-
 /** Creates the engine; nothing listens until `listen()`. Throws INVALID_ARGUMENT on bad config. */
 export function createServer(options: TickwireServerOptions = {}): TickwireServer {
   const {
@@ -702,11 +683,31 @@ export function createServer(options: TickwireServerOptions = {}): TickwireServe
     welcome(item, live, grant, 'new', 0);
   };
 
+  /** Refuses a resume whose token `verify` or the store refused (UNAUTHORIZED with a reason). */
+  const refuseToken = (item: Accepted, error: unknown): void => {
+    const typed = toTickwireError(error, ErrorCode.UNAUTHORIZED, 'bad token');
+    const why = typed.details?.reason;
+    const expired = why === 'expired' || why === 'revoked';
+    refuse(
+      item,
+      `token-${typeof why === 'string' ? why : 'invalid'}`,
+      expired ? CloseCode.SessionExpired : CloseCode.Unauthorized,
+      typed,
+    );
+  };
+
   const resumeSession = async (item: Accepted, hello: HelloFrame): Promise<void> => {
     // A session not live here would be restored (a restart with a shared store): it needs a
     // slot of `limits.maxSessions` like a new one, taken before the store rotates its token.
-    const sessionId = tokenSessionId(hello.token);
-    if (sessionId !== undefined && !lives.has(sessionId) && !takeSlot(item)) return;
+    // The signature is checked first: a forged token is Unauthorized, even on a full server.
+    let sessionId: string;
+    try {
+      sessionId = signer.verify(hello.token).sid;
+    } catch (error) {
+      refuseToken(item, error);
+      return;
+    }
+    if (!lives.has(sessionId) && !takeSlot(item)) return;
     try {
       await resumeOrRestore(item, hello);
     } finally {
@@ -719,15 +720,7 @@ export function createServer(options: TickwireServerOptions = {}): TickwireServe
     try {
       grant = await sessions.resume(hello.token);
     } catch (error) {
-      const typed = toTickwireError(error, ErrorCode.UNAUTHORIZED, 'bad token');
-      const why = typed.details?.reason;
-      const expired = why === 'expired' || why === 'revoked';
-      refuse(
-        item,
-        `token-${typeof why === 'string' ? why : 'invalid'}`,
-        expired ? CloseCode.SessionExpired : CloseCode.Unauthorized,
-        typed,
-      );
+      refuseToken(item, error);
       return;
     }
     const live = lives.get(grant.session.id);

@@ -245,6 +245,19 @@ describe('maxSessions for sessions restored from a shared store', () => {
     expect(server.stats().sessions).toBe(MAX_SESSIONS);
   });
 
+  it('refuses a forged token naming a session not live here as Unauthorized, not ServerFull, when full', async () => {
+    const { server, pending, connect } = await start(createMemoryStore(), SECRET);
+    await Promise.all(Array.from({ length: MAX_SESSIONS }, () => connect()));
+    await until(() => pending.length === MAX_SESSIONS, 3000, 'the auth calls');
+    const body = Buffer.from(
+      JSON.stringify({ sid: 'ghost', exp: Date.now() + 60_000, jti: 'x', gen: 0 }),
+    ).toString('base64url');
+    const forged = await connect(`${body}.${'A'.repeat(43)}`);
+    await until(() => forged.closed() !== undefined, 3000, 'the refusal');
+    expect(forged.closed()!.code).toBe(CloseCode.Unauthorized);
+    expect(server.stats().rejections['max-sessions'] ?? 0).toBe(0);
+  });
+
   it('a restore in progress holds a slot: concurrent new handshakes cannot overfill', async () => {
     const inner = createMemoryStore();
     let gate: Promise<void> | null = null;
@@ -285,7 +298,7 @@ describe('maxSessions for sessions restored from a shared store', () => {
     const store = createMemoryStore();
     const restored = await sessionFromAnotherProcess(store);
     const { server, pending, connect } = await start(store, SECRET);
-    // A forged token naming a session not live here takes a slot, then is refused.
+    // A forged token naming a session not live here is refused before it takes a slot.
     const [body] = restored.token.split('.') as [string];
     const forged = await connect(`${body}.${'A'.repeat(43)}`);
     await until(() => forged.closed() !== undefined, 3000, 'the refusal');
