@@ -602,7 +602,10 @@ export function createUdpServer(options: UdpServerOptions = {}): UdpServer {
       sweepTimer?.cancel();
       sweepTimer = null;
       socket = null;
-      usedNonces.clear();
+      // Used token nonces outlive the socket: a server listening again must still refuse a
+      // token accepted before, until it expires. Their connections have all closed by now.
+      for (const used of usedNonces.values()) used.peer = null;
+      sweep();
       await new Promise<void>((resolve) => {
         try {
           closing.close(() => resolve());

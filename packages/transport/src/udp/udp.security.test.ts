@@ -215,6 +215,22 @@ describe('udp security', () => {
       expect(server.stats.tokensRejected.replayed).toBe(1);
     });
 
+    it('refuse a token replayed after close() and listen() again, while it is still valid', async () => {
+      const { server, url } = await startServer({ connectTokenKey: secretKey });
+      const once = token();
+      const first = await createUdpClient({ connectToken: once }).connect(url);
+      cleanups.push(() => first.close());
+      await server.close();
+      const relisten = await server.listen();
+      const error = await rejection(
+        createUdpClient({ connectToken: once }).connect(relisten.url, { timeoutMs: 3_000 }),
+      );
+      expect(isTickwireError(error, ErrorCode.UNAUTHORIZED)).toBe(true);
+      expect((error as { details: { reason: string } }).details.reason).toBe('replayed');
+      expect(server.stats.tokensRejected.replayed).toBe(1);
+      expect(server.connections.size).toBe(0);
+    });
+
     it('reject with CONNECT_FAILED when aborted while the token function runs', async () => {
       const { server, url } = await startServer({ connectTokenKey: secretKey });
       const controller = new AbortController();
