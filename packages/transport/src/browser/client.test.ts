@@ -196,6 +196,52 @@ describe('browser ws client', () => {
     expect(connection.state).toBe('open');
   });
 
+  it('answers ping messages only while its send buffer is under unreliableDropThresholdBytes', async () => {
+    // A fake WebSocket: the test drives its events and sets its bufferedAmount.
+    const sockets: FakeSocket[] = [];
+    class FakeSocket {
+      binaryType = 'blob';
+      bufferedAmount = 0;
+      readyState = 1;
+      onopen: ((event: unknown) => void) | null = null;
+      onmessage: ((event: { data: unknown }) => void) | null = null;
+      onclose: ((event: { code: number; reason: string }) => void) | null = null;
+      onerror: ((event: unknown) => void) | null = null;
+      readonly sent: Uint8Array[] = [];
+      constructor() {
+        sockets.push(this);
+      }
+      send(data: Uint8Array): void {
+        this.sent.push(data);
+      }
+      close(): void {
+        this.readyState = 3;
+      }
+    }
+    const connecting = createBrowserWsClient({
+      WebSocket: FakeSocket,
+      heartbeatIntervalMs: 0,
+      unreliableDropThresholdBytes: 1_000,
+    }).connect('ws://127.0.0.1:1', { timeoutMs: MS });
+    const socket = sockets[0]!;
+    socket.onopen?.({});
+    socket.onmessage?.({ data: hello().slice().buffer });
+    const connection = await connecting;
+    const ping = new Uint8Array(9);
+    ping[0] = FrameKind.Ping;
+    const pongs = (): number => socket.sent.filter((frame) => frame[0] === FrameKind.Pong).length;
+    socket.onmessage?.({ data: ping.slice().buffer });
+    expect(pongs()).toBe(1);
+    socket.bufferedAmount = 1_001;
+    for (let i = 0; i < 100; i++) socket.onmessage?.({ data: ping.slice().buffer });
+    expect(pongs()).toBe(1);
+    socket.bufferedAmount = 1_000;
+    socket.onmessage?.({ data: ping.slice().buffer });
+    expect(pongs()).toBe(2);
+    expect(connection.state).toBe('open');
+    connection.close();
+  });
+
   it('delivers messages the server sent as it accepted, to listeners attached after connect', async () => {
     const server = await real();
     server.on('connection', (connection) => {

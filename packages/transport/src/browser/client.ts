@@ -165,7 +165,8 @@ class BrowserWsConnection extends StreamConnection {
         if (body.length === PING_BODY_BYTES)
           this.pongReceived(new DataView(data as ArrayBuffer).getFloat64(1));
       } else if (kind === FrameKind.Ping && state !== 'connecting') {
-        if (state === 'open') this.sendFrame(FrameKind.Pong, body);
+        // Like an unreliable send: a server that pings without reading cannot grow our buffer.
+        if (this.mayAnswerPing()) this.sendFrame(FrameKind.Pong, body);
       } else {
         throw new TickwireError(
           ErrorCode.PROTOCOL_ERROR,
