@@ -119,6 +119,8 @@ export interface SentPacket<T> {
   sentMs: number;
   bytes: number;
   state: SentState;
+  /** Free for the listener: the endpoint stamps the loss-rate update that counted it lost. */
+  lossMark: number;
   /** Reliable items in the packet (reused array). */
   items: T[];
 }
@@ -154,7 +156,14 @@ export class SentPackets<T> {
 
   constructor() {
     for (let i = 0; i < SENT_WINDOW; i++) {
-      this.#ring.push({ sequence: -1, sentMs: 0, bytes: 0, state: SentState.Untracked, items: [] });
+      this.#ring.push({
+        sequence: -1,
+        sentMs: 0,
+        bytes: 0,
+        state: SentState.Untracked,
+        lossMark: 0,
+        items: [],
+      });
     }
   }
 

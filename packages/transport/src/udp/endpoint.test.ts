@@ -7,7 +7,9 @@ import {
   type LinkOptions,
   type ManualTime,
 } from '@tickwire/core';
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { type SentPacket, SentState } from './ack.js';
 import { Endpoint, type EndpointConfig, type EndpointHost } from './endpoint.js';
 import {
   DEFAULT_PROTOCOL_ID,
@@ -484,6 +486,70 @@ describe('Endpoint (hand-written peer)', () => {
     );
     expect(received).toEqual([]);
     expect(closed).toEqual([{ code: 1009, reason: expect.any(String), local: true }]);
+  });
+
+  it('undoes a loss that is acked later exactly: lossRate is as if the packet had been acked', () => {
+    const packet = (sequence: number): SentPacket<never> => ({
+      sequence,
+      sentMs: 1_000,
+      bytes: 100,
+      state: SentState.Lost,
+      items: [],
+      lossMark: 0,
+    });
+    /** The EWMA (1/32) of `events` (1 lost, 0 acked), as the stat defines it. */
+    const reference = (events: number[]): number =>
+      events.reduce((rate, event) => rate + (event - rate) / 32, 0);
+    // 64 real losses, then 32 packets declared lost too early and acked after all.
+    const { endpoint } = createLone();
+    for (let i = 0; i < 64; i++) endpoint.onPacketLost(packet(i));
+    const early = Array.from({ length: 32 }, (_, i) => packet(64 + i));
+    for (const record of early) endpoint.onPacketLost(record);
+    for (const record of early) endpoint.onPacketAcked(record, 1_100, false, true);
+    const expected = reference([...Array(64).fill(1), ...Array(32).fill(0)]);
+    expect(expected).toBeGreaterThan(0.3);
+    expect(endpoint.stats.lossRate).toBeCloseTo(expected, 9);
+    expect(endpoint.stats.packetsLost).toBe(64);
+
+    // Any mix of losses, acks and later undos (in any order) stays in [0, 1] and exact.
+    fc.assert(
+      fc.property(
+        fc.array(fc.record({ lost: fc.boolean(), undoAfter: fc.option(fc.nat(40)) }), {
+          maxLength: 200,
+        }),
+        (events) => {
+          const { endpoint: lone } = createLone();
+          const undos = new Map<number, SentPacket<never>[]>();
+          const outcomes: number[] = [];
+          const undone = new Set<number>();
+          events.forEach(({ lost, undoAfter }, index) => {
+            for (const record of undos.get(index) ?? []) {
+              lone.onPacketAcked(record, 1_100, false, true);
+              undone.add(record.sequence);
+            }
+            const record = packet(index);
+            if (lost) {
+              lone.onPacketLost(record);
+              if (undoAfter !== null) {
+                const at = index + 1 + undoAfter;
+                undos.set(at, [...(undos.get(at) ?? []), record]);
+              }
+            } else {
+              record.state = SentState.InFlight;
+              lone.onPacketAcked(record, 1_100, false, false);
+            }
+            outcomes.push(lost ? 1 : 0);
+            expect(lone.stats.lossRate).toBeGreaterThanOrEqual(0);
+            expect(lone.stats.lossRate).toBeLessThanOrEqual(1);
+          });
+          expect(lone.stats.lossRate).toBeCloseTo(
+            reference(outcomes.map((outcome, index) => (undone.has(index) ? 0 : outcome))),
+            9,
+          );
+        },
+      ),
+      { seed: 20_261_125, numRuns: 200 },
+    );
   });
 
   it('holds no reference to a received datagram once receive() returns (memory bounds)', () => {

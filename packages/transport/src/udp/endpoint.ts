@@ -50,6 +50,8 @@ export const MAX_IN_FLIGHT_PACKETS = 768;
 export const DISCONNECT_COPIES = 3;
 /** Packets one `poll` may send (the pacer normally stops it much earlier). */
 const MAX_PACKETS_PER_POLL = 4096;
+/** Packets the loss-rate EWMA spans: each resolved packet weighs 1/32. */
+const LOSS_RATE_SPAN = 32;
 /** Size of the slabs packets are written into. */
 const SLAB_BYTES = 65_536;
 /** Bytes of message header of a fragment. */
@@ -213,6 +215,8 @@ export class Endpoint {
   #lastReceiveMs: number;
   #lastElicitingSendMs: number;
   #lastAckMs: number;
+  /** Updates of stats.lossRate so far (a loss undone later is weighed by those since it). */
+  #lossUpdates = 0;
 
   // Sending.
   readonly #windows = [new SendWindow(), new SendWindow()] as const;
@@ -582,7 +586,10 @@ export class Endpoint {
     if (wasLost) {
       // Declared lost too early (reordered or late): it was not lost after all.
       this.stats.packetsLost--;
-      this.stats.lossRate = Math.max(0, this.stats.lossRate - 1 / 32);
+      // Take back exactly what that loss still weighs in the EWMA: (1/32)(31/32)^(updates since).
+      const weight =
+        (1 / LOSS_RATE_SPAN) * (1 - 1 / LOSS_RATE_SPAN) ** (this.#lossUpdates - packet.lossMark);
+      this.stats.lossRate = Math.min(1, Math.max(0, this.stats.lossRate - weight));
       this.#congestion.onLossUndone();
       this.#rtt.observeLate(nowMs - packet.sentMs);
     } else {
@@ -614,6 +621,7 @@ export class Endpoint {
     this.stats.packetsLost++;
     this.#congestion.onLost();
     this.#noteResolved(true);
+    packet.lossMark = this.#lossUpdates;
     const items = packet.items;
     for (let i = 0; i < items.length; i++) {
       const chunk = items[i]!;
@@ -628,7 +636,8 @@ export class Endpoint {
 
   #noteResolved(lost: boolean): void {
     // Exponentially weighted loss rate over roughly the last 32 packets.
-    this.stats.lossRate += ((lost ? 1 : 0) - this.stats.lossRate) / 32;
+    this.stats.lossRate += ((lost ? 1 : 0) - this.stats.lossRate) / LOSS_RATE_SPAN;
+    this.#lossUpdates++;
   }
 
   #noteAckEliciting(nowMs: number, sequence: number, acknowledged: boolean): void {
