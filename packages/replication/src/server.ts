@@ -253,6 +253,8 @@ class SentRecord {
   /** Their integer images, where the field has one. */
   readonly images: number[] = [];
   valueCount = 0;
+  /** One past the last entry of `values` that holds a value (numeric fields leave none). */
+  valuesEnd = 0;
 
   reset(tick: number, worldVersion: number): void {
     this.fillings++;
@@ -261,8 +263,9 @@ class SentRecord {
     this.expected = undefined;
     this.count = 0;
     // Drop references to old values so they can be collected.
-    this.values.fill(undefined, 0, this.valueCount);
+    if (this.valuesEnd > 0) this.values.fill(undefined, 0, this.valuesEnd);
     this.valueCount = 0;
+    this.valuesEnd = 0;
   }
 
   add(
@@ -1660,6 +1663,7 @@ export function createReplicationServer(options: ReplicationServerOptions): Repl
           if (typeCoders[field]!.delta === undefined) {
             sentImages[at] = 0;
             values[at] = fieldValues[field];
+            sent.valuesEnd = at + 1;
           } else sentImages[at] = fieldImages[field]!;
         }
       }
