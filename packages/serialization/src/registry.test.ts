@@ -335,6 +335,20 @@ describe('JSON payloads of Standard Schema types', () => {
     });
   });
 
+  it('an encode that runs during an encode (a getter) corrupts neither message', () => {
+    let inner: Uint8Array | undefined;
+    const value = {
+      seq: 5,
+      get dir() {
+        inner ??= registry.encode('move', { seq: 9, dir: 1 });
+        return 0;
+      },
+    };
+    const outer = registry.encode('move', value);
+    expect(registry.decode(inner!)).toEqual({ type: 'move', value: { seq: 9, dir: 1 } });
+    expect(registry.decode(outer)).toEqual({ type: 'move', value: { seq: 5, dir: 0 } });
+  });
+
   it('encode failures without a field: a throwing toJSON, too deep for the stack, a value that changes', () => {
     const throwing = errorOf(() =>
       loose.encode('any', {

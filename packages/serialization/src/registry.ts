@@ -146,7 +146,10 @@ export function defineMessages<const M extends MessageDefinitions>(
   }
   const frame =
     options.compression === undefined ? undefined : createCompressionFrame(options.compression);
-  const writer = new BinaryWriter({ maxBytes: maxMessageBytes });
+  // The reused writer, taken while an encode runs: a getter or custom type that encodes during
+  // an encode gets a fresh one instead of overwriting the shared buffer.
+  const newWriter = () => new BinaryWriter({ maxBytes: maxMessageBytes });
+  let spare: BinaryWriter | undefined = newWriter();
   const reader = new BinaryReader();
 
   const jsonTooLarge = (prefix: string, length: number): TickwireError =>
@@ -187,12 +190,15 @@ export function defineMessages<const M extends MessageDefinitions>(
     const json = entry.schema === undefined ? stringifyJson(value, prefix) : '';
     const jsonBytes = utf8Length(json);
     if (jsonBytes > maxJsonBytes) throw jsonTooLarge(prefix, jsonBytes);
+    const writer = spare ?? newWriter();
+    spare = undefined;
     writer.reset();
     writer.writeVarUint(entry.id);
     const start = writer.byteLength;
     if (entry.schema !== undefined) writeValue(entry.schema.type, writer, value, prefix);
     else writer.writeUtf8(json, jsonBytes);
     const bytes = writer.view();
+    spare = writer;
     if (entry.schema === undefined && jsonDeeperThan(bytes.subarray(start), maxJsonDepth))
       throw new TickwireError(
         ErrorCode.VALIDATION_FAILED,

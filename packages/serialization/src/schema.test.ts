@@ -504,6 +504,21 @@ describe('buffers and writers', () => {
     expect(() => a.encodeInto({ x: 300, ok: true }, writer)).toThrow(/^x: expected an integer/);
   });
 
+  it('an encode that runs during an encode of the same schema (a getter) corrupts neither', () => {
+    const schema = defineSchema({ a: t.u8(), b: t.u8() });
+    let inner: Uint8Array | undefined;
+    const value = {
+      a: 1,
+      get b() {
+        inner ??= schema.encode({ a: 7, b: 8 });
+        return 2;
+      },
+    };
+    const outer = schema.encode(value);
+    expect(Array.from(inner!)).toEqual([7, 8]);
+    expect(Array.from(outer)).toEqual([1, 2]);
+  });
+
   it('rejects bad writer options', () => {
     expect(() => new BinaryWriter({ initialBytes: 2 })).toThrow(/initialBytes/);
     expect(() => new BinaryWriter({ maxBytes: 0 })).toThrow(/maxBytes/);

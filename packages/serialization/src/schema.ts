@@ -121,10 +121,13 @@ export function defineSchema(
       : objectType(shapeOrType as Shape);
   assertType(type, 'defineSchema');
   const maxMessageBytes = options.maxMessageBytes ?? 1 << 24;
-  const writer = new BinaryWriter({
+  const writerOptions = {
     maxBytes: maxMessageBytes,
     initialBytes: Math.min(options.initialBufferBytes ?? 1024, Math.max(8, maxMessageBytes)),
-  });
+  };
+  // The reused writer, taken while an encode runs: a getter or custom type that encodes during
+  // an encode gets a fresh one instead of overwriting the shared buffer.
+  let spare: BinaryWriter | undefined = new BinaryWriter(writerOptions);
   const reader = new BinaryReader();
   const signature = type.signature;
   const validate = (value: unknown): ValidationResult<unknown> => {
@@ -132,8 +135,11 @@ export function defineSchema(
     return issues.length === 0 ? { ok: true, value } : { ok: false, issues };
   };
   const encodeView = (value: unknown): Uint8Array => {
+    const writer = spare ?? new BinaryWriter(writerOptions);
+    spare = undefined;
     writer.reset();
     writeValue(type, writer, value);
+    spare = writer;
     return writer.view();
   };
   const schema: Schema<unknown> & { [SCHEMA]: true } = {
