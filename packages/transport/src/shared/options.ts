@@ -131,14 +131,17 @@ export interface ListenOptions {
    */
   maxConnections?: number;
   /**
-   * A client that has not completed the handshake within this many ms is dropped.
+   * A client that has not completed the handshake within this many ms is dropped (WebSocket on
+   * its own HTTP server: a socket that has sent no upgrade request by then, or whose
+   * `verifyUpgrade` has not decided).
    * @default 5000
    */
   handshakeTimeoutMs?: number;
   /**
    * Clients from one IP address still in the handshake (TCP: before their Hello; WebSocket:
-   * while `verifyUpgrade` runs) beyond this many are refused with CloseCode.ServerFull. Those
-   * in the handshake also count toward maxConnections.
+   * while `verifyUpgrade` runs, and on its own HTTP server from the moment the socket connects)
+   * beyond this many are refused with CloseCode.ServerFull; one over a limit that has sent no
+   * request yet is dropped at once. Those in the handshake also count toward maxConnections.
    * @default maxConnections
    */
   maxHandshakesPerAddress?: number;

@@ -62,6 +62,30 @@ async function stalledUpgrade(url: string): Promise<Socket> {
   return socket;
 }
 
+/** A TCP socket to the server that sends nothing. */
+async function idleSocket(url: string): Promise<Socket> {
+  const { hostname, port } = new URL(url);
+  const socket = netConnect({ host: hostname, port: Number(port) });
+  socket.on('error', () => {});
+  await withTimeout(
+    new Promise<void>((resolve) => socket.once('connect', () => resolve())),
+    MS,
+    'connect',
+  );
+  return socket;
+}
+
+function socketClosed(socket: Socket): Promise<void> {
+  return withTimeout(
+    new Promise<void>((resolve) => {
+      if (socket.destroyed) resolve();
+      else socket.once('close', () => resolve());
+    }),
+    MS,
+    'socket close',
+  );
+}
+
 describe('ws server', () => {
   let server: ServerTransport;
   const cleanups: Array<() => void | Promise<void>> = [];
@@ -346,6 +370,38 @@ describe('ws server', () => {
     expect(pending).toBe(1);
     const error = await caught(createWsClient().connect(url, { timeoutMs: MS }));
     expect((error as TickwireError).details).toMatchObject({ closeCode: CloseCode.ServerFull });
+  });
+
+  it.each([
+    ['maxHandshakesPerAddress', { maxHandshakesPerAddress: 2 }],
+    ['maxConnections', { maxConnections: 2 }],
+  ] as const)(
+    'counts sockets that sent no upgrade request yet toward %s, dropping those beyond',
+    async (_, limits) => {
+      const url = await start({ ...limits, handshakeTimeoutMs: 30_000 });
+      const idle: Socket[] = [];
+      cleanups.push(() => {
+        for (const socket of idle) socket.destroy();
+      });
+      // Two idle sockets fill the limit: a client over it is told ServerFull.
+      for (let i = 0; i < 2; i++) idle.push(await idleSocket(url));
+      const refused = await caught(createWsClient().connect(url, { timeoutMs: MS }));
+      expect((refused as TickwireError).details).toMatchObject({ closeCode: CloseCode.ServerFull });
+      // A third is let in (its upgrade would be told ServerFull), a fourth is dropped at once.
+      for (let i = 0; i < 2; i++) idle.push(await idleSocket(url));
+      await socketClosed(idle[3]!);
+      expect(idle.slice(0, 3).map((socket) => socket.destroyed)).toEqual([false, false, false]);
+    },
+  );
+
+  it('drops a socket that sends no request within handshakeTimeoutMs', async () => {
+    const url = await start({ handshakeTimeoutMs: 200 });
+    const socket = await idleSocket(url);
+    cleanups.push(() => {
+      socket.destroy();
+    });
+    await socketClosed(socket);
+    await stillServes(url);
   });
 
   it('closes a peer that stops answering pings with Timeout', async () => {

@@ -17,6 +17,7 @@ import {
   STATUS_CODES,
 } from 'node:http';
 import { Server as HttpsServer } from 'node:https';
+import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import {
   CloseCode,
@@ -148,7 +149,10 @@ export function createWsServer(options: WsServerOptions = {}): ServerTransport {
   const ownsServer = options.server === undefined;
   const events = new Emitter<ServerTransportEvents>();
   const connections = new Set<WsConnection>();
-  /** Upgrades not yet completed or refused, with their client's IP address. */
+  /**
+   * Handshakes in progress, with their client's IP address: upgrades not yet completed or
+   * refused, and on our own HTTP server every socket from the moment it connects.
+   */
   const upgrading = new Map<Duplex, string>();
   const upgradesPerAddress = countPerAddress();
   /** Takes `socket` out of `upgrading`; false if it was not there. */
@@ -250,7 +254,36 @@ export function createWsServer(options: WsServerOptions = {}): ServerTransport {
     this.destroy();
   }
 
+  /** Sockets whose upgrade request arrived (their time limit is then verifyUpgrade's). */
+  const upgradeRequested = new WeakSet<Duplex>();
+
+  // Our own HTTP server's sockets count as handshakes from the moment they connect, and have
+  // handshakeTimeoutMs to send their upgrade request: idle ones would otherwise escape both limits
+  // (Node times out only requests that have begun). One over a limit is let in, so that its
+  // upgrade is answered with ServerFull; any further one is dropped at once.
+  const onSocket = (socket: Socket): void => {
+    const ip = socket.remoteAddress ?? '';
+    if (
+      closed ||
+      connections.size + upgrading.size > maxConnections ||
+      upgradesPerAddress.count(ip) > maxHandshakesPerAddress
+    ) {
+      socket.destroy();
+      return;
+    }
+    upgrading.set(socket, ip);
+    upgradesPerAddress.add(ip);
+    const timer = time.setTimeout(() => {
+      if (!upgradeRequested.has(socket)) socket.destroy();
+    }, handshakeTimeoutMs);
+    socket.once('close', () => {
+      timer.cancel();
+      upgradeDone(socket);
+    });
+  };
+
   const onUpgrade = (request: IncomingMessage, socket: Duplex, head: Buffer): void => {
+    upgradeRequested.add(socket);
     if (path !== undefined) {
       const pathname = (request.url ?? '/').split('?')[0];
       if (pathname !== path) {
@@ -264,8 +297,10 @@ export function createWsServer(options: WsServerOptions = {}): ServerTransport {
     }
     socket.on('error', onEarlySocketError);
     const ip = request.socket.remoteAddress ?? '';
-    upgrading.set(socket, ip);
-    upgradesPerAddress.add(ip);
+    if (!upgrading.has(socket)) {
+      upgrading.set(socket, ip);
+      upgradesPerAddress.add(ip);
+    }
     if (closed) {
       refuse(socket, 503, 'server closing');
       return;
@@ -358,6 +393,7 @@ export function createWsServer(options: WsServerOptions = {}): ServerTransport {
       httpServer = server;
       server.on('upgrade', onUpgrade);
       if (ownsServer) {
+        server.on('connection', onSocket);
         const listening = waitListening(server);
         server.listen(port, host);
         await listening;
@@ -396,6 +432,7 @@ export function createWsServer(options: WsServerOptions = {}): ServerTransport {
       const server = httpServer;
       httpServer = null;
       server?.off('upgrade', onUpgrade);
+      server?.off('connection', onSocket);
       const stopped =
         server && ownsServer
           ? new Promise<void>((resolve) => server.close(() => resolve()))
