@@ -168,3 +168,32 @@ it('runs on a given timeline when it knows one, and on the fit while it returns 
   expect(others.sample().renderTime).toBe(77 - others.interpolator.delayMs);
   others.close();
 });
+
+it('does not blend an entity into another that reuses its id (despawn and spawn in one tick)', async () => {
+  const room = await client.join('arena', undefined, { replication: { types: [Player, Bullet] } });
+  const first = world.spawn(Player, { x: 0, y: 0 });
+  const others = interpolateEntities(room, {
+    type: Player,
+    tickRateHz: 20,
+    fields: { x: 'linear', y: 'linear' },
+    clock: time,
+    minDelayMs: 100,
+    maxDelayMs: 100,
+  });
+  for (let tick = 1; tick <= 4; tick++) {
+    sendSnapshot(tick);
+    await flush();
+    replication.receiveAck('c', room.replica!.ack());
+  }
+  world.despawn(first);
+  const second = world.spawn(Player, { x: 1000, y: 0 });
+  expect(second.id).toBe(first.id);
+  sendSnapshot(5);
+  await flush();
+  expect(room.replica!.get(second.id)!.generation).toBe(second.generation);
+  // Render time 225 ms, halfway between tick 4 (the first entity) and tick 5 (the second).
+  const x = others.sample(325).entities.get(first.id)?.x;
+  expect(x === undefined || x === 0).toBe(true);
+  expect(others.sample(350).entities.get(second.id)?.x).toBe(1000);
+  others.close();
+});

@@ -10,6 +10,9 @@ import type { EntityType, EntityValues, ReplicaEntity } from '@tickwire/replicat
 import type { MessageDefinitions, Shape } from '@tickwire/serialization';
 import type { ClientRoom } from './room.js';
 
+/** Snapshots an id reuse is looked for in: more than a render delay of 1 s holds at 60 Hz. */
+const HELD_SNAPSHOTS = 64;
+
 /** Options of {@link interpolateEntities}. */
 export interface EntityInterpolationOptions<S extends Shape>
   extends InterpolatorOptions<EntityValues<S>> {
@@ -52,8 +55,9 @@ export interface EntityInterpolation<S extends Shape> {
  * extrapolation) at the time of its tick (tick × 1000 / tickRateHz). Render time runs on that
  * tick timeline, mapped to the local clock by the smallest `arrival − tick time` over the last
  * `timelineWindow` snapshots: the fastest recent snapshot defines zero transit, so a slow first
- * snapshot is forgotten and clock drift is followed, with no clock sync needed. The room must
- * have been joined with `replication` options (INVALID_STATE otherwise).
+ * snapshot is forgotten and clock drift is followed, with no clock sync needed. An id the server
+ * reuses (a new generation) is another entity: the one that had it is never blended into it.
+ * The room must have been joined with `replication` options (INVALID_STATE otherwise).
  */
 export function interpolateEntities<
   S extends Shape,
@@ -110,13 +114,23 @@ export function interpolateEntities<
     const known = timeline();
     return Number.isFinite(known) ? known : fitted();
   };
+  // The generation last seen of each id, and the snapshots pushed last (the interpolator keeps
+  // them by reference): an id reused by another entity is taken out of them, so that the entity
+  // that had it is not blended into the new one.
+  const generations = new Map<number, number>();
+  const pushed: Map<number, EntityValues<S>>[] = [];
   const offSnapshot = replication.on('snapshot', () => {
     const entities = new Map<number, EntityValues<S>>();
     for (const entity of replica.entities()) {
       if (entity.type !== (type as EntityType)) continue;
       if (filter !== undefined && !filter(entity)) continue;
+      if (generations.get(entity.id) !== entity.generation) {
+        generations.set(entity.id, entity.generation);
+        for (const older of pushed) older.delete(entity.id);
+      }
       entities.set(entity.id, entity.values() as EntityValues<S>);
     }
+    if (pushed.push(entities) > HELD_SNAPSHOTS) pushed.shift();
     const serverTime = replica.tick * msPerTick;
     fit(clock.now() - serverTime);
     interpolator.push(serverTime, entities, tickTime());
