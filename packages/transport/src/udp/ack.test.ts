@@ -4,6 +4,7 @@ import {
   RECEIVED_WINDOW,
   ReceivedPackets,
   ReceiveStatus,
+  SENT_WINDOW,
   type SentPacket,
   type SentPacketListener,
   SentPackets,
@@ -129,5 +130,36 @@ describe('SentPackets', () => {
     const lonelyRecorder = new Recorder();
     for (let i = 0; i < 1_100; i++) lonely.add(0, 10, true, lonelyRecorder);
     expect(lonelyRecorder.lost.length).toBe(1_100 - 1_024);
+  });
+
+  it('never reports a packet lost because ack-only packets passed over its slot', () => {
+    const sent = new SentPackets<string>();
+    const recorder = new Recorder();
+    const data = sent.add(0, 100, true, recorder);
+    data.items.push('message');
+    // 2048 ack-only packets go round the ring twice while the data packet is in flight.
+    for (let i = 0; i < 2 * SENT_WINDOW; i++) sent.add(0, 20, false, recorder);
+    expect(recorder.lost).toEqual([]);
+    expect(sent.inFlight).toBe(1);
+    expect(sent.get(0)?.items).toEqual(['message']);
+    sent.acknowledge(0, 0, 10, timing, recorder);
+    expect(recorder.acked).toEqual([0]);
+    expect(recorder.lost).toEqual([]);
+    expect(sent.inFlight).toBe(0);
+  });
+
+  it('still declares lost by time a packet that ack-only packets passed over', () => {
+    const sent = new SentPackets<string>();
+    const recorder = new Recorder();
+    sent.add(0, 100, true, recorder);
+    for (let i = 0; i < 3 * SENT_WINDOW; i++) sent.add(0, 20, false, recorder);
+    const later = sent.add(500, 100, true, recorder);
+    sent.detectLosses(999, timing, recorder);
+    expect(recorder.lost).toEqual([]);
+    sent.detectLosses(1_000, timing, recorder);
+    expect(recorder.lost).toEqual([0]);
+    sent.detectLosses(1_500, timing, recorder);
+    expect(recorder.lost).toEqual([0, later.sequence]);
+    expect(sent.inFlight).toBe(0);
   });
 });

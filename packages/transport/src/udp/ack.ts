@@ -11,6 +11,13 @@ export const RECEIVED_WINDOW = 256;
 /** Sent packets remembered until acknowledged or declared lost. */
 export const SENT_WINDOW = 1024;
 
+/**
+ * Sequences a packet in flight keeps its record for while ack-only packets pass over its slot
+ * (well inside the 32768 that 16-bit comparison can tell apart); a tracked packet always takes
+ * its slot.
+ */
+export const MAX_TRACKED_AGE = 8 * SENT_WINDOW;
+
 /** A packet this many sequences older than the newest acknowledged one is lost (RFC 9002). */
 export const PACKET_REORDER_THRESHOLD = 3;
 
@@ -149,6 +156,15 @@ export interface SentPacketListener<T> {
 /** Our sent packets, indexed by sequence: assigns sequences, applies acks, detects losses. */
 export class SentPackets<T> {
   readonly #ring: SentPacket<T>[] = [];
+  /** The record handed out for an ack-only packet that must leave its slot to a packet in flight. */
+  readonly #unrecorded: SentPacket<T> = {
+    sequence: -1,
+    sentMs: 0,
+    bytes: 0,
+    state: SentState.Untracked,
+    lossMark: 0,
+    items: [],
+  };
   #nextSequence = 0;
   #oldestUnresolved = 0;
   #largestAcked = -1;
@@ -183,8 +199,18 @@ export class SentPackets<T> {
   }
 
   /**
+   * Whether the next sequence's slot still holds a packet in flight: a tracked packet sent now
+   * would have it declared lost (see {@link add}), so the sender waits for its ack or loss.
+   */
+  get nextSlotBusy(): boolean {
+    return this.#ring[this.#nextSequence & (SENT_WINDOW - 1)]!.state === SentState.InFlight;
+  }
+
+  /**
    * Takes the next sequence for a packet and returns its record (items emptied). A tracked packet
-   * still in flight in the reused slot is reported lost first.
+   * still in flight in the reused slot is reported lost first; an ack-only (untracked) packet
+   * leaves it there, unless it is {@link MAX_TRACKED_AGE} sequences old: nobody acks an ack-only
+   * packet, so its record is not needed, while the packet in flight may still be acked.
    */
   add(
     sentMs: number,
@@ -193,11 +219,16 @@ export class SentPackets<T> {
     listener: SentPacketListener<T>,
   ): SentPacket<T> {
     const sequence = this.#nextSequence;
-    const packet = this.#ring[sequence & (SENT_WINDOW - 1)]!;
-    if (packet.state === SentState.InFlight) {
-      packet.state = SentState.Lost;
-      this.#inFlight--;
-      listener.onPacketLost(packet);
+    const slot = this.#ring[sequence & (SENT_WINDOW - 1)]!;
+    let packet = slot;
+    if (slot.state === SentState.InFlight) {
+      if (!tracked && sequenceDiff(sequence, slot.sequence) < MAX_TRACKED_AGE) {
+        packet = this.#unrecorded;
+      } else {
+        slot.state = SentState.Lost;
+        this.#inFlight--;
+        listener.onPacketLost(slot);
+      }
     }
     packet.sequence = sequence;
     packet.sentMs = sentMs;
@@ -206,8 +237,17 @@ export class SentPackets<T> {
     if (tracked) this.#inFlight++;
     packet.items.length = 0;
     this.#nextSequence = (sequence + 1) & SEQUENCE_MASK;
-    if (sequenceDiff(sequence, this.#oldestUnresolved) >= SENT_WINDOW) {
-      this.#oldestUnresolved = (sequence - SENT_WINDOW + 1) & SEQUENCE_MASK;
+    // Sequences a full ring behind are resolved or overwritten, except a packet still in flight
+    // that ack-only packets passed over: loss detection must still reach it.
+    for (
+      let guard = 0;
+      guard < MAX_TRACKED_AGE && sequenceDiff(sequence, this.#oldestUnresolved) >= SENT_WINDOW;
+      guard++
+    ) {
+      const oldest = this.#oldestUnresolved;
+      const record = this.#ring[oldest & (SENT_WINDOW - 1)]!;
+      if (record.sequence === oldest && record.state === SentState.InFlight) break;
+      this.#oldestUnresolved = (oldest + 1) & SEQUENCE_MASK;
     }
     return packet;
   }
@@ -228,7 +268,7 @@ export class SentPackets<T> {
   ): void {
     // Ignore acks of sequences we have not sent yet (a forged or confused peer).
     const ahead = sequenceDiff(ack, this.#nextSequence);
-    if (ahead >= 0 || ahead < -SENT_WINDOW) return;
+    if (ahead >= 0 || ahead < -MAX_TRACKED_AGE) return;
     const isNewest = this.#largestAcked < 0 || sequenceDiff(ack, this.#largestAcked) > 0;
     if (isNewest) this.#largestAcked = ack;
     this.#ackOne(ack, nowMs, isNewest, listener);
@@ -245,7 +285,7 @@ export class SentPackets<T> {
    * and time thresholds).
    */
   detectLosses(nowMs: number, loss: LossTiming, listener: SentPacketListener<T>): void {
-    for (let guard = 0; guard < SENT_WINDOW; guard++) {
+    for (let guard = 0; guard < MAX_TRACKED_AGE + SENT_WINDOW; guard++) {
       const sequence = this.#oldestUnresolved;
       if (sequence === this.#nextSequence) return;
       const packet = this.#ring[sequence & (SENT_WINDOW - 1)]!;

@@ -488,6 +488,55 @@ describe('Endpoint (hand-written peer)', () => {
     expect(closed).toEqual([{ code: 1009, reason: expect.any(String), local: true }]);
   });
 
+  it('counts no loss and resends nothing when its ack-only packets wrap the sent-packet ring', () => {
+    const { time, endpoint, sent, feed } = createLone();
+    endpoint.queueReliable(numbered(1, 50), 0);
+    endpoint.poll(time.now());
+    expect(sent.map((packet) => packet.type)).toEqual([PacketType.Data]);
+    // The peer streams keep-alives: every 16th gets an ack-only packet, 1100 of them in all,
+    // while our data packet (sequence 0) is still in flight.
+    for (let sequence = 0; sequence < 16 * 1_100; sequence++) {
+      feed(craftPacket(PacketType.KeepAlive, sequence & 0xffff));
+      if (endpoint.pollWanted) endpoint.poll(time.now());
+    }
+    expect(sent.filter((packet) => packet.type === PacketType.Ack).length).toBe(1_100);
+    // Then its ack of our data packet arrives.
+    feed(craftPacket(PacketType.KeepAlive, (16 * 1_100) & 0xffff, [], 0, 0));
+    for (let step = 0; step < 10; step++) {
+      endpoint.poll(time.now());
+      time.advance(1);
+    }
+    expect(endpoint.stats.packetsLost).toBe(0);
+    expect(endpoint.stats.retransmissions).toBe(0);
+    expect(sent.filter((packet) => packet.type === PacketType.Data).length).toBe(1);
+  });
+
+  it('holds a data packet whose sent-ring slot still holds one in flight, until that one is acked', () => {
+    const { time, endpoint, sent, feed } = createLone({ keepAliveIntervalMs: 100 });
+    endpoint.queueReliable(numbered(1, 50), 0);
+    endpoint.poll(time.now());
+    // 1023 ack-only packets: the next sequence (1024) maps to the slot of our data packet (0).
+    for (let sequence = 0; sequence < 16 * 1_023; sequence++) {
+      feed(craftPacket(PacketType.KeepAlive, sequence));
+      if (endpoint.pollWanted) endpoint.poll(time.now());
+    }
+    expect(sent.length).toBe(1 + 1_023);
+    endpoint.queueReliable(numbered(2, 50), 0);
+    // A keep-alive is due; our data packet is not yet lost by time (2 RTOs: 400 ms).
+    time.advance(150);
+    const wake = endpoint.poll(time.now());
+    // Neither the message nor a keep-alive may take the slot, and the endpoint does not spin.
+    expect(sent.length).toBe(1 + 1_023);
+    expect(wake).toBeGreaterThan(time.now());
+    expect(endpoint.stats.packetsLost).toBe(0);
+    feed(craftPacket(PacketType.Ack, 16 * 1_023, [], 0, 0));
+    endpoint.poll(time.now());
+    const data = sent.filter((packet) => packet.type === PacketType.Data);
+    expect(data.length).toBe(2);
+    expect(endpoint.stats.packetsLost).toBe(0);
+    expect(endpoint.stats.retransmissions).toBe(0);
+  });
+
   it('undoes a loss that is acked later exactly: lossRate is as if the packet had been acked', () => {
     const packet = (sequence: number): SentPacket<never> => ({
       sequence,

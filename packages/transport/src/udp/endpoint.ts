@@ -563,10 +563,18 @@ export class Endpoint {
       const ackDue =
         this.#ackPending >= ACK_EVERY_PACKETS ||
         (this.#ackPending > 0 && nowMs - this.#ackPendingSinceMs >= config.ackDelayMs);
+      // A tracked packet waits while its slot in the sent ring holds one in flight (ack-only
+      // packets went round the ring): taking the slot would count that one lost.
+      const slotFree = !this.#sent.nextSlotBusy;
       const keepAliveDue =
-        this.#state === 'open' && nowMs - this.#lastElicitingSendMs >= config.keepAliveIntervalMs;
+        slotFree &&
+        this.#state === 'open' &&
+        nowMs - this.#lastElicitingSendMs >= config.keepAliveIntervalMs;
       const canSendData =
-        this.#pacer.canSend() && this.#sent.inFlight < MAX_IN_FLIGHT_PACKETS && this.#hasSendable();
+        slotFree &&
+        this.#pacer.canSend() &&
+        this.#sent.inFlight < MAX_IN_FLIGHT_PACKETS &&
+        this.#hasSendable();
       if (!canSendData && !ackDue && !keepAliveDue) break;
       if (!this.#sendPacket(nowMs, canSendData, keepAliveDue)) break;
     }
@@ -828,8 +836,9 @@ export class Endpoint {
   #nextWakeMs(nowMs: number): number {
     const config = this.#config;
     let wake = this.#lastReceiveMs + config.timeoutMs;
+    const slotBusy = this.#sent.nextSlotBusy;
     if (this.#state === 'open') {
-      wake = Math.min(wake, this.#lastElicitingSendMs + config.keepAliveIntervalMs);
+      if (!slotBusy) wake = Math.min(wake, this.#lastElicitingSendMs + config.keepAliveIntervalMs);
     } else {
       wake = Math.min(wake, this.#closeDeadlineMs);
     }
@@ -838,7 +847,7 @@ export class Endpoint {
     if (oldest !== undefined) {
       wake = Math.min(wake, oldest.lastSentMs + Math.max(this.#rtt.rtoMs, this.#loss.reorderMs));
     }
-    if (this.#sent.inFlight >= MAX_IN_FLIGHT_PACKETS) {
+    if (this.#sent.inFlight >= MAX_IN_FLIGHT_PACKETS || slotBusy) {
       // Window full: acks reopen it; if none come, time-based loss detection does.
       wake = Math.min(wake, nowMs + this.#loss.timeoutMs);
     } else if (this.#hasSendable()) {
