@@ -149,6 +149,38 @@ describe('createTimeSyncClient', () => {
     client.close();
   });
 
+  it('one forged but self-consistent reply moves the estimate by no more than its round trip', () => {
+    for (const forgedShiftMs of [-5_000, 5_000]) {
+      const time = createManualTime();
+      let shiftNext = 0;
+      let client: TimeSyncClient;
+      client = createTimeSyncClient({
+        time,
+        send: (request) =>
+          time.setTimeout(() => {
+            const t = time.now() + 1000 + shiftNext;
+            shiftNext = 0;
+            time.setTimeout(
+              () => client.receive({ id: request.id, t0: request.t0, t1: t, t2: t }),
+              20,
+            );
+          }, 20),
+      });
+      time.advance(10_000);
+      expect(client.serverNow() - time.now()).toBeCloseTo(1000, 6);
+      shiftNext = forgedShiftMs; // the next reply, alone, claims a server 5 s off
+      const requestsBefore = client.stats().requests;
+      const worst = { error: 0 };
+      for (let ms = 0; ms < 10_000; ms += 10) {
+        time.advance(10);
+        worst.error = Math.max(worst.error, Math.abs(client.serverNow() - time.now() - 1000));
+      }
+      expect(client.stats().requests).toBeGreaterThan(requestsBefore + 5);
+      expect(worst.error, `forged shift ${forgedShiftMs} ms`).toBeLessThanOrEqual(40);
+      client.close();
+    }
+  });
+
   it('a server clock step does not leave behind a drift fitted across it', () => {
     // 120 s of drift history on a link without drift, then the server clock steps by 2 s: the
     // bounds cross and the history restarts; the drift fitted across the step (pinned at

@@ -41,7 +41,8 @@ export interface TimeSyncStats {
   timeouts: number;
   /**
    * Responses and frames rejected (malformed, unknown or late ids, impossible timestamps: a
-   * server processing time t2 − t1 longer than the round trip t3 − t0 included), and requests
+   * server processing time t2 − t1 longer than the round trip t3 − t0 included; a lone reply
+   * that contradicts the whole window, until the next one confirms a clock step), and requests
    * whose `send()` threw. Each also emits `rejected`.
    */
   rejected: number;
@@ -324,6 +325,8 @@ export function createClientInternals(options: TimeSyncClientOptions): ClientInt
   const window: TimeSample[] = [];
   let current: Estimate | null = null;
   let slope = 0;
+  /** The last reply contradicted the whole window and was held back (see `receive`). */
+  let heldBack = false;
   // Drift history: only the hull vertices (lower and upper) of each direction's one-way
   // differences matter.
   let hullUp: Point[] = [];
@@ -591,6 +594,23 @@ export function createClientInternals(options: TimeSyncClientOptions): ClientInt
     pending.delete(id);
     entry.timer.cancel();
     const sample: TimeSample = { t0, t1, t2, t3 };
+    // A reply whose bounds cross the whole window's is a clock step or a forged reply: it is
+    // taken only when the next reply confirms the step, so one reply cannot move the estimate
+    // by more than its round trip.
+    heldBack =
+      !heldBack &&
+      current !== null &&
+      estimateWithSlope([...window, sample], slope).confidenceMs < 0;
+    if (heldBack) {
+      reject(
+        new TickwireError(
+          ErrorCode.PROTOCOL_ERROR,
+          `timesync: response ${id} contradicts the window`,
+        ),
+      );
+      if (entry.burst) finishBurstIfDone();
+      return;
+    }
     const offsetMs = update(sample);
     emitter.emit('sample', { sample, rttMs: t3 - t0 - (t2 - t1), offsetMs });
     if (entry.burst && burst) {
