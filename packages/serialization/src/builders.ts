@@ -62,7 +62,11 @@ export const quantized: (
   precision: number,
   options?: QuantizedOptions,
 ) => Type<number> = quantizedType;
-/** An angle in radians, any finite value; decodes into [-π, π) within π / 2^bits. @default bits 10 */
+/**
+ * An angle in radians, any finite value; decodes into [-π, π) within π / 2^bits of it modulo 2π,
+ * plus |angle| · 2^-52 (the rounding of so large a double and of 2π: beyond ~1e9 rad at 24
+ * bits, ~1e13 rad at 10 bits). @default bits 10
+ */
 export const angle: (bits?: number) => Type<number> = angleType;
 /** A UTF-8 string of at most `maxBytes` bytes. */
 export const string: (options: StringOptions) => Type<string> = stringType;
@@ -132,7 +136,11 @@ export const t = {
   varint: varintType,
   /** A number in [min, max] stored in the fewest bits for `precision`; decodes within precision / 2. */
   quantized: quantizedType,
-  /** An angle in radians, any finite value; decodes into [-π, π) within π / 2^bits. @default bits 10 */
+  /**
+   * An angle in radians, any finite value; decodes into [-π, π) within π / 2^bits of it modulo 2π,
+   * plus |angle| · 2^-52 (the rounding of so large a double and of 2π: beyond ~1e9 rad at 24
+   * bits, ~1e13 rad at 10 bits). @default bits 10
+   */
   angle: angleType,
   /** A UTF-8 string of at most `maxBytes` bytes. */
   string: stringType,

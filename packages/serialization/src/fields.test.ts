@@ -176,6 +176,26 @@ describe('quantized floats and angles', () => {
     }
     expectCode(() => defineSchema(t.angle()).encode(Number.POSITIVE_INFINITY), 'VALIDATION_FAILED');
   });
+
+  it('huge angles decode within π / 2^bits + |angle| · 2^-52 of the angle modulo 2π', () => {
+    // The angle modulo 2π, reduced exactly (400 digits, mpmath), in [-π, π).
+    const exact: [number, number][] = [
+      [1e6, -0.357564167085735],
+      [1e9, 0.5773954235013852],
+      [1e12, -0.6576247591367864],
+      [1e15, 2.1096981170701126],
+      [-1e15, -2.1096981170701126],
+      [1e18, -1.4521461422284583],
+    ];
+    for (const bits of [10, 16, 24]) {
+      const schema = defineSchema(t.angle(bits));
+      for (const [angle, reduced] of exact) {
+        let diff = Math.abs(schema.decode(schema.encode(angle)) - reduced);
+        if (diff > Math.PI) diff = 2 * Math.PI - diff;
+        expect(diff).toBeLessThanOrEqual(Math.PI / 2 ** bits + Math.abs(angle) * 2 ** -52);
+      }
+    }
+  });
 });
 
 describe('validation on encode names the field', () => {
