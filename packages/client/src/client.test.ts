@@ -509,6 +509,23 @@ describe('connect', () => {
     expect(client.state).toBe('closed');
   });
 
+  it('close() aborts a pending transport connect through its signal', async () => {
+    let signal: AbortSignal | undefined;
+    const pending: ClientTransport = {
+      connect: (_url, options) =>
+        new Promise((_resolve, reject) => {
+          signal = options?.signal;
+          signal?.addEventListener('abort', () => reject(new Error('aborted')));
+        }),
+    };
+    const client = makeClient({ endpoints: [{ url: server.url, transport: pending }] });
+    const connecting = rejection(client.connect());
+    expect(signal?.aborted).toBe(false);
+    client.close();
+    expect(signal?.aborted).toBe(true);
+    expect((await connecting).code).toBe(ErrorCode.CONNECTION_CLOSED);
+  });
+
   it('stays closed when close() is called while the transport connects', async () => {
     const client = makeClient();
     const connecting = rejection(client.connect());
@@ -528,12 +545,13 @@ describe('connect', () => {
       const inner = createMemoryClient({ network });
       let release = (): void => {};
       let delayed = false;
+      // A transport that ignores the abort signal.
       const gated: ClientTransport = {
         connect: (url, options) =>
           delayed
             ? new Promise<void>((resolve) => {
                 release = resolve;
-              }).then(() => inner.connect(url, options))
+              }).then(() => inner.connect(url))
             : inner.connect(url, options),
       };
       const client = makeClient({ endpoints: [{ url: server.url, transport: gated }] });

@@ -338,7 +338,7 @@ export function createClient(options: ClientOptions): Client {
   let failedAttempts = 0;
   let lastGoodbye: CloseInfo | null = null;
   let retryTimer: { cancel(): void } | null = null;
-  /** Fails the handshake in progress, so that `close()` does not let it open the client again. */
+  /** Aborts the connect or fails the handshake in progress, so `close()` keeps the client closed. */
   let abortHandshake: ((error: TickwireError) => void) | null = null;
   const requests = new Map<number, PendingRequest>();
 
@@ -533,8 +533,12 @@ export function createClient(options: ClientOptions): Client {
     const endpoint = options.endpoints[index]!;
     // One deadline for connecting and the Welcome.
     const deadline = time.now() + connectTimeoutMs;
+    // `close()` aborts the transport connect; once connected, it fails the handshake (below).
+    const controller = new AbortController();
+    abortHandshake = () => controller.abort();
     const connection = await endpoint.transport.connect(endpoint.url, {
       timeoutMs: connectTimeoutMs,
+      signal: controller.signal,
     });
     if (state === 'closed') {
       connection.close(CloseCode.Normal, '');
@@ -582,11 +586,12 @@ export function createClient(options: ClientOptions): Client {
               `server speaks protocol version ${welcome.version}, this client ${PROTOCOL_VERSION}`,
             );
           cleanup();
+          // An 'open' listener may close the client: `finish` rejects then.
+          abortHandshake = reject;
           onWelcome(welcome, connection, endpoint.url);
+          abortHandshake = null;
           preferred = index;
-          // An 'open' listener may have closed the client.
-          if (state === 'closed') reject(closedError());
-          else resolve(session!);
+          resolve(session!);
         } catch (error) {
           fail(toTickwireError(error, ErrorCode.PROTOCOL_ERROR, 'bad Welcome'));
         }
@@ -622,7 +627,9 @@ export function createClient(options: ClientOptions): Client {
         return await handshake(index);
       } catch (error) {
         const typed = toTickwireError(error, ErrorCode.CONNECT_FAILED, 'connect failed');
-        if (state === 'closed' || isFinal(typed)) throw typed;
+        // Closed meanwhile: a connect aborted by `close()` fails with the transport's own error.
+        if (state === 'closed') throw closedError();
+        if (isFinal(typed)) throw typed;
         attempts.push({
           url: options.endpoints[index]!.url,
           code: typed.code,
