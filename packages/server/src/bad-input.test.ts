@@ -378,6 +378,29 @@ describe('bad input', () => {
     }
   });
 
+  it('slowloris over HTTP: a socket that sends nothing at all is closed after the handshake timeout', async () => {
+    const { server: slow, http } = await startServer({ handshakeTimeoutMs: 300 });
+    try {
+      const { port } = new URL(http);
+      const socket = connect(Number(port), '127.0.0.1');
+      socket.on('error', () => {});
+      await once(socket, 'connect');
+      const started = Date.now();
+      socket.resume();
+      await Promise.race([
+        once(socket, 'close'),
+        new Promise((_, reject) =>
+          setTimeout(() => reject(new Error('still open after 3 s')), 3000),
+        ),
+      ]);
+      expect(Date.now() - started).toBeGreaterThanOrEqual(250);
+      const health = await fetch(`${http}/health`);
+      expect(health.status).toBe(200);
+    } finally {
+      await slow.close();
+    }
+  });
+
   it('slowloris over TCP: a socket that never sends the transport hello is closed after the handshake timeout', async () => {
     const { hostname, port } = new URL(tcpUrl);
     const socket = connect(Number(port), hostname);

@@ -1011,6 +1011,9 @@ export function createServer(options: TickwireServerOptions = {}): TickwireServe
       if (config.transports.ws !== false) {
         const ws = createWsServer({
           server: httpServer,
+          // Its sockets count from connect until their first request, and are dropped when
+          // they send none within the handshake timeout (Node's timeouts start at a request).
+          limitIdleSockets: true,
           ...transportLimits,
           ...handshakeLimits,
           ...(config.transports.ws.path === undefined ? {} : { path: config.transports.ws.path }),

@@ -404,6 +404,55 @@ describe('ws server', () => {
     await stillServes(url);
   });
 
+  it('with limitIdleSockets, limits and times out the idle sockets of a server of yours, and releases those that make a request', async () => {
+    const http = createHttpServer((_request, response) => response.end('ok'));
+    await new Promise<void>((resolve) => http.listen(0, '127.0.0.1', () => resolve()));
+    cleanups.push(() => {
+      http.closeAllConnections();
+      return new Promise<void>((resolve) => http.close(() => resolve()));
+    });
+    const url = await start({
+      server: http,
+      path: '/game',
+      limitIdleSockets: true,
+      maxHandshakesPerAddress: 2,
+      handshakeTimeoutMs: 300,
+    });
+    const base = url.replace(/^ws:/, 'http:').replace('/game', '');
+    const idle: Socket[] = [];
+    cleanups.push(() => {
+      for (const socket of idle) socket.destroy();
+    });
+    // Plain requests on kept-alive sockets leave them uncounted: they fill no limit.
+    for (let i = 0; i < 3; i++) expect(await (await fetch(`${base}/health`)).text()).toBe('ok');
+    // Two idle sockets fill the per-address limit, a third is let in, a fourth dropped at once.
+    for (let i = 0; i < 4; i++) idle.push(await idleSocket(url));
+    await socketClosed(idle[3]!);
+    expect(idle.slice(0, 3).map((socket) => socket.destroyed)).toEqual([false, false, false]);
+    // The idle ones are dropped after handshakeTimeoutMs; then the server serves again.
+    for (const socket of idle.slice(0, 3)) await socketClosed(socket);
+    const client = await createWsClient().connect(url, { timeoutMs: MS });
+    expect(client.state).toBe('open');
+    client.close();
+  });
+
+  it('without limitIdleSockets, leaves the sockets of a server of yours alone', async () => {
+    const http = createHttpServer((_request, response) => response.end('ok'));
+    await new Promise<void>((resolve) => http.listen(0, '127.0.0.1', () => resolve()));
+    cleanups.push(() => {
+      http.closeAllConnections();
+      return new Promise<void>((resolve) => http.close(() => resolve()));
+    });
+    const url = await start({ server: http, maxHandshakesPerAddress: 1, handshakeTimeoutMs: 100 });
+    const idle: Socket[] = [];
+    cleanups.push(() => {
+      for (const socket of idle) socket.destroy();
+    });
+    for (let i = 0; i < 3; i++) idle.push(await idleSocket(url));
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    expect(idle.map((socket) => socket.destroyed)).toEqual([false, false, false]);
+  });
+
   it('closes a peer that stops answering pings with Timeout', async () => {
     const url = await start({ heartbeatIntervalMs: 20, heartbeatTimeoutMs: 60 });
     const { connection } = await acceptRaw(url, { autoPong: false });

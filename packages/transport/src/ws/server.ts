@@ -74,6 +74,15 @@ export interface WsServerOptions extends StreamConnectionOptions, ListenOptions 
    */
   server?: HttpServer | HttpsServer;
   /**
+   * Count the HTTP server's sockets from the moment they connect until their first request (an
+   * upgrade, or a plain request the server answers) toward `maxConnections` and
+   * `maxHandshakesPerAddress`, and drop those that send no request within `handshakeTimeoutMs`
+   * (Node's own timeouts apply only to requests that have begun, so a socket that sends nothing
+   * is otherwise held for good). Set it with a `server` of yours whose other requests are short.
+   * @default true without `server`, false with one
+   */
+  limitIdleSockets?: boolean;
+  /**
    * Only upgrade requests for this path are handled, e.g. `/ws`.
    * @default undefined (every path)
    */
@@ -95,6 +104,10 @@ export interface WsServerOptions extends StreamConnectionOptions, ListenOptions 
    */
   perMessageDeflate?: boolean | DeflateOptions;
 }
+
+/** The event a server's sockets arrive with, as its requests will see them. */
+const connectionEvent = (server: HttpServer | HttpsServer): 'connection' | 'secureConnection' =>
+  server instanceof HttpsServer ? 'secureConnection' : 'connection';
 
 /** Printable ASCII only, for an HTTP reason phrase. */
 function reasonPhrase(status: number, reason: string | undefined): string {
@@ -147,6 +160,7 @@ export function createWsServer(options: WsServerOptions = {}): ServerTransport {
   const verifyUpgrade = options.verifyUpgrade;
   const time = resolved.time;
   const ownsServer = options.server === undefined;
+  const limitIdleSockets = options.limitIdleSockets ?? ownsServer;
   const events = new Emitter<ServerTransportEvents>();
   const connections = new Set<WsConnection>();
   /**
@@ -257,10 +271,10 @@ export function createWsServer(options: WsServerOptions = {}): ServerTransport {
   /** Sockets whose upgrade request arrived (their time limit is then verifyUpgrade's). */
   const upgradeRequested = new WeakSet<Duplex>();
 
-  // Our own HTTP server's sockets count as handshakes from the moment they connect, and have
-  // handshakeTimeoutMs to send their upgrade request: idle ones would otherwise escape both limits
-  // (Node times out only requests that have begun). One over a limit is let in, so that its
-  // upgrade is answered with ServerFull; any further one is dropped at once.
+  // With limitIdleSockets (our own HTTP server's default), sockets count as handshakes from the
+  // moment they connect and have handshakeTimeoutMs to send a request: idle ones would otherwise
+  // escape both limits (Node times out only requests that have begun). One over a limit is let
+  // in, so that its upgrade is answered with ServerFull; any further one is dropped at once.
   const onSocket = (socket: Socket): void => {
     const ip = socket.remoteAddress ?? '';
     if (
@@ -282,11 +296,19 @@ export function createWsServer(options: WsServerOptions = {}): ServerTransport {
     });
   };
 
+  /** A plain HTTP request: its socket is no longer idle, and no longer counted. */
+  const onRequest = (request: IncomingMessage): void => {
+    upgradeRequested.add(request.socket);
+    upgradeDone(request.socket);
+  };
+
   const onUpgrade = (request: IncomingMessage, socket: Duplex, head: Buffer): void => {
     upgradeRequested.add(socket);
     if (path !== undefined) {
       const pathname = (request.url ?? '/').split('?')[0];
       if (pathname !== path) {
+        // Not ours: no longer counted as idle (another 'upgrade' listener may keep it for good).
+        upgradeDone(socket);
         // On a shared server another 'upgrade' listener may own this path.
         if (ownsServer || httpServer?.listenerCount('upgrade') === 1) {
           socket.on('error', () => {});
@@ -392,8 +414,12 @@ export function createWsServer(options: WsServerOptions = {}): ServerTransport {
         });
       httpServer = server;
       server.on('upgrade', onUpgrade);
+      if (limitIdleSockets) {
+        // An HTTPS server's requests come on the TLS socket, once its handshake is done.
+        server.on(connectionEvent(server), onSocket);
+        server.on('request', onRequest);
+      }
       if (ownsServer) {
-        server.on('connection', onSocket);
         const listening = waitListening(server);
         server.listen(port, host);
         await listening;
@@ -432,7 +458,8 @@ export function createWsServer(options: WsServerOptions = {}): ServerTransport {
       const server = httpServer;
       httpServer = null;
       server?.off('upgrade', onUpgrade);
-      server?.off('connection', onSocket);
+      if (server) server.off(connectionEvent(server), onSocket);
+      server?.off('request', onRequest);
       const stopped =
         server && ownsServer
           ? new Promise<void>((resolve) => server.close(() => resolve()))
