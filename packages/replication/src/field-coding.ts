@@ -118,30 +118,6 @@ export class DeltaDecoder {
   /** Reads what {@link DeltaCoder.write} wrote; returns the current image. */
   read(reader: BinaryReader, param: number, reference: number): number {
     let code: number;
-    // Most codes fit 32 bits: decoded from one peek (the loops below handle the others).
-    const peek = reader.peekBits32();
-    const inverted = ~peek;
-    // Leading ones of the code (the peek's trailing ones); −1 when all 32 bits are ones.
-    const ones = 31 - Math.clz32(inverted & -inverted);
-    if (param >= EXP_GOLOMB) {
-      const k = this.order(param - EXP_GOLOMB, reference);
-      const n = ones;
-      const length = 2 * n + 1 + k;
-      if (n >= 0 && n < EG_ESCAPE && length <= 32) {
-        const w = POW2[n]! + ((peek >>> (n + 1)) & (POW2[n]! - 1));
-        code = (w - 1) * POW2[k]! + (k > 0 ? (peek >>> (2 * n + 1)) & (POW2[k]! - 1) : 0);
-        reader.skipBits(length);
-        return this.fromCode(code, reference);
-      }
-    } else {
-      const k = this.order(param, reference);
-      const length = ones + 1 + k;
-      if (ones >= 0 && ones < ESCAPE && length <= 32) {
-        code = ones * POW2[k]! + (k > 0 ? (peek >>> (ones + 1)) & (POW2[k]! - 1) : 0);
-        reader.skipBits(length);
-        return this.fromCode(code, reference);
-      }
-    }
     if (param >= EXP_GOLOMB) {
       const k = this.order(param - EXP_GOLOMB, reference);
       const n = reader.readUnary(EG_ESCAPE);
@@ -154,18 +130,9 @@ export class DeltaDecoder {
       if (quotient === ESCAPE) return reader.readBits(this.bits);
       code = quotient * POW2[k]! + (k > 0 ? reader.readBits(k) : 0);
     }
-    return this.fromCode(code, reference);
-  }
-
-  /** The image a zigzagged difference `code` from `reference` names. */
-  protected fromCode(code: number, reference: number): number {
-    let image: number;
-    if (code < 0x80000000) image = reference + ((code & 1) === 0 ? code >>> 1 : -(code >>> 1) - 1);
-    else {
-      // Un-zigzag without `%`: codes reach 2^33, where a remainder is a slow float operation.
-      const half = Math.floor(code / 2);
-      image = reference + (code === half * 2 ? half : -half - 1);
-    }
+    // Un-zigzag without `%`: codes reach 2^33, where a remainder is a slow float operation.
+    const half = Math.floor(code / 2);
+    let image = reference + (code === half * 2 ? half : -half - 1);
     if (this.wrap) {
       if (image >= this.size) image -= this.size;
       else if (image < 0) image += this.size;
@@ -211,7 +178,7 @@ export class DeltaCoder extends DeltaDecoder {
       return;
     }
     const remainder = small ? code & ((1 << k) - 1) : code - quotient * POW2[k]!;
-    if (quotient + 1 + k <= 32) {
+    if (quotient + 1 + k <= 24) {
       // `quotient` ones, the terminating zero and the remainder in one call (LSB first).
       writer.writeBits(((1 << quotient) - 1) | (remainder << (quotient + 1)), quotient + 1 + k);
       return;
@@ -232,11 +199,6 @@ export class DeltaCoder extends DeltaDecoder {
     }
     // n ones and a zero, then the n bits of w below its leading 1, then k low bits of code.
     const prefixAndBody = ((1 << n) - 1) | ((w - POW2[n]!) * POW2[n + 1]!);
-    if (2 * n + 1 + k <= 32) {
-      // All of it in one call.
-      writer.writeBits(prefixAndBody + (code - high * scale) * POW2[2 * n + 1]!, 2 * n + 1 + k);
-      return;
-    }
     if (2 * n + 1 <= 24) writer.writeBits(prefixAndBody, 2 * n + 1);
     else {
       writer.writeBits((1 << n) - 1, n + 1);

@@ -44,49 +44,6 @@ export class BinaryReader {
     return (this.#bytes.length - this.#position) * 8 + this.#bitCount;
   }
 
-  /**
-   * The next 32 bits without consuming them, as a signed 32-bit integer (bit 0 is the next
-   * bit; use `>>>` to take fields); bits past the end of the input read as zeros. With
-   * {@link skipBits}, a variable-length code is decoded from one peek.
-   */
-  peekBits32(): number {
-    const bytes = this.#bytes;
-    const count = this.#bitCount;
-    let position = this.#position;
-    let acc = this.#bitBuffer;
-    // At most 7 buffered bits, so four more bytes reach bit 32 (the fourth one's high bits,
-    // beyond it, fall off the shift).
-    for (let shift = count; shift < 32; shift += 8) {
-      if (position < bytes.length) acc |= bytes[position]! << shift;
-      position++;
-    }
-    return acc;
-  }
-
-  /** Consumes `bits` (0..32) bits, as a read would; throws at the end of the input. */
-  skipBits(bits: number): void {
-    const count = this.#bitCount;
-    if (bits <= count) {
-      this.#bitBuffer >>>= bits;
-      this.#bitCount = count - bits;
-      return;
-    }
-    const rest = bits - count;
-    const bytes = this.#bytes;
-    const position = this.#position + (rest >>> 3);
-    const partial = rest & 7;
-    if (position + (partial > 0 ? 1 : 0) > bytes.length) throw truncated();
-    if (partial > 0) {
-      this.#bitBuffer = bytes[position]! >>> partial;
-      this.#bitCount = 8 - partial;
-      this.#position = position + 1;
-    } else {
-      this.#bitBuffer = 0;
-      this.#bitCount = 0;
-      this.#position = position;
-    }
-  }
-
   /** Reads `bits` (0..32) bits as a non-negative integer. */
   readBits(bits: number): number {
     if (bits > 24) {

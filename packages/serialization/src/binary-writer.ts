@@ -63,29 +63,8 @@ export class BinaryWriter {
   /** Writes the low `bits` (0..32) bits of a non-negative integer. */
   writeBits(value: number, bits: number): void {
     if (bits > 24) {
-      // Four bytes now and the partial one a flush adds.
-      if (this.#position + 5 > this.#buffer.length) this.#grow(5);
-      const buffer = this.#buffer;
-      // The buffered bits (at most 7) and the value's low bits fill three bytes; the value's
-      // other bits (at most 15) follow as below.
-      const count = this.#bitCount;
-      const masked = bits === 32 ? value : value & ((1 << bits) - 1);
-      const low = this.#bitBuffer | (masked << count);
-      let position = this.#position;
-      buffer[position++] = low & 0xff;
-      buffer[position++] = (low >>> 8) & 0xff;
-      buffer[position++] = (low >>> 16) & 0xff;
-      // The value's bits from 24 − count up are still to write: `rest` of them (at most 15).
-      let rest = count + bits - 24;
-      let acc = (masked >>> (24 - count)) & ((1 << rest) - 1);
-      while (rest >= 8) {
-        buffer[position++] = acc & 0xff;
-        acc >>>= 8;
-        rest -= 8;
-      }
-      this.#position = position;
-      this.#bitBuffer = acc;
-      this.#bitCount = rest;
+      this.writeBits(value & 0xffff, 16);
+      this.writeBits(value >>> 16, bits - 16);
       return;
     }
     if (this.#position + 4 > this.#buffer.length) this.#grow(4);
