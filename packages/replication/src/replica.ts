@@ -363,10 +363,13 @@ export function createReplica(options: ReplicaOptions): Replica {
   const updateMasks: number[] = [];
   const updateValues: unknown[] = [];
   const updateImages: number[] = [];
-  /** Per type in the snapshot being read: default mask, exceptions, updates seen so far. */
+  /**
+   * Per type in the snapshot being read: default mask, updates seen so far, and the exceptions
+   * not yet met, as flat pairs (mask, position among the type's updates), the next one last.
+   */
   const defaultMasks: number[] = [];
-  const exceptionMasks: (Map<number, number> | undefined)[] = [];
   const positions: number[] = [];
+  const exceptionPairs: number[][] = [];
   const unions: number[] = [];
   let lastSnapshotId = 0;
   let lastTick = 0;
@@ -430,14 +433,13 @@ export function createReplica(options: ReplicaOptions): Replica {
       const exceptionCount = reader.readBool() ? reader.readVarUint() + 1 : 0;
       if (exceptionCount > reader.remainingBits)
         throw decodeError(`${exceptionCount} mask exceptions exceed the input`);
-      let exceptions = exceptionMasks[typeIndex];
-      if (exceptions === undefined) exceptions = exceptionMasks[typeIndex] = new Map();
-      else exceptions.clear();
+      const pairs: number[] = (exceptionPairs[typeIndex] = []);
       let position = -1;
       for (let i = 0; i < exceptionCount; i++) {
         position += reader.readVarUint() + 1;
-        exceptions.set(position, reader.readBits(packed.length) >>> 0);
+        pairs.push(position, reader.readBits(packed.length) >>> 0);
       }
+      pairs.reverse();
       positions[typeIndex] = 0;
       kTable[typeIndex] = ks;
       unions[typeIndex] = union;
@@ -497,9 +499,13 @@ export function createReplica(options: ReplicaOptions): Replica {
         throw decodeError(`type ${entity.type.name} has updates but no parameters`);
       const position = positions[typeIndex]!;
       positions[typeIndex] = position + 1;
-      const exceptions = exceptionMasks[typeIndex]!;
-      const mask =
-        (exceptions.size > 0 ? exceptions.get(position) : undefined) ?? defaultMasks[typeIndex]!;
+      // Updates come in position order: only the first exception not yet met can be this one.
+      const pairs = exceptionPairs[typeIndex]!;
+      let mask = defaultMasks[typeIndex]!;
+      if (pairs.length > 0 && pairs[pairs.length - 1] === position) {
+        pairs.pop();
+        mask = pairs.pop()!;
+      }
       if ((mask & ~unions[typeIndex]!) !== 0)
         throw decodeError(`entity ${id}: a mask outside its type's update fields`);
       if (mask === 0) throw decodeError(`update of entity ${id} with no fields`);
