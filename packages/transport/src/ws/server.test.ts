@@ -3,6 +3,7 @@ import { connect as netConnect, type Socket } from 'node:net';
 import {
   CloseCode,
   type Connection,
+  createManualTime,
   ErrorCode,
   isTickwireError,
   type ServerTransport,
@@ -434,6 +435,44 @@ describe('ws server', () => {
     const client = await createWsClient().connect(url, { timeoutMs: MS });
     expect(client.state).toBe('open');
     client.close();
+  });
+
+  it('with limitIdleSockets, close() leaves the sockets of a server of yours that sent no request yet to it', async () => {
+    const http = createHttpServer((_request, response) => response.end('ok'));
+    await new Promise<void>((resolve) => http.listen(0, '127.0.0.1', () => resolve()));
+    cleanups.push(() => {
+      http.closeAllConnections();
+      return new Promise<void>((resolve) => http.close(() => resolve()));
+    });
+    const time = createManualTime();
+    const url = await start({
+      server: http,
+      limitIdleSockets: true,
+      handshakeTimeoutMs: 100,
+      time,
+    });
+    // Our 'connection' listener runs after the transport's: the socket is counted by then.
+    const connected = withTimeout(
+      new Promise<void>((resolve) => http.once('connection', () => resolve())),
+      MS,
+      'connection',
+    );
+    const socket = await idleSocket(url);
+    cleanups.push(() => {
+      socket.destroy();
+    });
+    await connected;
+    await server.close();
+    // The transport is gone: neither its close nor its idle timer may cut the socket off.
+    time.advance(1_000);
+    let response = '';
+    socket.on('data', (chunk: Buffer) => {
+      response += chunk.toString('latin1');
+    });
+    socket.write('GET /health HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n');
+    await socketClosed(socket);
+    expect(response).toMatch(/^HTTP\/1\.1 200 /);
+    expect(response.endsWith('ok')).toBe(true);
   });
 
   it('without limitIdleSockets, leaves the sockets of a server of yours alone', async () => {

@@ -288,7 +288,7 @@ export function createWsServer(options: WsServerOptions = {}): ServerTransport {
     upgrading.set(socket, ip);
     upgradesPerAddress.add(ip);
     const timer = time.setTimeout(() => {
-      if (!upgradeRequested.has(socket)) socket.destroy();
+      if (upgrading.has(socket) && !upgradeRequested.has(socket)) socket.destroy();
     }, handshakeTimeoutMs);
     socket.once('close', () => {
       timer.cancel();
@@ -464,7 +464,11 @@ export function createWsServer(options: WsServerOptions = {}): ServerTransport {
         server && ownsServer
           ? new Promise<void>((resolve) => server.close(() => resolve()))
           : Promise.resolve();
-      for (const socket of [...upgrading.keys()]) refuse(socket, 503, 'server closing');
+      for (const socket of [...upgrading.keys()]) {
+        // A socket of your server that sent no request yet is yours again, not ours to refuse.
+        if (!ownsServer && !upgradeRequested.has(socket)) upgradeDone(socket);
+        else refuse(socket, 503, 'server closing');
+      }
       await Promise.all(
         [...connections].map(
           (connection) =>
