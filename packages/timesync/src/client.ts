@@ -41,8 +41,8 @@ export interface TimeSyncStats {
   timeouts: number;
   /**
    * Responses and frames rejected (malformed, unknown or late ids, impossible timestamps: a
-   * server processing time t2 − t1 longer than the round trip t3 − t0 included; a lone reply
-   * that contradicts the whole window, until the next one confirms a clock step), and requests
+   * server processing time t2 − t1 longer than the round trip t3 − t0 included; a reply
+   * that contradicts the whole window right after one that agreed with it), and requests
    * whose `send()` threw. Each also emits `rejected`.
    */
   rejected: number;
@@ -325,8 +325,8 @@ export function createClientInternals(options: TimeSyncClientOptions): ClientInt
   const window: TimeSample[] = [];
   let current: Estimate | null = null;
   let slope = 0;
-  /** The last reply contradicted the whole window and was held back (see `receive`). */
-  let heldBack = false;
+  /** The last reply agreed with the window: a reply contradicting it is then held back. */
+  let agreed = true;
   // Drift history: only the hull vertices (lower and upper) of each direction's one-way
   // differences matter.
   let hullUp: Point[] = [];
@@ -594,14 +594,12 @@ export function createClientInternals(options: TimeSyncClientOptions): ClientInt
     pending.delete(id);
     entry.timer.cancel();
     const sample: TimeSample = { t0, t1, t2, t3 };
-    // A reply whose bounds cross the whole window's is a clock step or a forged reply: it is
-    // taken only when the next reply confirms the step, so one reply cannot move the estimate
-    // by more than its round trip.
-    heldBack =
-      !heldBack &&
-      current !== null &&
-      estimateWithSlope([...window, sample], slope).confidenceMs < 0;
-    if (heldBack) {
+    // A reply whose bounds cross the whole window's is a clock step or a forged reply: held
+    // back after one that agreed, so one reply cannot move the estimate by more than its round
+    // trip; taken after one that did not (a step confirmed, or a window forged replies took).
+    const held = agreed;
+    agreed = !current || !(estimateWithSlope([...window, sample], slope).confidenceMs < 0);
+    if (held && !agreed) {
       reject(
         new TickwireError(
           ErrorCode.PROTOCOL_ERROR,
