@@ -475,6 +475,51 @@ describe('ws server', () => {
     expect(response.endsWith('ok')).toBe(true);
   });
 
+  it('with limitIdleSockets, releases a socket whose request your server takes through checkContinue', async () => {
+    const http = createHttpServer((_request, response) => response.end('ok'));
+    let continued = (): void => {};
+    const gotContinue = new Promise<void>((resolve) => {
+      continued = resolve;
+    });
+    http.on('checkContinue', (request, response) => {
+      response.writeContinue();
+      continued();
+      request.resume();
+      request.on('end', () => response.end('ok'));
+    });
+    await new Promise<void>((resolve) => http.listen(0, '127.0.0.1', () => resolve()));
+    cleanups.push(() => {
+      http.closeAllConnections();
+      return new Promise<void>((resolve) => http.close(() => resolve()));
+    });
+    const time = createManualTime();
+    const url = await start({
+      server: http,
+      limitIdleSockets: true,
+      handshakeTimeoutMs: 100,
+      time,
+    });
+    const socket = await idleSocket(url);
+    cleanups.push(() => {
+      socket.destroy();
+    });
+    let response = '';
+    socket.on('data', (chunk: Buffer) => {
+      response += chunk.toString('latin1');
+    });
+    socket.write(
+      'POST /upload HTTP/1.1\r\nHost: test\r\nExpect: 100-continue\r\nContent-Length: 2\r\n' +
+        'Connection: close\r\n\r\n',
+    );
+    await gotContinue;
+    // The body takes longer than handshakeTimeoutMs: the request has begun, the socket is not idle.
+    time.advance(1_000);
+    socket.write('hi');
+    await socketClosed(socket);
+    expect(response).toMatch(/^HTTP\/1\.1 100 Continue\r\n\r\nHTTP\/1\.1 200 /);
+    expect(response.endsWith('ok')).toBe(true);
+  });
+
   it('without limitIdleSockets, leaves the sockets of a server of yours alone', async () => {
     const http = createHttpServer((_request, response) => response.end('ok'));
     await new Promise<void>((resolve) => http.listen(0, '127.0.0.1', () => resolve()));

@@ -105,6 +105,12 @@ export interface WsServerOptions extends StreamConnectionOptions, ListenOptions 
   perMessageDeflate?: boolean | DeflateOptions;
 }
 
+/**
+ * Events a server emits instead of 'request' when it has listeners for them: Node answers these
+ * itself when it has none, so we listen only where the server already does.
+ */
+const OTHER_REQUEST_EVENTS = ['checkContinue', 'checkExpectation', 'connect'] as const;
+
 /** The event a server's sockets arrive with, as its requests will see them. */
 const connectionEvent = (server: HttpServer | HttpsServer): 'connection' | 'secureConnection' =>
   server instanceof HttpsServer ? 'secureConnection' : 'connection';
@@ -418,6 +424,9 @@ export function createWsServer(options: WsServerOptions = {}): ServerTransport {
         // An HTTPS server's requests come on the TLS socket, once its handshake is done.
         server.on(connectionEvent(server), onSocket);
         server.on('request', onRequest);
+        for (const event of OTHER_REQUEST_EVENTS) {
+          if (server.listenerCount(event) > 0) server.on(event, onRequest);
+        }
       }
       if (ownsServer) {
         const listening = waitListening(server);
@@ -460,6 +469,7 @@ export function createWsServer(options: WsServerOptions = {}): ServerTransport {
       server?.off('upgrade', onUpgrade);
       if (server) server.off(connectionEvent(server), onSocket);
       server?.off('request', onRequest);
+      for (const event of OTHER_REQUEST_EVENTS) server?.off(event, onRequest);
       const stopped =
         server && ownsServer
           ? new Promise<void>((resolve) => server.close(() => resolve()))
