@@ -880,6 +880,18 @@ describe('reconnection', () => {
     expect(client.state).toBe('open');
   });
 
+  it("counts no failed attempt for a reconnection whose 'open' listener closes the client", async () => {
+    const client = makeClient();
+    await client.connect();
+    client.on('open', () => client.close());
+    server.cut(server.session());
+    await flush();
+    time.advance(FIRST_DELAY_MAX);
+    await flush();
+    expect(client.state).toBe('closed');
+    expect(client.stats()).toMatchObject({ connections: 2, failedAttempts: 0 });
+  });
+
   it('spaces failed attempts with the seeded backoff and counts them', async () => {
     const client = makeClient();
     await client.connect();

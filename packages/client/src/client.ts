@@ -652,10 +652,8 @@ export function createClient(options: ClientOptions): Client {
 
   const sleep = (ms: number) =>
     new Promise<void>((resolve) => {
-      retryTimer = time.setTimeout(() => {
-        retryTimer = null;
-        resolve();
-      }, ms);
+      // Left set once fired: `finish` cancelling a fired timer does nothing.
+      retryTimer = time.setTimeout(resolve, ms);
     });
 
   const reconnectLoop = async (dropped: CloseInfo): Promise<void> => {
@@ -683,6 +681,8 @@ export function createClient(options: ClientOptions): Client {
         await connectOnce();
         return;
       } catch (error) {
+        // Closed meanwhile (an 'open' listener, close() during the connect): nothing failed.
+        if ((state as ClientState) === 'closed') return;
         failedAttempts++;
         const typed = toTickwireError(error, ErrorCode.CONNECT_FAILED, 'reconnect failed');
         const closeCode = typed.details?.closeCode;
