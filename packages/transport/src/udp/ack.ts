@@ -153,34 +153,23 @@ export interface SentPacketListener<T> {
   onPacketLost(packet: SentPacket<T>): void;
 }
 
+/** A sent-ring slot that holds no packet. */
+function emptySentPacket<T>(): SentPacket<T> {
+  return { sequence: -1, sentMs: 0, bytes: 0, state: SentState.Untracked, lossMark: 0, items: [] };
+}
+
 /** Our sent packets, indexed by sequence: assigns sequences, applies acks, detects losses. */
 export class SentPackets<T> {
   readonly #ring: SentPacket<T>[] = [];
   /** The record handed out for an ack-only packet that must leave its slot to a packet in flight. */
-  readonly #unrecorded: SentPacket<T> = {
-    sequence: -1,
-    sentMs: 0,
-    bytes: 0,
-    state: SentState.Untracked,
-    lossMark: 0,
-    items: [],
-  };
+  readonly #unrecorded: SentPacket<T> = emptySentPacket();
   #nextSequence = 0;
   #oldestUnresolved = 0;
   #largestAcked = -1;
   #inFlight = 0;
 
   constructor() {
-    for (let i = 0; i < SENT_WINDOW; i++) {
-      this.#ring.push({
-        sequence: -1,
-        sentMs: 0,
-        bytes: 0,
-        state: SentState.Untracked,
-        lossMark: 0,
-        items: [],
-      });
-    }
+    for (let i = 0; i < SENT_WINDOW; i++) this.#ring.push(emptySentPacket());
   }
 
   /** The sequence the next packet gets. */

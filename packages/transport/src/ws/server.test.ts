@@ -1,4 +1,4 @@
-import { createServer as createHttpServer } from 'node:http';
+import { createServer as createHttpServer, type Server as HttpServer } from 'node:http';
 import { connect as netConnect, type Socket } from 'node:net';
 import {
   CloseCode,
@@ -30,11 +30,7 @@ async function caught(promise: Promise<unknown>): Promise<unknown> {
 async function rawWs(url: string, options: { autoPong?: boolean } = {}): Promise<WebSocket> {
   const ws = new WebSocket(url, { autoPong: options.autoPong ?? true });
   ws.on('error', () => {});
-  await withTimeout(
-    new Promise<void>((resolve) => ws.once('open', () => resolve())),
-    MS,
-    'raw ws open',
-  );
+  await onceEvent(ws, 'open', 'raw ws open');
   return ws;
 }
 
@@ -48,14 +44,7 @@ function rawClose(ws: WebSocket): Promise<number> {
 
 /** A socket that completes a WebSocket upgrade by hand, then reads nothing. */
 async function stalledUpgrade(url: string): Promise<Socket> {
-  const { hostname, port } = new URL(url);
-  const socket = netConnect({ host: hostname, port: Number(port) });
-  socket.on('error', () => {});
-  await withTimeout(
-    new Promise<void>((resolve) => socket.once('connect', () => resolve())),
-    MS,
-    'connect',
-  );
+  const socket = await idleSocket(url);
   socket.write(
     'GET / HTTP/1.1\r\nHost: test\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n' +
       'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n',
@@ -68,12 +57,30 @@ async function idleSocket(url: string): Promise<Socket> {
   const { hostname, port } = new URL(url);
   const socket = netConnect({ host: hostname, port: Number(port) });
   socket.on('error', () => {});
-  await withTimeout(
-    new Promise<void>((resolve) => socket.once('connect', () => resolve())),
-    MS,
-    'connect',
-  );
+  await onceEvent(socket, 'connect', 'connect');
   return socket;
+}
+
+/** Everything `socket` receives from now on, as latin1 text. */
+function received(socket: Socket): () => string {
+  let text = '';
+  socket.on('data', (chunk: Buffer) => {
+    text += chunk.toString('latin1');
+  });
+  return () => text;
+}
+
+/** Resolves at the emitter's next `event`; fails after MS. */
+function onceEvent(
+  emitter: { once(event: string, listener: () => void): unknown },
+  event: string,
+  what: string,
+): Promise<void> {
+  return withTimeout(
+    new Promise<void>((resolve) => emitter.once(event, () => resolve())),
+    MS,
+    what,
+  );
 }
 
 function socketClosed(socket: Socket): Promise<void> {
@@ -94,6 +101,29 @@ describe('ws server', () => {
   async function start(options: WsServerOptions = {}): Promise<string> {
     server = createWsServer(options);
     return (await server.listen()).url;
+  }
+
+  /** An idle socket (see idleSocket) destroyed after the test. */
+  async function idleSocketHere(url: string): Promise<Socket> {
+    const socket = await idleSocket(url);
+    cleanups.push(() => {
+      socket.destroy();
+    });
+    return socket;
+  }
+
+  /** An HTTP server of the test's own (answering `ok`), listening, closed after the test. */
+  async function yourHttpServer(): Promise<HttpServer> {
+    return listenHere(createHttpServer((_request, response) => response.end('ok')));
+  }
+
+  async function listenHere(http: HttpServer): Promise<HttpServer> {
+    await new Promise<void>((resolve) => http.listen(0, '127.0.0.1', () => resolve()));
+    cleanups.push(() => {
+      http.closeAllConnections();
+      return new Promise<void>((resolve) => http.close(() => resolve()));
+    });
+    return http;
   }
 
   async function acceptRaw(
@@ -305,9 +335,7 @@ describe('ws server', () => {
   });
 
   it('attaches to an existing HTTP server on a path and leaves it running on close', async () => {
-    const http = createHttpServer((_request, response) => response.end('ok'));
-    await new Promise<void>((resolve) => http.listen(0, '127.0.0.1', () => resolve()));
-    cleanups.push(() => new Promise<void>((resolve) => http.close(() => resolve())));
+    const http = await yourHttpServer();
     const url = await start({ server: http, path: '/game' });
     expect(url).toMatch(/^ws:\/\/127\.0\.0\.1:\d+\/game$/);
     const client = await createWsClient().connect(url, { timeoutMs: MS });
@@ -397,21 +425,13 @@ describe('ws server', () => {
 
   it('drops a socket that sends no request within handshakeTimeoutMs', async () => {
     const url = await start({ handshakeTimeoutMs: 200 });
-    const socket = await idleSocket(url);
-    cleanups.push(() => {
-      socket.destroy();
-    });
+    const socket = await idleSocketHere(url);
     await socketClosed(socket);
     await stillServes(url);
   });
 
   it('with limitIdleSockets, limits and times out the idle sockets of a server of yours, and releases those that make a request', async () => {
-    const http = createHttpServer((_request, response) => response.end('ok'));
-    await new Promise<void>((resolve) => http.listen(0, '127.0.0.1', () => resolve()));
-    cleanups.push(() => {
-      http.closeAllConnections();
-      return new Promise<void>((resolve) => http.close(() => resolve()));
-    });
+    const http = await yourHttpServer();
     const url = await start({
       server: http,
       path: '/game',
@@ -438,12 +458,7 @@ describe('ws server', () => {
   });
 
   it('with limitIdleSockets, close() leaves the sockets of a server of yours that sent no request yet to it', async () => {
-    const http = createHttpServer((_request, response) => response.end('ok'));
-    await new Promise<void>((resolve) => http.listen(0, '127.0.0.1', () => resolve()));
-    cleanups.push(() => {
-      http.closeAllConnections();
-      return new Promise<void>((resolve) => http.close(() => resolve()));
-    });
+    const http = await yourHttpServer();
     const time = createManualTime();
     const url = await start({
       server: http,
@@ -452,27 +467,17 @@ describe('ws server', () => {
       time,
     });
     // Our 'connection' listener runs after the transport's: the socket is counted by then.
-    const connected = withTimeout(
-      new Promise<void>((resolve) => http.once('connection', () => resolve())),
-      MS,
-      'connection',
-    );
-    const socket = await idleSocket(url);
-    cleanups.push(() => {
-      socket.destroy();
-    });
+    const connected = onceEvent(http, 'connection', 'connection');
+    const socket = await idleSocketHere(url);
     await connected;
     await server.close();
     // The transport is gone: neither its close nor its idle timer may cut the socket off.
     time.advance(1_000);
-    let response = '';
-    socket.on('data', (chunk: Buffer) => {
-      response += chunk.toString('latin1');
-    });
+    const response = received(socket);
     socket.write('GET /health HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n');
     await socketClosed(socket);
-    expect(response).toMatch(/^HTTP\/1\.1 200 /);
-    expect(response.endsWith('ok')).toBe(true);
+    expect(response()).toMatch(/^HTTP\/1\.1 200 /);
+    expect(response().endsWith('ok')).toBe(true);
   });
 
   it('with limitIdleSockets, releases a socket whose request your server takes through checkContinue', async () => {
@@ -487,11 +492,7 @@ describe('ws server', () => {
       request.resume();
       request.on('end', () => response.end('ok'));
     });
-    await new Promise<void>((resolve) => http.listen(0, '127.0.0.1', () => resolve()));
-    cleanups.push(() => {
-      http.closeAllConnections();
-      return new Promise<void>((resolve) => http.close(() => resolve()));
-    });
+    await listenHere(http);
     const time = createManualTime();
     const url = await start({
       server: http,
@@ -499,14 +500,8 @@ describe('ws server', () => {
       handshakeTimeoutMs: 100,
       time,
     });
-    const socket = await idleSocket(url);
-    cleanups.push(() => {
-      socket.destroy();
-    });
-    let response = '';
-    socket.on('data', (chunk: Buffer) => {
-      response += chunk.toString('latin1');
-    });
+    const socket = await idleSocketHere(url);
+    const response = received(socket);
     socket.write(
       'POST /upload HTTP/1.1\r\nHost: test\r\nExpect: 100-continue\r\nContent-Length: 2\r\n' +
         'Connection: close\r\n\r\n',
@@ -516,17 +511,12 @@ describe('ws server', () => {
     time.advance(1_000);
     socket.write('hi');
     await socketClosed(socket);
-    expect(response).toMatch(/^HTTP\/1\.1 100 Continue\r\n\r\nHTTP\/1\.1 200 /);
-    expect(response.endsWith('ok')).toBe(true);
+    expect(response()).toMatch(/^HTTP\/1\.1 100 Continue\r\n\r\nHTTP\/1\.1 200 /);
+    expect(response().endsWith('ok')).toBe(true);
   });
 
   it('without limitIdleSockets, leaves the sockets of a server of yours alone', async () => {
-    const http = createHttpServer((_request, response) => response.end('ok'));
-    await new Promise<void>((resolve) => http.listen(0, '127.0.0.1', () => resolve()));
-    cleanups.push(() => {
-      http.closeAllConnections();
-      return new Promise<void>((resolve) => http.close(() => resolve()));
-    });
+    const http = await yourHttpServer();
     const url = await start({ server: http, maxHandshakesPerAddress: 1, handshakeTimeoutMs: 100 });
     const idle: Socket[] = [];
     cleanups.push(() => {
