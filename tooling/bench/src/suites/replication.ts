@@ -419,7 +419,7 @@ function entropyFloor(motion: Motion, precision: Precision, changedPerTick: numb
  * exposed to whatever else the machine does for its 30–60 ms and to the JIT's state at that
  * moment (a run now and then is 2–3× slower, see the README); the median of several is not.
  */
-const REPEATS = (quick: boolean) => (quick ? 3 : 7);
+const REPEATS = (quick: boolean) => (quick ? 3 : 11);
 
 /**
  * Runs both libraries `count` times, taking turns (so a slow moment of the machine hits both),
