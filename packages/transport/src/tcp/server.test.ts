@@ -335,6 +335,21 @@ describe('tcp server', () => {
     expect(connection.state).toBe('open');
   });
 
+  it('refuses a second listen() while the first is under way, and a close() meanwhile leaves nothing listening', async () => {
+    server = createTcpServer();
+    const first = server.listen();
+    const second = server.listen();
+    await expect(second).rejects.toMatchObject({ code: ErrorCode.INVALID_STATE });
+    const { url } = await first;
+    await stillServes(url);
+    // A close() while listen() is under way: listen() fails, and nothing is left listening.
+    const other = createTcpServer();
+    const starting = other.listen();
+    await other.close();
+    await expect(starting).rejects.toMatchObject({ code: ErrorCode.CLOSED });
+    expect(other.address()).toBeNull();
+  });
+
   it('refuses clients beyond maxConnections with ServerFull', async () => {
     const url = await start({ maxConnections: 1 });
     const client = createTcpClient();

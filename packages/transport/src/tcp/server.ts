@@ -79,6 +79,8 @@ export function createTcpServer(options: TcpServerOptions = {}): ServerTransport
   let address: TransportAddress | null = null;
   let heartbeat: Timer | null = null;
   let closed = false;
+  /** A listen() is under way. */
+  let starting = false;
 
   const onSocket = (socket: Socket): void => {
     if (closed) {
@@ -131,6 +133,11 @@ export function createTcpServer(options: TcpServerOptions = {}): ServerTransport
       if (closed) {
         throw new TickwireError(ErrorCode.CLOSED, 'tcp server was closed; create a new one');
       }
+      // A second listen() meanwhile would start a second server (and lose the first).
+      if (starting) {
+        throw new TickwireError(ErrorCode.INVALID_STATE, 'tcp server is already starting');
+      }
+      starting = true;
       const listening = createServer({ noDelay }, onSocket);
       await new Promise<void>((resolve, reject) => {
         listening.once('error', (error: NodeJS.ErrnoException) => {
@@ -143,7 +150,14 @@ export function createTcpServer(options: TcpServerOptions = {}): ServerTransport
           );
         });
         listening.listen(port, host, () => resolve());
+      }).finally(() => {
+        starting = false;
       });
+      // close() ran meanwhile: this server is ours alone to stop.
+      if (closed) {
+        listening.close();
+        throw new TickwireError(ErrorCode.CLOSED, 'tcp server was closed while starting');
+      }
       listening.on('error', (error) =>
         events.emit(
           'error',

@@ -1,5 +1,5 @@
 import { createServer as createHttpServer, type Server as HttpServer } from 'node:http';
-import { connect as netConnect, type Socket } from 'node:net';
+import { type AddressInfo, connect as netConnect, type Socket } from 'node:net';
 import {
   CloseCode,
   type Connection,
@@ -513,6 +513,40 @@ describe('ws server', () => {
     await socketClosed(socket);
     expect(response()).toMatch(/^HTTP\/1\.1 100 Continue\r\n\r\nHTTP\/1\.1 200 /);
     expect(response().endsWith('ok')).toBe(true);
+  });
+
+  it('refuses a second listen() while the first is under way, and a close() meanwhile leaves nothing listening', async () => {
+    server = createWsServer();
+    const first = server.listen();
+    await expect(server.listen()).rejects.toMatchObject({ code: ErrorCode.INVALID_STATE });
+    await stillServes((await first).url);
+    const other = createWsServer();
+    const starting = other.listen();
+    await other.close();
+    await expect(starting).rejects.toMatchObject({ code: ErrorCode.CLOSED });
+    expect(other.address()).toBeNull();
+  });
+
+  it('after a failed listen() on a server of yours, listens again with its listeners attached once', async () => {
+    const blocker = await yourHttpServer();
+    const { port } = blocker.address() as AddressInfo;
+    const http = createHttpServer((_request, response) => response.end('ok'));
+    http.on('error', () => {});
+    server = createWsServer({
+      server: http,
+      limitIdleSockets: true,
+      maxHandshakesPerAddress: 1,
+      handshakeTimeoutMs: 30_000,
+    });
+    const failing = server.listen();
+    http.listen(port, '127.0.0.1');
+    await expect(failing).rejects.toMatchObject({ code: ErrorCode.ADDRESS_IN_USE });
+    await listenHere(http);
+    const url = (await server.listen()).url;
+    // Counted once each: the first fills the limit, the second is the one let in over it.
+    const idle = [await idleSocketHere(url), await idleSocketHere(url)];
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    expect(idle.map((socket) => socket.destroyed)).toEqual([false, false]);
   });
 
   it('without limitIdleSockets, leaves the sockets of a server of yours alone', async () => {

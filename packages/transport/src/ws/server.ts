@@ -379,28 +379,42 @@ export function createWsServer(options: WsServerOptions = {}): ServerTransport {
     );
   };
 
+  /** Takes this transport's listeners off `server`. */
+  const detach = (server: HttpServer | HttpsServer): void => {
+    server.off('upgrade', onUpgrade);
+    server.off(connectionEvent(server), onSocket);
+    server.off('request', onRequest);
+    for (const event of OTHER_REQUEST_EVENTS) server.off(event, onRequest);
+  };
+
   const waitListening = (server: HttpServer | HttpsServer): Promise<void> =>
     new Promise<void>((resolve, reject) => {
       if (server.listening) {
         resolve();
         return;
       }
-      const onError = (error: NodeJS.ErrnoException): void => {
+      const settle = (error?: TickwireError): void => {
+        server.off('error', onError);
         server.off('listening', onListening);
-        reject(
+        server.off('close', onClose);
+        if (error) reject(error);
+        else resolve();
+      };
+      const onError = (error: NodeJS.ErrnoException): void =>
+        settle(
           new TickwireError(
             error.code === 'EADDRINUSE' ? ErrorCode.ADDRESS_IN_USE : ErrorCode.INTERNAL,
             `websocket server cannot listen: ${error.message}`,
             { cause: error },
           ),
         );
-      };
-      const onListening = (): void => {
-        server.off('error', onError);
-        resolve();
-      };
+      const onListening = (): void => settle();
+      // Closed before it could listen (our close() during listen()).
+      const onClose = (): void =>
+        settle(new TickwireError(ErrorCode.CLOSED, 'websocket server was closed while starting'));
       server.once('error', onError);
       server.once('listening', onListening);
+      server.once('close', onClose);
     });
 
   return {
@@ -411,6 +425,10 @@ export function createWsServer(options: WsServerOptions = {}): ServerTransport {
       if (address) return address;
       if (closed) {
         throw new TickwireError(ErrorCode.CLOSED, 'websocket server was closed; create a new one');
+      }
+      // A second listen() meanwhile would attach everything twice (or start a second server).
+      if (httpServer) {
+        throw new TickwireError(ErrorCode.INVALID_STATE, 'websocket server is already starting');
       }
       const server =
         options.server ??
@@ -428,10 +446,25 @@ export function createWsServer(options: WsServerOptions = {}): ServerTransport {
           if (server.listenerCount(event) > 0) server.on(event, onRequest);
         }
       }
+      try {
+        if (ownsServer) {
+          const listening = waitListening(server);
+          server.listen(port, host);
+          await listening;
+        } else await waitListening(server);
+      } catch (error) {
+        // Nothing stays attached, so that listen() can be tried again.
+        detach(server);
+        if (httpServer === server) httpServer = null;
+        throw error;
+      }
+      // close() ran meanwhile: it took everything off the server already (ours may have started
+      // listening after close() tried to stop it).
+      if (closed) {
+        if (ownsServer) server.close();
+        throw new TickwireError(ErrorCode.CLOSED, 'websocket server was closed while starting');
+      }
       if (ownsServer) {
-        const listening = waitListening(server);
-        server.listen(port, host);
-        await listening;
         server.on('error', (error) =>
           reportError(
             new TickwireError(ErrorCode.INTERNAL, `http server error: ${error.message}`, {
@@ -439,7 +472,7 @@ export function createWsServer(options: WsServerOptions = {}): ServerTransport {
             }),
           ),
         );
-      } else await waitListening(server);
+      }
       const bound = server.address();
       const boundHost = typeof bound === 'object' && bound ? bound.address : host;
       const boundPort = typeof bound === 'object' && bound ? bound.port : port;
@@ -466,10 +499,7 @@ export function createWsServer(options: WsServerOptions = {}): ServerTransport {
       heartbeat = null;
       const server = httpServer;
       httpServer = null;
-      server?.off('upgrade', onUpgrade);
-      if (server) server.off(connectionEvent(server), onSocket);
-      server?.off('request', onRequest);
-      for (const event of OTHER_REQUEST_EVENTS) server?.off(event, onRequest);
+      if (server) detach(server);
       const stopped =
         server && ownsServer
           ? new Promise<void>((resolve) => server.close(() => resolve()))
