@@ -433,7 +433,8 @@ export function createReplica(options: ReplicaOptions): Replica {
       const exceptionCount = reader.readBool() ? reader.readVarUint() + 1 : 0;
       if (exceptionCount > reader.remainingBits)
         throw decodeError(`${exceptionCount} mask exceptions exceed the input`);
-      const pairs: number[] = (exceptionPairs[typeIndex] = []);
+      const pairs: number[] = [];
+      exceptionPairs[typeIndex] = pairs;
       let position = -1;
       for (let i = 0; i < exceptionCount; i++) {
         position += reader.readVarUint() + 1;
