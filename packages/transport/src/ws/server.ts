@@ -171,7 +171,7 @@ export function createWsServer(options: WsServerOptions = {}): ServerTransport {
   const connections = new Set<WsConnection>();
   /**
    * Handshakes in progress, with their client's IP address: upgrades not yet completed or
-   * refused, and on our own HTTP server every socket from the moment it connects.
+   * refused, and with limitIdleSockets every socket from the moment it connects.
    */
   const upgrading = new Map<Duplex, string>();
   const upgradesPerAddress = countPerAddress();
