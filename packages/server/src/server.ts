@@ -707,6 +707,20 @@ export function createServer(options: TickwireServerOptions = {}): TickwireServe
       refuseToken(item, error);
       return;
     }
+    if (!lives.has(sessionId) && lives.size + reserved >= config.limits.maxSessions) {
+      // Full: a session gone from the store (expired, revoked) is told so, as it would be with
+      // room, rather than to come back later. A store that cannot answer leaves it ServerFull.
+      const record = await sessions.get(sessionId).catch(() => undefined);
+      if (record === null) {
+        refuseToken(
+          item,
+          new TickwireError(ErrorCode.UNAUTHORIZED, `session ${sessionId} expired or was revoked`, {
+            details: { reason: 'expired', sessionId },
+          }),
+        );
+        return;
+      }
+    }
     if (!lives.has(sessionId) && !takeSlot(item)) return;
     try {
       await resumeOrRestore(item, hello);

@@ -245,6 +245,19 @@ describe('maxSessions for sessions restored from a shared store', () => {
     expect(server.stats().sessions).toBe(MAX_SESSIONS);
   });
 
+  it('tells a session gone from the store (expired or revoked) SessionExpired, not ServerFull, when full', async () => {
+    const store = createMemoryStore();
+    const gone = await sessionFromAnotherProcess(store);
+    await store.delete(`tickwire:session:${gone.id}`);
+    const { server, pending, connect } = await start(store, SECRET);
+    await Promise.all(Array.from({ length: MAX_SESSIONS }, () => connect()));
+    await until(() => pending.length === MAX_SESSIONS, 3000, 'the auth calls');
+    const refused = await connect(gone.token);
+    await until(() => refused.closed() !== undefined, 3000, 'the refusal');
+    expect(refused.closed()!.code).toBe(CloseCode.SessionExpired);
+    expect(server.stats().rejections['max-sessions'] ?? 0).toBe(0);
+  });
+
   it('refuses a forged token naming a session not live here as Unauthorized, not ServerFull, when full', async () => {
     const { server, pending, connect } = await start(createMemoryStore(), SECRET);
     await Promise.all(Array.from({ length: MAX_SESSIONS }, () => connect()));
