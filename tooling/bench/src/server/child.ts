@@ -6,7 +6,7 @@ import { availableParallelism } from 'node:os';
 import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
-import type { RoomView } from './protocol.js';
+import type { BotCommand, BotReply, RoomView } from './protocol.js';
 
 let tasksetChecked: boolean | undefined;
 
@@ -281,4 +281,136 @@ export function roomViews<B>(
     }
   }
   return rooms;
+}
+
+/** What tells one kind of bot process from another (see {@link runBots}). */
+export interface BotKind<B> {
+  /** Connects bot `index` to the server at `url`; resolves once it can send inputs. */
+  start(url: string, index: number, status: BotStatus): Promise<B>;
+  /** Sends one input: true if sent, false if the connection refused it, undefined if not ready. */
+  send(bot: B): boolean | undefined;
+  /** Snapshots (patches, broadcasts) all `bots` have applied so far. */
+  applied(bots: readonly B[]): number;
+  /** The rooms the bots are in (empty without rooms). */
+  rooms(bots: readonly B[]): Record<string, RoomView>;
+  /** Ends a bot's connection when the process stops. */
+  stop(bot: B): void;
+}
+
+/** Disconnects and errors of a bot process's bots, counted by their `start`. */
+export interface BotStatus {
+  /** True once the process stops: closes are expected then, not disconnects. */
+  readonly stopping: boolean;
+  error(message: string): void;
+  /** A bot's connection closed; `message` says why, when known. */
+  disconnect(message?: string): void;
+}
+
+/** Bots connecting at once. */
+const BOT_CONCURRENCY = 32;
+/** Inputs are spread over this many slots of one 20 Hz period. */
+const BOT_SLOTS = 10;
+
+/**
+ * Runs a bot process of the `server` suite: grows its bots on `grow` (32 connecting at once,
+ * giving up after 50 failures), sends every bot's input at `rateHz` in ten slots of a period,
+ * and answers `begin` / `end` with a measurement window and `stop` by closing every bot.
+ */
+export function runBots<B>(kind: BotKind<B>, rateHz: number): void {
+  const bots: B[] = [];
+  let disconnects = 0;
+  let errors = 0;
+  let firstError: string | null = null;
+  let stopping = false;
+  let inputsSent = 0;
+  let inputsDropped = 0;
+  const status: BotStatus = {
+    get stopping() {
+      return stopping;
+    },
+    error(message) {
+      errors++;
+      firstError ??= message;
+    },
+    disconnect(message) {
+      disconnects++;
+      if (message !== undefined) firstError ??= message;
+    },
+  };
+  const reply = (message: BotReply) => process.send?.(message);
+  const driver = startSlots<B>(1000 / rateHz, BOT_SLOTS, (bot) => {
+    const sent = kind.send(bot);
+    if (sent === true) inputsSent++;
+    else if (sent === false) inputsDropped++;
+  });
+  const window = botWindow(() => kind.applied(bots));
+
+  const grow = async (url: string, total: number, firstIndex: number): Promise<BotReply> => {
+    const started = performance.now();
+    let next = firstIndex + bots.length;
+    const end = firstIndex + total;
+    let failed = 0;
+    let growError: string | null = null;
+    const worker = async () => {
+      while (next < end) {
+        const index = next++;
+        try {
+          const bot = await kind.start(url, index, status);
+          bots.push(bot);
+          driver.add(index, bot);
+        } catch (error) {
+          failed++;
+          growError ??= describeError(error);
+          if (failed > 50) return; // The server refuses: stop trying.
+        }
+      }
+    };
+    await Promise.all(Array.from({ length: BOT_CONCURRENCY }, worker));
+    return {
+      type: 'grown',
+      bots: bots.length,
+      failed,
+      firstError: growError,
+      ms: performance.now() - started,
+    };
+  };
+
+  const handle = (command: BotCommand): Promise<void> | void => {
+    switch (command.type) {
+      case 'grow':
+        return grow(command.url, command.total, command.firstIndex).then((grown) => {
+          reply(grown);
+        });
+      case 'begin':
+        window.begin();
+        inputsSent = 0;
+        inputsDropped = 0;
+        reply({ type: 'begun' });
+        return;
+      case 'end':
+        reply({
+          type: 'report',
+          report: {
+            ...window.end(),
+            bots: bots.length,
+            inputsSent,
+            inputsDropped,
+            disconnects,
+            errors,
+            firstError,
+            rooms: kind.rooms(bots),
+          },
+        });
+        return;
+      case 'stop':
+        stopping = true;
+        driver.stop();
+        for (const bot of bots) kind.stop(bot);
+        setTimeout(() => process.exit(0), 500).unref();
+        return;
+    }
+  };
+
+  exitWithParent();
+  serveCommands(handle, reply);
 }
