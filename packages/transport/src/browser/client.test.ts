@@ -6,20 +6,11 @@ import { nextEvent, withTimeout } from '@tickwire/core/testing';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { type WebSocket, WebSocketServer, WebSocket as WsWebSocket } from 'ws';
 import { FrameKind, HELLO_BODY_BYTES, writeHelloBody } from '../shared/wire.js';
+import { caught, MS } from '../test-support.js';
 import { createWsServer, type WsServerOptions } from '../ws/index.js';
 import { createBrowserWsClient } from './index.js';
 
-const MS = 5_000;
 const here = dirname(fileURLToPath(import.meta.url));
-
-async function caught(promise: Promise<unknown>): Promise<unknown> {
-  try {
-    await promise;
-  } catch (error) {
-    return error;
-  }
-  throw new Error('expected a rejection');
-}
 
 function hello(): Uint8Array {
   const frame = new Uint8Array(1 + HELLO_BODY_BYTES);

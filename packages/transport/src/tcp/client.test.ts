@@ -3,19 +3,9 @@ import { CloseCode, ErrorCode, isTickwireError, type ServerTransport } from '@ti
 import { nextEvent, withTimeout } from '@tickwire/core/testing';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { FrameKind, HELLO_BODY_BYTES } from '../shared/wire.js';
+import { caught, MS } from '../test-support.js';
 import { encodeFrame } from './frame.js';
 import { createTcpClient, createTcpServer } from './index.js';
-
-const MS = 5_000;
-
-async function caught(promise: Promise<unknown>): Promise<unknown> {
-  try {
-    await promise;
-  } catch (error) {
-    return error;
-  }
-  throw new Error('expected a rejection');
-}
 
 /** A raw TCP server whose reaction to each new socket the test decides. */
 async function rawServer(

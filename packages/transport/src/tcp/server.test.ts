@@ -16,11 +16,10 @@ import {
   PING_BODY_BYTES,
   writeHelloBody,
 } from '../shared/wire.js';
+import { caught, MS } from '../test-support.js';
 import { parseTcpUrl } from './client.js';
 import { encodeFrame, FrameDecoder, writeVarint } from './frame.js';
 import { createTcpClient, createTcpServer, type TcpServerOptions } from './index.js';
-
-const MS = 5_000;
 
 interface RawFrame {
   kind: number;
@@ -79,15 +78,6 @@ async function rawPeer(url: string, sendHello = true, allowHalfOpen = false): Pr
   const peer = { socket, frames, frame, closed: () => withTimeout(closed, MS, 'raw socket close') };
   peers.push(peer);
   return peer;
-}
-
-async function caught(promise: Promise<unknown>): Promise<unknown> {
-  try {
-    await promise;
-  } catch (error) {
-    return error;
-  }
-  throw new Error('expected a rejection');
 }
 
 function closeCodeOf(frame: RawFrame): number {

@@ -3,18 +3,8 @@ import { nextEvent } from '@tickwire/core/testing';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { type WebSocket, WebSocketServer } from 'ws';
 import { FrameKind, HELLO_BODY_BYTES, writeHelloBody } from '../shared/wire.js';
+import { caught, MS } from '../test-support.js';
 import { createWsClient, createWsServer } from './index.js';
-
-const MS = 5_000;
-
-async function caught(promise: Promise<unknown>): Promise<unknown> {
-  try {
-    await promise;
-  } catch (error) {
-    return error;
-  }
-  throw new Error('expected a rejection');
-}
 
 function hello(): Uint8Array {
   const frame = new Uint8Array(1 + HELLO_BODY_BYTES);

@@ -13,18 +13,8 @@ import { catchMicrotaskErrors, nextEvent, withTimeout } from '@tickwire/core/tes
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { WebSocket } from 'ws';
 import { FrameKind } from '../shared/wire.js';
+import { caught, MS } from '../test-support.js';
 import { createWsClient, createWsServer, type WsServerOptions } from './index.js';
-
-const MS = 5_000;
-
-async function caught(promise: Promise<unknown>): Promise<unknown> {
-  try {
-    await promise;
-  } catch (error) {
-    return error;
-  }
-  throw new Error('expected a rejection');
-}
 
 /** A plain `ws` client: speaks WebSocket but not necessarily our message layout. */
 async function rawWs(url: string, options: { autoPong?: boolean } = {}): Promise<WebSocket> {
