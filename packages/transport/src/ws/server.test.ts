@@ -93,6 +93,18 @@ describe('ws server', () => {
     return (await server.listen()).url;
   }
 
+  /** A peer that completed its upgrade and reads nothing (paused), with the server's side. */
+  async function acceptStalled(url: string): Promise<{ socket: Socket; connection: Connection }> {
+    const accepted = nextEvent(server, 'connection', MS);
+    const socket = await stalledUpgrade(url);
+    cleanups.push(() => {
+      socket.destroy();
+    });
+    const [connection] = await accepted;
+    socket.pause();
+    return { socket, connection };
+  }
+
   /** An idle socket (see idleSocket) destroyed after the test. */
   async function idleSocketHere(url: string): Promise<Socket> {
     const socket = await idleSocket(url);
@@ -568,13 +580,7 @@ describe('ws server', () => {
 
   it('drops and counts unreliable sends while the peer does not read, never queueing them', async () => {
     const url = await start();
-    const accepted = nextEvent(server, 'connection', MS);
-    const socket = await stalledUpgrade(url);
-    cleanups.push(() => {
-      socket.destroy();
-    });
-    const [connection] = await accepted;
-    socket.pause();
+    const { connection } = await acceptStalled(url);
     const message = new Uint8Array(1024);
     let dropped = 0;
     for (let i = 0; i < 100_000 && dropped < 100; i++) {
@@ -588,13 +594,7 @@ describe('ws server', () => {
 
   it('answers ping messages without growing the send buffer of a peer that does not read', async () => {
     const url = await start();
-    const accepted = nextEvent(server, 'connection', MS);
-    const socket = await stalledUpgrade(url);
-    cleanups.push(() => {
-      socket.destroy();
-    });
-    const [connection] = await accepted;
-    socket.pause();
+    const { socket, connection } = await acceptStalled(url);
     // A masked binary frame (mask key 0) carrying a kind-2 ping, as browsers send them.
     const ping = Uint8Array.of(0x82, 0x80 | 9, 0, 0, 0, 0, FrameKind.Ping, 0, 0, 0, 0, 0, 0, 0, 0);
     const chunk = new Uint8Array(ping.length * 100_000);
@@ -617,13 +617,7 @@ describe('ws server', () => {
 
   it('closes with Backpressure when reliable sends outgrow maxBufferedBytes', async () => {
     const url = await start({ maxBufferedBytes: 256 * 1024, maxMessageBytes: 16 * 1024 });
-    const accepted = nextEvent(server, 'connection', MS);
-    const socket = await stalledUpgrade(url);
-    cleanups.push(() => {
-      socket.destroy();
-    });
-    const [connection] = await accepted;
-    socket.pause();
+    const { connection } = await acceptStalled(url);
     const closed = nextEvent(connection, 'close', MS);
     const message = new Uint8Array(16 * 1024);
     let accepting = true;
