@@ -6,7 +6,8 @@ import {
   ListenerList,
   subscribableWith,
 } from './index.js';
-import { createMemoryClient, createMemoryServer } from './memory/index.js';
+import { createMemoryClient, createMemoryServer, createMemoryStore } from './memory/index.js';
+import { holdWrites } from './testing/hold-writes.js';
 import { nextEvent } from './testing/wait.js';
 
 // The README's example, with assertions instead of logging.
@@ -64,4 +65,19 @@ it('runs the hot-path events example', () => {
   deliver(new Uint8Array(3));
   emitter.emit('close', { code: 1000, reason: '', local: true });
   expect(seen).toEqual(['message 3 reliable', 'close 1000']);
+});
+
+it('runs the README example of holdWrites', async () => {
+  const held = holdWrites(createMemoryStore());
+  await held.store.set('n', '0');
+  const increment = async () => {
+    const n = (await held.store.get('n')) as string;
+    return held.store.compareAndSet('n', n, String(Number(n) + 1));
+  };
+  held.hold();
+  const both = [increment(), increment()];
+  for (let i = 0; i < 20 && held.waiting < 2; i++)
+    await new Promise((resolve) => setImmediate(resolve));
+  held.release();
+  expect(await Promise.all(both)).toEqual([true, false]);
 });

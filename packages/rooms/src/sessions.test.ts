@@ -1,5 +1,6 @@
 import { createManualTime, ErrorCode, isTickwireError, type Store } from '@tickwire/core';
 import { createMemoryLogger, createMemoryStore } from '@tickwire/core/memory';
+import { holdWrites } from '@tickwire/core/testing';
 import { describe, expect, it } from 'vitest';
 import { createSessionRegistry, type SessionRegistryOptions } from './sessions.js';
 import { createTokenSigner } from './tokens.js';
@@ -104,23 +105,14 @@ describe('createSessionRegistry', () => {
 
   it('of two concurrent resumes with one token, the loser is refused as replayed', async () => {
     // Writes are held until both resumes have read the record: their read-modify-writes overlap.
-    const inner = createMemoryStore();
-    const held: (() => void)[] = [];
-    let hold = false;
-    const store: Store = Object.assign(Object.create(inner) as Store, {
-      compareAndSet: async (...args: Parameters<Store['compareAndSet']>) => {
-        if (hold) await new Promise<void>((resolve) => held.push(resolve));
-        return inner.compareAndSet(...args);
-      },
-    });
-    const { registry } = setup({ store });
+    const held = holdWrites(createMemoryStore());
+    const { registry } = setup({ store: held.store });
     const { token } = await registry.create();
-    hold = true;
+    held.hold();
     const racing = [registry.resume(token), registry.resume(token)];
-    for (let i = 0; i < 20 && held.length < 2; i++) await flush();
-    expect(held).toHaveLength(2); // both read generation 0
-    hold = false;
-    for (const release of held.splice(0)) release();
+    for (let i = 0; i < 20 && held.waiting < 2; i++) await flush();
+    expect(held.waiting).toBe(2); // both read generation 0
+    held.release();
     const results = await Promise.allSettled(racing);
     const won = results.filter((r) => r.status === 'fulfilled');
     expect(won).toHaveLength(1);

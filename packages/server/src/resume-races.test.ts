@@ -10,6 +10,7 @@ import {
   type Store,
 } from '@tickwire/core';
 import { createMemoryStore } from '@tickwire/core/memory';
+import { holdWrites } from '@tickwire/core/testing';
 import {
   decodeRoomJoined,
   decodeWelcome,
@@ -85,23 +86,13 @@ describe('resume attempts while the session is connected', () => {
 
   it('a resume whose connection closes before its Welcome leaves the live connection alone', async () => {
     // A store whose writes wait for the test: the resume is held mid-way.
-    const inner = createMemoryStore();
-    let gate: Promise<void> | null = null;
-    const store: Store = Object.assign(Object.create(inner) as Store, {
-      compareAndSet: async (...args: Parameters<Store['compareAndSet']>) => {
-        if (gate !== null) await gate;
-        return inner.compareAndSet(...args);
-      },
-    });
-    const { server, time, connect } = await start(store);
+    const held = holdWrites(createMemoryStore());
+    const { server, time, connect } = await start(held.store);
     const first = await connect();
     hello(first, '', 0);
     const welcome = await welcomed(first);
 
-    let open!: () => void;
-    gate = new Promise<void>((resolve) => {
-      open = resolve;
-    });
+    held.hold();
     const late = await connect();
     hello(late, welcome.token, 0);
     await until(() => server.stats().connections === 2, 3000, 'the second connection');
@@ -109,8 +100,7 @@ describe('resume attempts while the session is connected', () => {
     await settle();
     late.connection.close(CloseCode.GoingAway, 'gone');
     await until(() => server.stats().connections === 1, 3000, 'the close seen by the server');
-    gate = null;
-    open();
+    held.release();
     await settle();
 
     time.advance(GRACE_MS * 3);
@@ -125,16 +115,8 @@ describe('resume attempts while the session is connected', () => {
 describe('two resumes racing with one token', () => {
   it('one wins; the other is refused as replayed (Unauthorized), not welcomed then Replaced', async () => {
     // Writes are held until both resumes have read the record: their compare-and-sets overlap.
-    const inner = createMemoryStore();
-    const held: (() => void)[] = [];
-    let hold = false;
-    const store: Store = Object.assign(Object.create(inner) as Store, {
-      compareAndSet: async (...args: Parameters<Store['compareAndSet']>) => {
-        if (hold) await new Promise<void>((resolve) => held.push(resolve));
-        return inner.compareAndSet(...args);
-      },
-    });
-    const { server, connect } = await start(store);
+    const held = holdWrites(createMemoryStore());
+    const { server, connect } = await start(held.store);
     const first = await connect();
     hello(first, '', 0);
     const welcome = await welcomed(first);
@@ -142,12 +124,11 @@ describe('two resumes racing with one token', () => {
     await until(() => server.stats().connections === 0, 3000, 'the close');
 
     const genBefore = (await server.sessions.get(welcome.sessionId))!.gen;
-    hold = true;
+    held.hold();
     const racers = [await connect(), await connect()];
     for (const racer of racers) hello(racer, welcome.token, 0);
-    await until(() => held.length === 2, 3000, 'both resumes at their store write');
-    hold = false;
-    for (const release of held.splice(0)) release();
+    await until(() => held.waiting === 2, 3000, 'both resumes at their store write');
+    held.release();
     await until(
       () =>
         racers.every(

@@ -10,6 +10,7 @@ import {
   type Store,
 } from '@tickwire/core';
 import { createMemoryStore } from '@tickwire/core/memory';
+import { holdWrites } from '@tickwire/core/testing';
 import { decodeWelcome, encodeHello } from '@tickwire/rooms/protocol';
 import { describe, expect, it } from 'vitest';
 import type { AuthContext, AuthResult, TickwireServer } from './server.js';
@@ -272,31 +273,21 @@ describe('maxSessions for sessions restored from a shared store', () => {
   });
 
   it('a restore in progress holds a slot: concurrent new handshakes cannot overfill', async () => {
-    const inner = createMemoryStore();
-    let gate: Promise<void> | null = null;
-    const store: Store = Object.assign(Object.create(inner) as Store, {
-      compareAndSet: async (...args: Parameters<Store['compareAndSet']>) => {
-        if (gate !== null) await gate;
-        return inner.compareAndSet(...args);
-      },
-    });
+    const held = holdWrites(createMemoryStore());
+    const store = held.store;
     const restored = await sessionFromAnotherProcess(store);
     const { server, pending, connect } = await start(store, SECRET);
     const peers = await Promise.all(Array.from({ length: MAX_SESSIONS - 1 }, () => connect()));
     await until(() => pending.length === MAX_SESSIONS - 1, 3000, 'the auth calls');
 
-    let open!: () => void;
-    gate = new Promise<void>((resolve) => {
-      open = resolve;
-    });
+    held.hold();
     const restoring = await connect(restored.token);
     await settle(); // the restore waits on its store write, holding the last slot
     const extra = await connect();
     await until(() => extra.closed() !== undefined, 3000, 'the refusal');
     expect(extra.closed()!.code).toBe(CloseCode.ServerFull);
 
-    gate = null;
-    open();
+    held.release();
     for (const call of pending) call.resolve(true);
     await until(
       () => restoring.welcomed() && peers.every((peer) => peer.welcomed()),

@@ -1,3 +1,4 @@
+export { type HeldStore, holdWrites } from './hold-writes.js';
 export { type PubSubHarness, testPubSub } from './pubsub-suite.js';
 export { type StoreHarness, testStore } from './store-suite.js';
 export {
