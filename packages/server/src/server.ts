@@ -615,8 +615,11 @@ export function createServer(options: TickwireServerOptions = {}): TickwireServe
    * counts in `lives`) or the handshake failed; a connection that closes meanwhile gives it
    * back at once.
    */
+  /** Every place of `limits.maxSessions` is taken by a live session or a pending handshake. */
+  const full = (): boolean => lives.size + reserved >= config.limits.maxSessions;
+
   const takeSlot = (item: Accepted): boolean => {
-    if (lives.size + reserved >= config.limits.maxSessions) {
+    if (full()) {
       refuse(
         item,
         'max-sessions',
@@ -707,7 +710,7 @@ export function createServer(options: TickwireServerOptions = {}): TickwireServe
       refuseToken(item, error);
       return;
     }
-    if (!lives.has(sessionId) && lives.size + reserved >= config.limits.maxSessions) {
+    if (!lives.has(sessionId) && full()) {
       // Full: a session gone from the store (expired, revoked) is told so, as it would be with
       // room, rather than to come back later. A store that cannot answer leaves it ServerFull.
       const record = await sessions.get(sessionId).catch(() => undefined);

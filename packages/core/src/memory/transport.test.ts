@@ -95,36 +95,25 @@ describe('memory transport', () => {
     expect(errors).toHaveLength(1);
   });
 
-  it('starts client delivery as soon as a message listener is attached', async () => {
-    const network = createMemoryNetwork();
-    const server = createMemoryServer({ network });
-    const { url } = await server.listen();
-    server.on('connection', (connection) => connection.send(new Uint8Array([5])));
-    const client = await createMemoryClient({ network }).connect(url);
-    const got: number[] = [];
-    client.on('message', (data) => got.push(data[0]!));
-    await Promise.resolve();
-    await Promise.resolve();
-    expect(got).toEqual([5]);
-    expect(network.listening()).toEqual([server.address()!.host]);
-    await server.close();
-    await server.close();
-    expect(network.listening()).toEqual([]);
-  });
-
-  it('starts client delivery as soon as a once() message listener is attached', async () => {
-    const network = createMemoryNetwork();
-    const server = createMemoryServer({ network });
-    const { url } = await server.listen();
-    server.on('connection', (connection) => connection.send(new Uint8Array([5])));
-    const client = await createMemoryClient({ network }).connect(url);
-    const got: number[] = [];
-    client.once('message', (data) => got.push(data[0]!));
-    await Promise.resolve();
-    await Promise.resolve();
-    expect(got).toEqual([5]);
-    await server.close();
-  });
+  it.each(['on', 'once'] as const)(
+    'starts client delivery as soon as a message listener is attached with %s()',
+    async (attach) => {
+      const network = createMemoryNetwork();
+      const server = createMemoryServer({ network });
+      const { url } = await server.listen();
+      server.on('connection', (connection) => connection.send(new Uint8Array([5])));
+      const client = await createMemoryClient({ network }).connect(url);
+      const got: number[] = [];
+      client[attach]('message', (data) => got.push(data[0]!));
+      await Promise.resolve();
+      await Promise.resolve();
+      expect(got).toEqual([5]);
+      expect(network.listening()).toEqual([server.address()!.host]);
+      await server.close();
+      await server.close();
+      expect(network.listening()).toEqual([]);
+    },
+  );
 
   it('validates limits when the server or client is created', () => {
     expect(() => createMemoryServer({ maxMessageBytes: 0 })).toThrow(

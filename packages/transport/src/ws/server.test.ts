@@ -93,6 +93,31 @@ describe('ws server', () => {
     return (await server.listen()).url;
   }
 
+  /**
+   * Starts a server with `limits` whose verifyUpgrade answers `accept()`, except for one client
+   * it never answers (sent once here): that upgrade stays in progress.
+   */
+  async function startWithStalledUpgrade(
+    limits: WsServerOptions,
+    accept: () => boolean | Promise<boolean>,
+  ): Promise<string> {
+    let pending = 0;
+    const url = await start({
+      ...limits,
+      handshakeTimeoutMs: 30_000,
+      verifyUpgrade: (request) =>
+        request.headers['x-stall'] === undefined ? accept() : new Promise<boolean>(() => pending++),
+    });
+    const stalled = createWsClient({ headers: { 'x-stall': '1' } }).connect(url, { timeoutMs: MS });
+    stalled.catch(() => {});
+    const deadline = Date.now() + MS;
+    while (pending === 0 && Date.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+    expect(pending).toBe(1);
+    return url;
+  }
+
   /** A peer that completed its upgrade and reads nothing (paused), with the server's side. */
   async function acceptStalled(url: string): Promise<{ socket: Socket; connection: Connection }> {
     const accepted = nextEvent(server, 'connection', MS);
@@ -362,20 +387,7 @@ describe('ws server', () => {
   });
 
   it('counts upgrades still being verified toward maxConnections', async () => {
-    let pending = 0;
-    const url = await start({
-      maxConnections: 1,
-      handshakeTimeoutMs: 30_000,
-      verifyUpgrade: (request) =>
-        request.headers['x-stall'] === undefined ? true : new Promise<boolean>(() => pending++),
-    });
-    const stalled = createWsClient({ headers: { 'x-stall': '1' } }).connect(url, { timeoutMs: MS });
-    stalled.catch(() => {});
-    const deadline = Date.now() + MS;
-    while (pending === 0 && Date.now() < deadline) {
-      await new Promise((resolve) => setTimeout(resolve, 10));
-    }
-    expect(pending).toBe(1);
+    const url = await startWithStalledUpgrade({ maxConnections: 1 }, () => true);
     const error = await caught(createWsClient().connect(url, { timeoutMs: MS }));
     expect(isTickwireError(error, ErrorCode.CONNECT_FAILED)).toBe(true);
     expect((error as TickwireError).details).toMatchObject({ closeCode: CloseCode.ServerFull });
@@ -383,22 +395,9 @@ describe('ws server', () => {
   });
 
   it('refuses upgrades from one address beyond maxHandshakesPerAddress while verifying', async () => {
-    let pending = 0;
-    const url = await start({
-      maxHandshakesPerAddress: 1,
-      handshakeTimeoutMs: 30_000,
-      verifyUpgrade: (request) =>
-        request.headers['x-stall'] === undefined
-          ? Promise.resolve(true)
-          : new Promise<boolean>(() => pending++),
-    });
-    const stalled = createWsClient({ headers: { 'x-stall': '1' } }).connect(url, { timeoutMs: MS });
-    stalled.catch(() => {});
-    const deadline = Date.now() + MS;
-    while (pending === 0 && Date.now() < deadline) {
-      await new Promise((resolve) => setTimeout(resolve, 10));
-    }
-    expect(pending).toBe(1);
+    const url = await startWithStalledUpgrade({ maxHandshakesPerAddress: 1 }, () =>
+      Promise.resolve(true),
+    );
     const error = await caught(createWsClient().connect(url, { timeoutMs: MS }));
     expect((error as TickwireError).details).toMatchObject({ closeCode: CloseCode.ServerFull });
   });
