@@ -62,6 +62,21 @@ async function welcomed(peer: Peer): Promise<WelcomeFrame> {
 /** Lets the store's promise chains (grace expiry) run. */
 const settle = () => new Promise((resolve) => setTimeout(resolve, 30));
 
+/** Well past the grace period, `peer`'s session is still connected and in the store. */
+async function stillConnectedPastGrace(
+  server: TickwireServer,
+  time: ManualTime,
+  peer: Peer,
+  sessionId: string,
+): Promise<void> {
+  time.advance(GRACE_MS * 3);
+  await settle();
+  expect(peer.closed()).toBeUndefined();
+  expect(peer.connection.state).toBe('open');
+  expect(server.stats().sessions).toBe(1);
+  expect(await server.sessions.get(sessionId)).not.toBeNull();
+}
+
 describe('resume attempts while the session is connected', () => {
   it('a refused resume (received count above what was sent) leaves the live connection alone', async () => {
     const { server, time, connect } = await start();
@@ -76,12 +91,7 @@ describe('resume attempts while the session is connected', () => {
     expect(server.stats().rejections['bad-resume']).toBe(1);
 
     // Well past the grace period: the connected session must not have been expired.
-    time.advance(GRACE_MS * 3);
-    await settle();
-    expect(first.closed()).toBeUndefined();
-    expect(first.connection.state).toBe('open');
-    expect(server.stats().sessions).toBe(1);
-    expect(await server.sessions.get(welcome.sessionId)).not.toBeNull();
+    await stillConnectedPastGrace(server, time, first, welcome.sessionId);
   });
 
   it('a resume whose connection closes before its Welcome leaves the live connection alone', async () => {
@@ -103,12 +113,7 @@ describe('resume attempts while the session is connected', () => {
     held.release();
     await settle();
 
-    time.advance(GRACE_MS * 3);
-    await settle();
-    expect(first.closed()).toBeUndefined();
-    expect(first.connection.state).toBe('open');
-    expect(server.stats().sessions).toBe(1);
-    expect(await server.sessions.get(welcome.sessionId)).not.toBeNull();
+    await stillConnectedPastGrace(server, time, first, welcome.sessionId);
   });
 });
 
