@@ -601,9 +601,11 @@ describe('ws server', () => {
     let most = 0;
     // 15 MB of pings: far more than the kernel's buffers take, so unread pongs pile up here.
     for (let i = 0; i < 10; i++) {
+      // Each chunk is 100,000 frames for the server to read: on a CI machine busy with other
+      // packages' tests, more than MS.
       await withTimeout(
         new Promise<void>((resolve) => socket.write(chunk, () => resolve())),
-        MS,
+        4 * MS,
         'write pings',
       );
       most = Math.max(most, connection.bufferedAmount);
